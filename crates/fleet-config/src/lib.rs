@@ -1,0 +1,95 @@
+//! fleetd's configuration, loaded once at start: defaults, then an optional TOML file, then a
+//! `.env` file in the working directory, then the environment, then command-line flags.
+//!
+//! Every setting is listed in [`settings::SETTINGS`]; a bad value fails the load with a message
+//! naming the setting, its variable and where the value came from. Secrets are wrapped in
+//! [`Secret`] so they never print.
+
+mod load;
+mod secret;
+pub mod settings;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use load::{ConfigError, Loader, Source};
+pub use secret::{redact_url, Secret};
+
+/// The effective configuration of one fleetd process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgreSQL URL; `None` means "start the embedded cluster".
+    pub database_url: Option<Secret<String>>,
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub db: DbConfig,
+    /// Password of the read-only analyst role `fleet_ro`; `None` keeps its login disabled.
+    pub analyst_password: Option<Secret<String>>,
+    pub partition_months_ahead: u32,
+    /// Where the embedded cluster's PostgreSQL binaries are; `None` means look them up.
+    pub pg_bindir: Option<PathBuf>,
+    pub log: LogConfig,
+    /// Each setting's effective value as printable text (secrets redacted) and its source.
+    pub effective: Vec<EffectiveSetting>,
+}
+
+/// The connection pool and session settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbConfig {
+    pub max_connections: u32,
+    /// `None` is no limit.
+    pub statement_timeout: Option<Duration>,
+    pub acquire_timeout: Duration,
+    pub application_name: String,
+}
+
+/// How fleetd logs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogConfig {
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// One line of `fleetd config`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EffectiveSetting {
+    pub key: &'static str,
+    pub env: &'static str,
+    /// `None` when unset; secrets are shown as `[redacted]`.
+    pub shown: Option<String>,
+    pub source: Source,
+}
+
+impl Config {
+    /// The effective configuration as TOML, secrets redacted, each line saying where it came from.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for s in &self.effective {
+            let origin = match s.source {
+                Source::Default => "default".to_owned(),
+                Source::File => "config file".to_owned(),
+                Source::DotEnv => format!("{} in .env", s.env),
+                Source::Env => format!("{} in the environment", s.env),
+                Source::Flag => "command-line flag".to_owned(),
+            };
+            match &s.shown {
+                Some(v)
+                    if settings::setting(s.key).map(|d| d.kind)
+                        == Some(settings::Kind::Integer) =>
+                {
+                    out.push_str(&format!("{} = {v}  # {origin}\n", s.key))
+                }
+                Some(v) => out.push_str(&format!("{} = {:?}  # {origin}\n", s.key, v)),
+                None => out.push_str(&format!("# {} is unset ({})\n", s.key, s.env)),
+            }
+        }
+        out
+    }
+}

@@ -1,0 +1,302 @@
+//! Layering of the configuration sources and conversion into the typed [`Config`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::settings::{setting, Kind, Setting, SETTINGS};
+use crate::{redact_url, Config, DbConfig, EffectiveSetting, LogConfig, LogFormat, Secret};
+
+/// Where a setting's effective value came from, lowest precedence first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Source {
+    Default,
+    File,
+    DotEnv,
+    Env,
+    Flag,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Source::Default => "the default",
+            Source::File => "the config file",
+            Source::DotEnv => ".env",
+            Source::Env => "the environment",
+            Source::Flag => "a command-line flag",
+        })
+    }
+}
+
+/// A configuration that cannot be used; the message names the setting and the problem.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("config file {path} is not valid TOML: {message}")]
+    ParseFile { path: PathBuf, message: String },
+    #[error("config file {path}: unknown setting `{key}` (run `fleetd config` to list them)")]
+    UnknownKey { path: PathBuf, key: String },
+    #[error("cannot read {path}: {message}")]
+    DotEnv { path: PathBuf, message: String },
+    #[error("invalid setting {key} ({env}, from {origin}): {problem}")]
+    Invalid { key: &'static str, env: &'static str, origin: Source, problem: String },
+}
+
+type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
+/// Builds a [`Config`] from its sources. `Loader::new()` reads the real environment and
+/// `./.env`; tests swap both.
+pub struct Loader {
+    file: Option<PathBuf>,
+    dotenv: Option<PathBuf>,
+    env: EnvLookup,
+    flags: Vec<(&'static str, String)>,
+}
+
+impl fmt::Debug for Loader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loader").field("file", &self.file).field("dotenv", &self.dotenv).finish()
+    }
+}
+
+impl Default for Loader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Loader {
+    /// Reads the process environment and `.env` in the working directory.
+    pub fn new() -> Self {
+        Self {
+            file: None,
+            dotenv: Some(PathBuf::from(".env")),
+            env: Box::new(|k| std::env::var(k).ok()),
+            flags: Vec::new(),
+        }
+    }
+
+    /// A TOML file layered over the defaults (a missing file is an error: it was asked for).
+    pub fn file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.file = Some(path.into());
+        self
+    }
+
+    /// The `.env` file to read (a missing one is fine); `None` reads none.
+    pub fn dotenv(mut self, path: Option<PathBuf>) -> Self {
+        self.dotenv = path;
+        self
+    }
+
+    /// Replaces the environment lookup (tests).
+    pub fn env(mut self, lookup: impl Fn(&str) -> Option<String> + 'static) -> Self {
+        self.env = Box::new(lookup);
+        self
+    }
+
+    /// A command-line flag's value for the setting with TOML key `key`; highest precedence.
+    pub fn flag(mut self, key: &'static str, value: impl Into<String>) -> Self {
+        self.flags.push((key, value.into()));
+        self
+    }
+
+    pub fn load(self) -> Result<Config, ConfigError> {
+        let mut layered: BTreeMap<&'static str, (String, Source)> = BTreeMap::new();
+        for s in SETTINGS.iter().filter(|s| !s.default.is_empty()) {
+            layered.insert(s.key, (s.default.to_owned(), Source::Default));
+        }
+        if let Some(path) = &self.file {
+            for (key, value) in read_file(path)? {
+                layered.insert(key, (value, Source::File));
+            }
+        }
+        let dotenv = match &self.dotenv {
+            Some(path) => read_dotenv(path)?,
+            None => BTreeMap::new(),
+        };
+        for s in SETTINGS {
+            if let Some(v) = dotenv.get(s.env).filter(|v| !v.is_empty()) {
+                layered.insert(s.key, (v.clone(), Source::DotEnv));
+            }
+            if let Some(v) = (self.env)(s.env).filter(|v| !v.is_empty()) {
+                layered.insert(s.key, (v, Source::Env));
+            }
+        }
+        for (key, value) in self.flags {
+            layered.insert(key, (value, Source::Flag));
+        }
+        build(layered)
+    }
+}
+
+fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::ParseFile {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for (key, value) in table {
+        let Some(s) = setting(&key) else {
+            return Err(ConfigError::UnknownKey { path: path.to_owned(), key });
+        };
+        let text = match (s.kind, value) {
+            (Kind::Text, toml::Value::String(v)) => v,
+            (Kind::Integer, toml::Value::Integer(v)) => v.to_string(),
+            (kind, other) => {
+                let expected = if kind == Kind::Text { "a string" } else { "a whole number" };
+                return Err(invalid(
+                    s,
+                    Source::File,
+                    format!("expected {expected}, found {}", other.type_str()),
+                ));
+            }
+        };
+        out.push((s.key, text));
+    }
+    Ok(out)
+}
+
+fn read_dotenv(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let iter = match dotenvy::from_path_iter(path) {
+        Ok(iter) => iter,
+        Err(dotenvy::Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(BTreeMap::new())
+        }
+        Err(e) => {
+            return Err(ConfigError::DotEnv { path: path.to_owned(), message: e.to_string() })
+        }
+    };
+    iter.map(|item| {
+        item.map_err(|e| ConfigError::DotEnv { path: path.to_owned(), message: e.to_string() })
+    })
+    .collect()
+}
+
+fn invalid(s: &Setting, source: Source, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: s.key, env: s.env, origin: source, problem: problem.into() }
+}
+
+/// Reads the layered text values into typed settings, naming the setting on any problem.
+struct Typed {
+    values: BTreeMap<&'static str, (String, Source)>,
+}
+
+impl Typed {
+    fn def(key: &str) -> &'static Setting {
+        setting(key).unwrap_or_else(|| unreachable!("setting {key} is in SETTINGS"))
+    }
+
+    fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.values.get(key) {
+            None => Ok(None),
+            Some((v, source)) => {
+                parse(v).map(Some).map_err(|p| invalid(Self::def(key), *source, p))
+            }
+        }
+    }
+
+    fn required<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, ConfigError> {
+        self.parsed(key, parse)?
+            .ok_or_else(|| invalid(Self::def(key), Source::Default, "must be set"))
+    }
+}
+
+fn integer(min: i64, max: i64) -> impl Fn(&str) -> Result<i64, String> {
+    move |v| {
+        let n: i64 = v.trim().parse().map_err(|_| format!("{v:?} is not a whole number"))?;
+        if (min..=max).contains(&n) {
+            Ok(n)
+        } else {
+            Err(format!("{n} is outside the allowed range {min}..={max}"))
+        }
+    }
+}
+
+fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, ConfigError> {
+    let t = Typed { values };
+    let database_url = t.parsed("database_url", |v| {
+        if v.starts_with("postgres://") || v.starts_with("postgresql://") {
+            Ok(Secret::new(v.to_owned()))
+        } else {
+            Err("must start with postgres:// or postgresql://".to_owned())
+        }
+    })?;
+    let listen = t.required("listen", |v| {
+        v.parse::<SocketAddr>().map_err(|_| format!("{v:?} is not an address like 127.0.0.1:8080"))
+    })?;
+    let data_dir = t.required("data_dir", |v| Ok(PathBuf::from(v)))?;
+    let max_connections = t.required("db_max_connections", integer(1, 100))? as u32;
+    let statement_ms = t.required("db_statement_timeout_ms", integer(0, 86_400_000))? as u64;
+    let acquire_ms = t.required("db_acquire_timeout_ms", integer(1, 600_000))? as u64;
+    let application_name = t.required("db_application_name", |v| {
+        if v.len() < 64 && v.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
+            Ok(v.to_owned())
+        } else {
+            Err("must be printable ASCII, shorter than 64 characters".to_owned())
+        }
+    })?;
+    let analyst_password = t.parsed("analyst_password", |v| {
+        if v.len() >= 12 {
+            Ok(Secret::new(v.to_owned()))
+        } else {
+            Err("must be at least 12 characters".to_owned())
+        }
+    })?;
+    let partition_months_ahead = t.required("partition_months_ahead", integer(0, 24))? as u32;
+    let pg_bindir = t.parsed("pg_bindir", |v| Ok(PathBuf::from(v)))?;
+    let level = t.required("log_level", |v| Ok(v.to_owned()))?;
+    let format = t.required("log_format", |v| match v {
+        "human" => Ok(LogFormat::Human),
+        "json" => Ok(LogFormat::Json),
+        other => Err(format!("{other:?} is not one of human, json")),
+    })?;
+
+    let effective = SETTINGS
+        .iter()
+        .map(|s| {
+            let (shown, source) = match t.values.get(s.key) {
+                None => (None, Source::Default),
+                Some((v, source)) => {
+                    let shown = match (s.secret, s.key) {
+                        (true, "database_url") => redact_url(v),
+                        (true, _) => "[redacted]".to_owned(),
+                        (false, _) => v.clone(),
+                    };
+                    (Some(shown), *source)
+                }
+            };
+            EffectiveSetting { key: s.key, env: s.env, shown, source }
+        })
+        .collect();
+
+    Ok(Config {
+        database_url,
+        listen,
+        data_dir,
+        db: DbConfig {
+            max_connections,
+            statement_timeout: (statement_ms > 0).then(|| Duration::from_millis(statement_ms)),
+            acquire_timeout: Duration::from_millis(acquire_ms),
+            application_name,
+        },
+        analyst_password,
+        partition_months_ahead,
+        pg_bindir,
+        log: LogConfig { level, format },
+        effective,
+    })
+}

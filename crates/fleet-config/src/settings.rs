@@ -1,0 +1,118 @@
+//! The table of every setting: its key in the TOML file, its environment variable, its default
+//! and what it means. `fleetd config`, the loader and the README's table all come from here.
+
+/// How a setting's text is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+}
+
+/// One configuration setting.
+#[derive(Debug)]
+pub struct Setting {
+    /// Key in the TOML file.
+    pub key: &'static str,
+    /// Environment variable that sets it.
+    pub env: &'static str,
+    /// `--flag` on `serve` and `demo`, where there is one.
+    pub flag: Option<&'static str>,
+    pub kind: Kind,
+    /// The default as text; "" where there is none.
+    pub default: &'static str,
+    /// Printed as `[redacted]` everywhere.
+    pub secret: bool,
+    pub doc: &'static str,
+}
+
+const fn text(
+    key: &'static str,
+    env: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> Setting {
+    Setting { key, env, flag: None, kind: Kind::Text, default, secret: false, doc }
+}
+
+const fn int(
+    key: &'static str,
+    env: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> Setting {
+    Setting { key, env, flag: None, kind: Kind::Integer, default, secret: false, doc }
+}
+
+/// Every setting fleetd reads. Nothing else in fleetd reads the environment.
+pub const SETTINGS: &[Setting] = &[
+    Setting {
+        flag: Some("--database-url"),
+        secret: true,
+        ..text(
+            "database_url",
+            "DATABASE_URL",
+            "",
+            "PostgreSQL URL. Unset: fleetd starts a private cluster in the data directory.",
+        )
+    },
+    Setting {
+        flag: Some("--listen"),
+        ..text("listen", "FLEETD_LISTEN", "127.0.0.1:8080", "Address the HTTP server listens on.")
+    },
+    Setting {
+        flag: Some("--data-dir"),
+        ..text(
+            "data_dir",
+            "FLEETD_DATA_DIR",
+            "./fleetd-data",
+            "Directory for fleetd's own files (the embedded cluster, backups).",
+        )
+    },
+    int("db_max_connections", "FLEETD_DB_MAX_CONNECTIONS", "10", "Connection budget of the process's pool (1-100)."),
+    int(
+        "db_statement_timeout_ms",
+        "FLEETD_DB_STATEMENT_TIMEOUT_MS",
+        "30000",
+        "Longest a single SQL statement may run, in milliseconds (0 = no limit).",
+    ),
+    int(
+        "db_acquire_timeout_ms",
+        "FLEETD_DB_ACQUIRE_TIMEOUT_MS",
+        "5000",
+        "Longest wait for a free pooled connection, in milliseconds.",
+    ),
+    text(
+        "db_application_name",
+        "FLEETD_DB_APPLICATION_NAME",
+        "fleetd",
+        "application_name fleetd's sessions show in pg_stat_activity.",
+    ),
+    Setting {
+        secret: true,
+        ..text(
+            "analyst_password",
+            "FLEETD_ANALYST_PASSWORD",
+            "",
+            "Password of the read-only role fleet_ro. Unset: the role exists but cannot log in.",
+        )
+    },
+    int(
+        "partition_months_ahead",
+        "FLEETD_PARTITION_MONTHS_AHEAD",
+        "3",
+        "Months of positions partitions created ahead of the current one (0-24).",
+    ),
+    text(
+        "pg_bindir",
+        "FLEETD_PG_BINDIR",
+        "",
+        "PostgreSQL server binaries for the embedded cluster. Unset: pg_config --bindir, then /usr/lib/postgresql/<newest>/bin.",
+    ),
+    text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
+    text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),
+];
+
+/// The setting with this TOML key.
+pub fn setting(key: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.key == key)
+}

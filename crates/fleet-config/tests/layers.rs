@@ -1,0 +1,124 @@
+//! Precedence of the configuration sources, error messages and redaction.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use fleet_config::{ConfigError, Loader, Source};
+
+fn env_of(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + 'static {
+    let map: HashMap<String, String> =
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    move |k| map.get(k).cloned()
+}
+
+fn file_with(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(text.as_bytes()).expect("write");
+    f
+}
+
+fn loader() -> Loader {
+    Loader::new().dotenv(None).env(env_of(&[]))
+}
+
+#[test]
+fn defaults_apply_when_nothing_is_configured() {
+    let c = loader().load().expect("loads");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(c.data_dir.to_str(), Some("./fleetd-data"));
+    assert_eq!(c.db.max_connections, 10);
+    assert!(c.database_url.is_none());
+    assert!(c.analyst_password.is_none());
+}
+
+#[test]
+fn the_environment_overrides_the_file_which_overrides_the_defaults() {
+    let file = file_with(
+        "listen = \"0.0.0.0:9000\"\ndb_max_connections = 4\ndata_dir = \"/srv/fleetd\"\n",
+    );
+    let c = loader()
+        .file(file.path())
+        .env(env_of(&[("FLEETD_DB_MAX_CONNECTIONS", "7")]))
+        .load()
+        .expect("loads");
+    assert_eq!(c.listen.to_string(), "0.0.0.0:9000", "file beats default");
+    assert_eq!(c.db.max_connections, 7, "env beats file");
+    assert_eq!(c.data_dir.to_str(), Some("/srv/fleetd"));
+    let source_of = |key: &str| c.effective.iter().find(|e| e.key == key).map(|e| e.source);
+    assert_eq!(source_of("listen"), Some(Source::File));
+    assert_eq!(source_of("db_max_connections"), Some(Source::Env));
+    assert_eq!(source_of("db_application_name"), Some(Source::Default));
+}
+
+#[test]
+fn flags_override_the_environment_and_dotenv_sits_below_it() {
+    let dotenv = file_with("FLEETD_LISTEN=127.0.0.1:7000\nFLEETD_DATA_DIR=/from/dotenv\n");
+    let c = Loader::new()
+        .dotenv(Some(dotenv.path().to_owned()))
+        .env(env_of(&[("FLEETD_LISTEN", "127.0.0.1:7100")]))
+        .flag("listen", "127.0.0.1:7200")
+        .load()
+        .expect("loads");
+    assert_eq!(c.listen.to_string(), "127.0.0.1:7200");
+    assert_eq!(c.data_dir.to_str(), Some("/from/dotenv"));
+}
+
+#[test]
+fn a_bad_value_names_the_setting_its_variable_and_the_problem() {
+    let err =
+        loader().env(env_of(&[("FLEETD_DB_MAX_CONNECTIONS", "lots")])).load().expect_err("invalid");
+    assert_eq!(
+        err.to_string(),
+        "invalid setting db_max_connections (FLEETD_DB_MAX_CONNECTIONS, from the environment): \"lots\" is not a whole number"
+    );
+    let err = loader().env(env_of(&[("FLEETD_LISTEN", "localhost")])).load().expect_err("invalid");
+    assert!(err.to_string().contains("listen (FLEETD_LISTEN"), "{err}");
+    let err = loader().env(env_of(&[("DATABASE_URL", "mysql://x")])).load().expect_err("invalid");
+    assert!(err.to_string().contains("postgres://"), "{err}");
+}
+
+#[test]
+fn unknown_and_mistyped_file_keys_are_rejected() {
+    let file = file_with("lissen = \"0.0.0.0:1\"\n");
+    assert!(
+        matches!(loader().file(file.path()).load(), Err(ConfigError::UnknownKey { key, .. }) if key == "lissen")
+    );
+    let file = file_with("db_max_connections = \"ten\"\n");
+    let err = loader().file(file.path()).load().expect_err("mistyped");
+    assert!(err.to_string().contains("expected a whole number, found string"), "{err}");
+}
+
+#[test]
+fn secrets_never_appear_in_debug_or_the_rendered_config() {
+    let c = loader()
+        .env(env_of(&[
+            ("DATABASE_URL", "postgres://fleet:topsecretpw@db:5432/fleet"),
+            ("FLEETD_ANALYST_PASSWORD", "analyst-password-123"),
+        ]))
+        .load()
+        .expect("loads");
+    let debug = format!("{c:?}");
+    let rendered = c.render();
+    for text in [&debug, &rendered] {
+        assert!(!text.contains("topsecretpw"), "{text}");
+        assert!(!text.contains("analyst-password-123"), "{text}");
+    }
+    assert!(
+        rendered.contains("database_url = \"postgres://fleet:[redacted]@db:5432/fleet\""),
+        "{rendered}"
+    );
+    assert!(rendered.contains("analyst_password = \"[redacted]\""), "{rendered}");
+    assert_eq!(
+        c.analyst_password.as_ref().map(|p| p.expose().as_str()),
+        Some("analyst-password-123")
+    );
+}
+
+#[test]
+fn every_setting_is_documented_in_the_readme() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+        .expect("README.md");
+    for s in fleet_config::settings::SETTINGS {
+        assert!(readme.contains(&format!("`{}`", s.env)), "README.md does not document {}", s.env);
+    }
+}

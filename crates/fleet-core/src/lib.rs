@@ -1,0 +1,13 @@
+//! fleetd's domain: the types every other crate speaks, validated once at the edge.
+//!
+//! Nothing here performs IO; storage, vendor clients and HTTP convert into and out of these types.
+
+pub mod analytics;
+pub mod device;
+pub mod geo;
+pub mod position;
+
+pub use analytics::{AnalyticsSettings, SettingsError};
+pub use device::{Imei, ImeiError};
+pub use geo::{CoordinateError, LatLon};
+pub use position::{FixKind, PositionSource};

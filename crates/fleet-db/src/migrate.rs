@@ -1,0 +1,94 @@
+//! Schema migrations: ordered SQL files in `migrations/`, embedded in the binary and applied by
+//! sqlx's migrator, which checksums each file and holds an advisory lock while it runs, so any
+//! number of fleetd processes may start at once and each migration is applied exactly once.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use sqlx::migrate::Migrator;
+use sqlx::PgPool;
+
+use crate::{Context, DbError};
+
+/// Every migration fleetd knows, embedded at compile time.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Applies pending migrations; returns how many were pending beforehand.
+pub async fn run(pool: &PgPool) -> Result<usize, DbError> {
+    let pending = status(pool).await?.pending.len();
+    MIGRATOR.run(pool).await?;
+    if pending > 0 {
+        tracing::info!(migrations.applied = pending, "database migrated");
+    }
+    Ok(pending)
+}
+
+/// One migration as the database records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppliedMigration {
+    pub version: i64,
+    pub description: String,
+    pub installed_on: DateTime<Utc>,
+}
+
+/// What is applied, what is pending, and anything that does not match the binary.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationStatus {
+    pub applied: Vec<AppliedMigration>,
+    pub pending: Vec<(i64, String)>,
+    /// Applied migrations whose file changed since (a checksum mismatch), or that failed.
+    pub mismatched: Vec<i64>,
+    /// Applied versions this binary does not know (the database is newer than fleetd).
+    pub unknown: Vec<i64>,
+}
+
+impl MigrationStatus {
+    /// The schema is exactly what this binary expects.
+    pub fn is_current(&self) -> bool {
+        self.pending.is_empty() && self.mismatched.is_empty() && self.unknown.is_empty()
+    }
+}
+
+/// Compares the database's migration history with the embedded migrations.
+pub async fn status(pool: &PgPool) -> Result<MigrationStatus, DbError> {
+    let table_exists: bool =
+        sqlx::query_scalar("select to_regclass('public._sqlx_migrations') is not null")
+            .fetch_one(pool)
+            .await
+            .context("checking for the migrations table")?;
+    let rows: Vec<(i64, String, DateTime<Utc>, bool, Vec<u8>)> = if table_exists {
+        sqlx::query_as(
+            "select version, description, installed_on, success, checksum
+             from public._sqlx_migrations order by version",
+        )
+        .fetch_all(pool)
+        .await
+        .context("reading the migration history")?
+    } else {
+        Vec::new()
+    };
+
+    let known: HashMap<i64, &sqlx::migrate::Migration> =
+        MIGRATOR.iter().map(|m| (m.version, m)).collect();
+    let mut st = MigrationStatus::default();
+    for (version, description, installed_on, success, checksum) in &rows {
+        match known.get(version) {
+            None => st.unknown.push(*version),
+            Some(m) if !success || m.checksum.as_ref() != checksum.as_slice() => {
+                st.mismatched.push(*version)
+            }
+            Some(_) => {}
+        }
+        st.applied.push(AppliedMigration {
+            version: *version,
+            description: description.clone(),
+            installed_on: *installed_on,
+        });
+    }
+    st.pending = MIGRATOR
+        .iter()
+        .filter(|m| !rows.iter().any(|r| r.0 == m.version))
+        .map(|m| (m.version, m.description.to_string()))
+        .collect();
+    Ok(st)
+}

@@ -1,0 +1,56 @@
+//! `/healthz` (the process is up) and `/readyz` (it can do its job: database reachable and the
+//! schema current). Load balancers and orchestrators poll these; neither needs auth.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use serde::Serialize;
+
+use crate::AppState;
+
+/// Longest `/readyz` waits for the database before calling it unreachable.
+pub const READINESS_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Liveness: answers as long as the process serves HTTP.
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "version": env!("CARGO_PKG_VERSION") }))
+}
+
+/// The body of `/readyz`.
+#[derive(Debug, Serialize)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: String,
+    pub migrations: String,
+}
+
+/// Readiness: 200 when the database answers and every migration is applied, 503 otherwise.
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let status =
+        tokio::time::timeout(READINESS_TIMEOUT, fleet_db::migrate::status(&state.pool)).await;
+    let (database, migrations) = match status {
+        Err(_) => ("unreachable: no answer within 3 s".to_owned(), "unknown".to_owned()),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            ("unreachable".to_owned(), "unknown".to_owned())
+        }
+        Ok(Ok(m)) if m.is_current() => ("ok".to_owned(), "current".to_owned()),
+        Ok(Ok(m)) => (
+            "ok".to_owned(),
+            format!(
+                "not current: {} pending, {} changed, {} unknown to this fleetd",
+                m.pending.len(),
+                m.mismatched.len(),
+                m.unknown.len()
+            ),
+        ),
+    };
+    let ready = database == "ok" && migrations == "current";
+    let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (
+        code,
+        Json(Readiness { status: if ready { "ready" } else { "not ready" }, database, migrations }),
+    )
+}

@@ -1,0 +1,98 @@
+//! Command-line interface: subcommands and the flags that override configuration.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use fleet_config::{Config, ConfigError, Loader};
+
+/// fleetd: self-hosted fleet telematics for Jimi IoT / Concox GPS trackers.
+///
+/// Settings come from defaults, then the --config file, then a .env file in the working
+/// directory, then the environment, then flags. `fleetd config` shows the result.
+#[derive(Debug, Parser)]
+#[command(name = "fleetd", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file (keys as listed by `fleetd config`).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: migrate the database, then serve HTTP until Ctrl-C or SIGTERM.
+    ///
+    /// Without DATABASE_URL a private PostgreSQL cluster is started in the data directory
+    /// and stopped again on exit.
+    Serve(ServeArgs),
+    /// Run the whole platform on embedded defaults, with nothing configured.
+    ///
+    /// Starts a private PostgreSQL cluster in the data directory (unless DATABASE_URL is
+    /// set), migrates it and serves HTTP; prints what is running and where.
+    Demo(ServeArgs),
+    /// Apply pending database migrations, create partitions ahead, set the analyst role's login.
+    ///
+    /// Safe to run while other fleetd processes start: migrations run under a lock, each once.
+    Migrate(DbArgs),
+    /// Inspect the database.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Print the effective configuration (secrets redacted) and where each value came from.
+    Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Show applied and pending migrations, positions partitions and row counts per table.
+    Status(DbArgs),
+}
+
+/// Where the database is.
+#[derive(Debug, Args, Clone, Default)]
+pub struct DbArgs {
+    /// PostgreSQL URL (overrides DATABASE_URL). Unset: the embedded cluster.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// fleetd's data directory (overrides FLEETD_DATA_DIR).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Database plus where to listen.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to serve HTTP on (overrides FLEETD_LISTEN).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// Loads the configuration with this invocation's file and flags applied.
+pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
+    let mut loader = Loader::new();
+    if let Some(file) = &cli.config {
+        loader = loader.file(file);
+    }
+    let (db, listen) = match &cli.command {
+        Command::Serve(a) | Command::Demo(a) => (Some(&a.db), a.listen.as_ref()),
+        Command::Migrate(d) | Command::Db { command: DbCommand::Status(d) } => (Some(d), None),
+        Command::Config => (None, None),
+    };
+    if let Some(db) = db {
+        if let Some(url) = &db.database_url {
+            loader = loader.flag("database_url", url.clone());
+        }
+        if let Some(dir) = &db.data_dir {
+            loader = loader.flag("data_dir", dir.to_string_lossy().into_owned());
+        }
+    }
+    if let Some(listen) = listen {
+        loader = loader.flag("listen", listen.clone());
+    }
+    loader.load()
+}
