@@ -6,17 +6,41 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::migrate::Migrator;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::{Context, DbError};
 
 /// Every migration fleetd knows, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 
-/// Applies pending migrations; returns how many were pending beforehand.
+/// Key of the advisory lock serialising fleetd's migrate step (status, then the migrator), so
+/// the count of migrations each process applied is exact when several start at once.
+const MIGRATE_LOCK_KEY: i64 = 0x464c_5444_4d49_4752;
+
+/// Applies pending migrations; returns how many this call applied.
 pub async fn run(pool: &PgPool) -> Result<usize, DbError> {
-    let pending = status(pool).await?.pending.len();
-    MIGRATOR.run(pool).await?;
+    let mut guard = pool.acquire().await.context("taking a connection for migrating")?;
+    sqlx::query("select pg_advisory_lock($1)")
+        .bind(MIGRATE_LOCK_KEY)
+        .execute(&mut *guard)
+        .await
+        .context("waiting for the migration lock")?;
+    // everything on this one connection: a pool budget of 1 must not deadlock
+    let result = async {
+        let pending = status_on(&mut guard).await?.pending.len();
+        MIGRATOR.run(&mut *guard).await?;
+        Ok::<_, DbError>(pending)
+    }
+    .await;
+    let unlocked = sqlx::query("select pg_advisory_unlock($1)")
+        .bind(MIGRATE_LOCK_KEY)
+        .execute(&mut *guard)
+        .await;
+    if unlocked.is_err() {
+        // a session holding the lock must not go back to the pool
+        guard.close_on_drop();
+    }
+    let pending = result?;
     if pending > 0 {
         tracing::info!(migrations.applied = pending, "database migrated");
     }
@@ -51,9 +75,14 @@ impl MigrationStatus {
 
 /// Compares the database's migration history with the embedded migrations.
 pub async fn status(pool: &PgPool) -> Result<MigrationStatus, DbError> {
+    let mut conn = pool.acquire().await.context("taking a connection for the migration status")?;
+    status_on(&mut conn).await
+}
+
+async fn status_on(conn: &mut PgConnection) -> Result<MigrationStatus, DbError> {
     let table_exists: bool =
         sqlx::query_scalar("select to_regclass('public._sqlx_migrations') is not null")
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .context("checking for the migrations table")?;
     let rows: Vec<(i64, String, DateTime<Utc>, bool, Vec<u8>)> = if table_exists {
@@ -61,7 +90,7 @@ pub async fn status(pool: &PgPool) -> Result<MigrationStatus, DbError> {
             "select version, description, installed_on, success, checksum
              from public._sqlx_migrations order by version",
         )
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await
         .context("reading the migration history")?
     } else {
