@@ -34,8 +34,8 @@ impl fmt::Display for Source {
 /// A configuration that cannot be used; the message names the setting and the problem.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    ReadFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot read config file {path}: {cause}")]
+    ReadFile { path: PathBuf, cause: std::io::Error },
     #[error("config file {path} is not valid TOML: {message}")]
     ParseFile { path: PathBuf, message: String },
     #[error("config file {path}: unknown setting `{key}` (run `fleetd config` to list them)")]
@@ -135,7 +135,7 @@ impl Loader {
 
 fn read_file(path: &Path) -> Result<Vec<(&'static str, String)>, ConfigError> {
     let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::ReadFile { path: path.to_owned(), source })?;
+        .map_err(|cause| ConfigError::ReadFile { path: path.to_owned(), cause })?;
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::ParseFile {
         path: path.to_owned(),
         message: e.to_string(),

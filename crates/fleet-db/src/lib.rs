@@ -13,17 +13,24 @@ pub use lease::{Lease, LeaseOptions};
 pub use pool::{connect, connect_options, ensure_database};
 pub use sqlx::PgPool;
 
-/// A failure talking to PostgreSQL, with what fleetd was doing.
+/// A failure talking to PostgreSQL, with what fleetd was doing. The message includes the
+/// cause, so the cause is deliberately not chained as a `source` (it would print twice).
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("invalid database URL: {0}")]
-    Url(#[source] sqlx::Error),
+    Url(sqlx::Error),
     #[error("cannot connect to PostgreSQL: {0}")]
-    Connect(#[source] sqlx::Error),
+    Connect(sqlx::Error),
     #[error("migrating the database failed: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("{context}: {source}")]
-    Query { context: &'static str, source: sqlx::Error },
+    Migrate(sqlx::migrate::MigrateError),
+    #[error("{context}: {cause}")]
+    Query { context: &'static str, cause: sqlx::Error },
+}
+
+impl From<sqlx::migrate::MigrateError> for DbError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        DbError::Migrate(e)
+    }
 }
 
 /// Attaches what fleetd was doing to a sqlx error.
@@ -33,6 +40,6 @@ pub(crate) trait Context<T> {
 
 impl<T> Context<T> for Result<T, sqlx::Error> {
     fn context(self, context: &'static str) -> Result<T, DbError> {
-        self.map_err(|source| DbError::Query { context, source })
+        self.map_err(|cause| DbError::Query { context, cause })
     }
 }

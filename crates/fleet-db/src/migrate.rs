@@ -47,6 +47,9 @@ pub async fn run(pool: &PgPool) -> Result<usize, DbError> {
     Ok(pending)
 }
 
+/// A row of sqlx's `_sqlx_migrations`: version, description, installed_on, success, checksum.
+type HistoryRow = (i64, String, DateTime<Utc>, bool, Vec<u8>);
+
 /// One migration as the database records it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppliedMigration {
@@ -85,7 +88,7 @@ async fn status_on(conn: &mut PgConnection) -> Result<MigrationStatus, DbError> 
             .fetch_one(&mut *conn)
             .await
             .context("checking for the migrations table")?;
-    let rows: Vec<(i64, String, DateTime<Utc>, bool, Vec<u8>)> = if table_exists {
+    let rows: Vec<HistoryRow> = if table_exists {
         sqlx::query_as(
             "select version, description, installed_on, success, checksum
              from public._sqlx_migrations order by version",

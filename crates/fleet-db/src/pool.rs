@@ -49,7 +49,7 @@ pub async fn ensure_database(admin_url: &str, name: &str) -> Result<(), DbError>
             Ok(_) => tracing::info!(database = name, "created database"),
             // another process created it between the check and the create
             Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42P04") => {}
-            Err(e) => return Err(DbError::Query { context: "creating the database", source: e }),
+            Err(e) => return Err(DbError::Query { context: "creating the database", cause: e }),
         }
     }
     conn.close().await.ok();

@@ -59,9 +59,34 @@ pub async fn apply_analyst_login(
             AnalystLogin::Disabled,
         ),
     };
-    sqlx::query(&sql).execute(pool).await.context("setting the analyst role's login")?;
+    retry_catalog_race(|| sqlx::query(&sql).execute(pool))
+        .await
+        .context("setting the analyst role's login")?;
     tracing::info!(role = ANALYST_ROLE, login = ?outcome, "analyst role configured");
     Ok(outcome)
+}
+
+/// Runs a catalog update (ALTER ROLE, GRANT on a database) again when PostgreSQL reports that
+/// another session updated the same catalog row at the same moment ("tuple concurrently
+/// updated", as when several fleetd processes start together). The role is cluster-wide, so
+/// an advisory lock, which is per database, cannot serialise this.
+async fn retry_catalog_race<F, Fut, T>(mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(sqlx::Error::Database(e))
+                if tries < 5 && e.message().contains("concurrently updated") =>
+            {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Takes temporary-table creation away from PUBLIC on the current database (the analyst role
@@ -81,15 +106,25 @@ pub async fn harden_database(pool: &PgPool) -> Result<(), DbError> {
         tracing::warn!(database = %db, "fleetd does not own the database; PUBLIC may still create temporary tables");
         return Ok(());
     }
+    let public_has_temp: bool = sqlx::query_scalar(
+        "select exists (select from pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) a
+                        where d.datname = current_database() and a.grantee = 0 and a.privilege_type = 'TEMPORARY')",
+    )
+    .fetch_one(pool)
+    .await
+    .context("reading database privileges")?;
+    if !public_has_temp {
+        return Ok(());
+    }
     let db = quote_ident(&db);
-    sqlx::query(&format!("revoke temporary on database {db} from public"))
-        .execute(pool)
-        .await
-        .context("revoking temporary tables from PUBLIC")?;
-    sqlx::query(&format!("grant temporary on database {db} to {}", quote_ident(&me)))
-        .execute(pool)
+    let revoke = format!("revoke temporary on database {db} from public");
+    let grant = format!("grant temporary on database {db} to {}", quote_ident(&me));
+    retry_catalog_race(|| sqlx::query(&grant).execute(pool))
         .await
         .context("granting temporary tables to fleetd")?;
+    retry_catalog_race(|| sqlx::query(&revoke).execute(pool))
+        .await
+        .context("revoking temporary tables from PUBLIC")?;
     Ok(())
 }
 

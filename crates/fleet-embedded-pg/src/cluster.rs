@@ -53,9 +53,28 @@ pub struct EmbeddedPostgres {
     started_here: bool,
 }
 
+impl Drop for EmbeddedPostgres {
+    /// A cluster this process started and did not stop (an error path or a panic) is stopped
+    /// here, synchronously, so it does not outlive fleetd.
+    fn drop(&mut self) {
+        if !self.started_here {
+            return;
+        }
+        let mut c = std::process::Command::new(self.bindir.join("pg_ctl"));
+        c.current_dir(&self.root).arg("-D").arg(self.root.join("pgdata"));
+        c.args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::null());
+        if self.run_as.switch {
+            std::os::unix::process::CommandExt::uid(&mut c, self.run_as.uid);
+            std::os::unix::process::CommandExt::gid(&mut c, self.run_as.gid);
+        }
+        let _ = c.status();
+    }
+}
+
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> EmbeddedError {
     let path = path.to_owned();
-    move |source| EmbeddedError::Io { what, path, source }
+    move |cause| EmbeddedError::Io { what, path, cause }
 }
 
 impl EmbeddedPostgres {
@@ -139,10 +158,11 @@ impl EmbeddedPostgres {
 
     /// Stops the cluster with a fast shutdown (open sessions are disconnected, all committed
     /// data is flushed), if this process started it.
-    pub async fn stop(self) -> Result<(), EmbeddedError> {
+    pub async fn stop(mut self) -> Result<(), EmbeddedError> {
         if !self.started_here {
             return Ok(());
         }
+        self.started_here = false; // whatever happens now, Drop must not try again
         self.stop_now().await
     }
 
@@ -214,7 +234,8 @@ impl EmbeddedPostgres {
         let status = self.command("pg_ctl", |c| {
             c.arg("-D").arg(&pgdata).arg("status");
         });
-        let running = status.ok()?.status().await.ok()?.success();
+        // output(), not status(): status() closes the pipes and pg_ctl dies writing to them
+        let running = status.ok()?.output().await.ok()?.status.success();
         if !running {
             return None;
         }
@@ -359,7 +380,7 @@ async fn lock_file(path: &Path) -> Result<Flock<File>, EmbeddedError> {
         Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, errno)| EmbeddedError::Io {
             what: "cannot lock",
             path,
-            source: std::io::Error::from(errno),
+            cause: std::io::Error::from(errno),
         })
     })
     .await

@@ -35,6 +35,6 @@ pub enum EmbeddedError {
     VersionMismatch { dir: PathBuf, bindir: PathBuf, cluster: u32, binaries: u32 },
     #[error("{what} failed: {detail}")]
     Command { what: &'static str, detail: String },
-    #[error("{what} {path}: {source}")]
-    Io { what: &'static str, path: PathBuf, source: std::io::Error },
+    #[error("{what} {path}: {cause}")]
+    Io { what: &'static str, path: PathBuf, cause: std::io::Error },
 }

@@ -36,8 +36,8 @@ impl RunAs {
         if !self.switch {
             return Ok(());
         }
-        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid)).map_err(|source| {
-            EmbeddedError::Io { what: "cannot change the owner of", path: path.to_owned(), source }
+        std::os::unix::fs::chown(path, Some(self.uid), Some(self.gid)).map_err(|cause| {
+            EmbeddedError::Io { what: "cannot change the owner of", path: path.to_owned(), cause }
         })
     }
 

@@ -50,16 +50,17 @@ impl Database {
     }
 
     /// What a starting process does before its work: migrations, database privileges, the
-    /// analyst role's login and positions partitions ahead.
-    pub async fn prepare(&self, cfg: &Config) -> anyhow::Result<()> {
-        fleet_db::migrate::run(&self.pool).await?;
+    /// analyst role's login and positions partitions ahead. Returns how many migrations this
+    /// process applied.
+    pub async fn prepare(&self, cfg: &Config) -> anyhow::Result<usize> {
+        let applied = fleet_db::migrate::run(&self.pool).await?;
         fleet_db::roles::harden_database(&self.pool).await?;
         fleet_db::roles::apply_analyst_login(&self.pool, cfg.analyst_password.as_ref()).await?;
         let today = chrono::Utc::now().date_naive();
         let parts =
             fleet_db::partitions::maintain(&self.pool, today, cfg.partition_months_ahead).await?;
         tracing::debug!(partitions = parts.len(), "positions partitions in place");
-        Ok(())
+        Ok(applied)
     }
 
     /// Closes the pool, then stops the embedded cluster if this process started it.

@@ -7,11 +7,10 @@ use crate::database::Database;
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let db = Database::open(&cfg).await?;
     let result = async {
-        let pending = fleet_db::migrate::status(&db.pool).await?.pending.len();
-        db.prepare(&cfg).await?;
+        let applied = db.prepare(&cfg).await?;
         let total = fleet_db::migrate::MIGRATOR.iter().count();
         println!(
-            "applied {pending} pending migration(s); the schema is current ({total} migrations)"
+            "applied {applied} pending migration(s); the schema is current ({total} migrations)"
         );
         anyhow::Ok(())
     }
