@@ -6,8 +6,10 @@ pub mod analytics;
 pub mod device;
 pub mod geo;
 pub mod position;
+pub mod record;
 
 pub use analytics::{AnalyticsSettings, SettingsError};
 pub use device::{Imei, ImeiError};
 pub use geo::{CoordinateError, LatLon};
 pub use position::{FixKind, PositionSource};
+pub use record::{AlarmClass, AlarmEvent, DeviceProfile, PositionFix, VendorTrip};
