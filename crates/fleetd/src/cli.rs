@@ -43,6 +43,59 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted) and where each value came from.
     Config,
+    /// Run the Tracksolid simulator: a seeded fleet behind the vendor's OpenAPI.
+    ///
+    /// Serves /route/rest with the vendor's signing, tokens, limits and error codes; accepts
+    /// exactly the credentials given here (or the documented defaults).
+    Sim(SimArgs),
+}
+
+/// The simulator's settings (command-line only: the simulator is not part of a deployment).
+#[derive(Debug, Args, Clone)]
+pub struct SimArgs {
+    /// Number of simulated vehicles.
+    #[arg(long, default_value_t = 25)]
+    pub vehicles: usize,
+    /// Seed of the fleet: the same seed gives the same vehicles and the same histories.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Address to serve the simulated OpenAPI on.
+    #[arg(long, default_value = "127.0.0.1:8090")]
+    pub listen: String,
+    /// App key the simulator accepts.
+    #[arg(long, default_value = "8FB345B8693CCD00SIMULATOR0000001")]
+    pub app_key: String,
+    /// App secret requests must be signed with.
+    #[arg(long, default_value = "fleetd-sim-secret")]
+    pub app_secret: String,
+    /// Account name accepted by jimi.oauth.token.get.
+    #[arg(long, default_value = "fleetd-demo")]
+    pub user: String,
+    /// Account password (clients send its MD5).
+    #[arg(long, default_value = "demo-password")]
+    pub password: String,
+    /// Simulated time runs this many times faster than the wall clock.
+    #[arg(long, default_value_t = 1.0)]
+    pub speedup: f64,
+    /// Calls per second before answering "too frequent" (code 1006); unlimited when unset.
+    #[arg(long)]
+    pub rate_limit: Option<u32>,
+    /// Push what the fleet reports to this base URL, as the vendor does (e.g.
+    /// http://127.0.0.1:8080/push; the vendor appends /pushgps, /notify, ...).
+    #[arg(long, value_name = "URL")]
+    pub push_to: Option<String>,
+    /// Shared secret sent as `token` with Data Push requests.
+    #[arg(long, default_value = "fleetd-push-token")]
+    pub push_token: String,
+    /// Push interface: data (Data Push paths), openapi (alarms to /notify) or both.
+    #[arg(long, default_value = "data", value_parser = ["data", "openapi", "both"])]
+    pub push_format: String,
+    /// Largest delivery delay of a pushed item, simulated seconds (one in twenty up to 5x).
+    #[arg(long, default_value_t = 30)]
+    pub push_delay_s: i64,
+    /// Share of pushed items delivered twice.
+    #[arg(long, default_value_t = 0.01)]
+    pub push_duplicates: f64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,7 +134,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     let (db, listen) = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => (Some(&a.db), a.listen.as_ref()),
         Command::Migrate(d) | Command::Db { command: DbCommand::Status(d) } => (Some(d), None),
-        Command::Config => (None, None),
+        Command::Config | Command::Sim(_) => (None, None),
     };
     if let Some(db) = db {
         if let Some(url) = &db.database_url {

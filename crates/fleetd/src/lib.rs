@@ -23,6 +23,7 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Command::Demo(_) => commands::serve::run(config, commands::serve::Mode::Demo).await,
             Command::Migrate(_) => commands::migrate::run(config).await,
             Command::Db { command: DbCommand::Status(_) } => commands::status::run(config).await,
+            Command::Sim(args) => commands::sim::run(args).await,
             Command::Config => Ok(()),
         }
     })

@@ -1,0 +1,166 @@
+//! The simulated vendor's pushes against a real HTTP receiver.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Form, Router};
+use chrono::{TimeZone, Utc};
+use fleet_config::Secret;
+use fleet_sim::push::{self, PushConfig, PushFormat, PushKind, PushStats};
+use fleet_sim::{Fleet, SimClock};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Default)]
+struct Received {
+    /// path -> every item received (duplicates included)
+    items: Mutex<BTreeMap<String, Vec<serde_json::Value>>>,
+    largest_batch: AtomicUsize,
+    requests: AtomicUsize,
+    /// answer 503 to this many requests first
+    fail_first: AtomicUsize,
+    wrong_token: AtomicUsize,
+}
+
+async fn receive(
+    State(r): State<Arc<Received>>,
+    Path(path): Path<String>,
+    Form(form): Form<std::collections::HashMap<String, String>>,
+) -> StatusCode {
+    r.requests.fetch_add(1, Ordering::SeqCst);
+    if r.fail_first.load(Ordering::SeqCst) > 0 {
+        r.fail_first.fetch_sub(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    let items: Vec<serde_json::Value> = if path == "notify" {
+        assert_eq!(form.get("msgType").map(String::as_str), Some("jimi.push.device.alarm"));
+        vec![serde_json::from_str(&form["data"]).expect("data is JSON")]
+    } else {
+        if form.get("token").map(String::as_str) != Some("push-secret") {
+            r.wrong_token.fetch_add(1, Ordering::SeqCst);
+        }
+        serde_json::from_str(&form["data_list"]).expect("data_list is a JSON array")
+    };
+    r.largest_batch.fetch_max(items.len(), Ordering::SeqCst);
+    r.items.lock().expect("lock").entry(path).or_default().extend(items);
+    StatusCode::OK
+}
+
+async fn receiver(r: Arc<Received>) -> String {
+    let app = Router::new().route("/push/{path}", post(receive)).with_state(r);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/push")
+}
+
+/// Pushes a simulated working morning (07:45 to about 09:15 local, 1800x speed) and stops.
+async fn push_morning(
+    format: PushFormat,
+    fail_first: usize,
+) -> (Arc<Received>, Arc<PushStats>, Arc<Fleet>, i64, i64) {
+    let received = Arc::new(Received::default());
+    received.fail_first.store(fail_first, Ordering::SeqCst);
+    let base = receiver(received.clone()).await;
+    let fleet = Arc::new(Fleet::new(4, 8));
+    let start = Utc.with_ymd_and_hms(2026, 11, 24, 4, 45, 0).single().expect("time").timestamp();
+    let clock = SimClock::starting_at(start, 1800.0);
+    let mut config = PushConfig::new(base, Secret::new("push-secret".to_owned()));
+    config.format = format;
+    config.tick = Duration::from_millis(100);
+    config.max_delay_s = 60;
+    config.duplicate_rate = 0.05;
+    config.record_acks = true;
+    let stats = Arc::new(PushStats::default());
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(push::run(fleet.clone(), clock, config, stats.clone(), stop.clone()));
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    stop.cancel();
+    task.await.expect("pusher ends");
+    (received, stats, fleet, start, clock.now())
+}
+
+#[tokio::test]
+async fn data_push_delivers_each_kind_in_batches_of_at_most_fifty_with_the_token() {
+    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 0).await;
+    let items = received.items.lock().expect("lock");
+    for path in ["pushgps", "pushhb", "pushtripreport"] {
+        assert!(
+            items.get(path).is_some_and(|v| !v.is_empty()),
+            "nothing on /{path}: {:?}",
+            items.keys()
+        );
+    }
+    assert!(received.largest_batch.load(Ordering::SeqCst) <= 50);
+    assert_eq!(received.wrong_token.load(Ordering::SeqCst), 0);
+
+    // every GPS item is a fix of the simulated history, and duplicates happen
+    let mut history = HashSet::new();
+    for v in fleet.vehicles() {
+        for f in fleet.history(v.index, start, end) {
+            history.insert((v.imei.to_string(), fleet_sim::server::wire_time(f.time)));
+        }
+    }
+    let gps = &items["pushgps"];
+    let keys: Vec<(String, String)> = gps
+        .iter()
+        .map(|i| {
+            (
+                i["deviceImei"].as_str().expect("imei").to_owned(),
+                i["gpsTime"].as_str().expect("time").to_owned(),
+            )
+        })
+        .collect();
+    for k in &keys {
+        assert!(history.contains(k), "pushed fix not in history: {k:?}");
+    }
+    let distinct: HashSet<_> = keys.iter().collect();
+    assert!(distinct.len() > 100, "an hour of 8 vehicles: {}", distinct.len());
+    assert!(keys.len() > distinct.len(), "some items are delivered twice");
+    assert!(stats.duplicates_sent.load(Ordering::Relaxed) > 0);
+}
+
+#[tokio::test]
+async fn refused_batches_are_sent_again_until_acknowledged() {
+    let (received, stats, _fleet, _, _) = push_morning(PushFormat::DataPush, 5).await;
+    assert!(stats.requests_failed.load(Ordering::Relaxed) >= 5);
+    let acked = stats.acked.lock().expect("lock").clone();
+    let items = received.items.lock().expect("lock");
+    let gps_received: HashSet<(String, String)> = items["pushgps"]
+        .iter()
+        .map(|i| {
+            (
+                i["deviceImei"].as_str().unwrap_or_default().to_owned(),
+                i["gpsTime"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let gps_acked: Vec<_> = acked.iter().filter(|a| a.kind == PushKind::Gps).collect();
+    assert!(!gps_acked.is_empty());
+    for a in gps_acked {
+        let key = (a.imei.clone(), fleet_sim::server::wire_time(a.time));
+        assert!(gps_received.contains(&key), "acknowledged but never received: {key:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_open_api_push_carries_alarms_with_the_push_field_names() {
+    let (received, _stats, _fleet, _, _) = push_morning(PushFormat::OpenApi, 0).await;
+    let items = received.items.lock().expect("lock");
+    assert!(
+        items.keys().all(|k| k == "notify"),
+        "only /notify in Open API mode: {:?}",
+        items.keys()
+    );
+    let alarms = items.get("notify").cloned().unwrap_or_default();
+    assert!(!alarms.is_empty(), "a morning of 8 vehicles raises alarms");
+    for a in alarms {
+        for field in ["imei", "deviceName", "alarmType", "alarmName", "lat", "lng", "alarmTime"] {
+            assert!(a.get(field).is_some(), "{field} missing in {a}");
+        }
+    }
+}
