@@ -114,7 +114,8 @@ async fn stale_timestamps_and_unsigned_requests_are_refused_and_v09_needs_no_sig
     )
     .await;
     assert_eq!(fine["code"], 0, "five minutes of skew is tolerated: {fine}");
-    let no_token = call(&sim, "jimi.user.device.list", std::slice::from_ref(&target), 0, "1.0").await;
+    let no_token =
+        call(&sim, "jimi.user.device.list", std::slice::from_ref(&target), 0, "1.0").await;
     assert_eq!(no_token["code"], 1004);
     let bogus =
         call(&sim, "jimi.user.device.list", &[("access_token", "0".repeat(32)), target], 0, "1.0")
