@@ -247,3 +247,13 @@ async fn each_vendor_error_surfaces_as_its_variant() {
     let err = c.location_get(&[stranger]).await.expect_err("unknown");
     assert!(matches!(err, ApiError::IllegalDevice { .. }), "{err:?}");
 }
+
+#[tokio::test]
+async fn ten_thousand_vehicles_are_listed_with_their_live_locations() {
+    let sim = start_sim(10_000, |_| {}).await;
+    let c = client(&sim);
+    assert_eq!(c.device_list(None).await.expect("device list").len(), 10_000);
+    let locations = c.location_list(None).await.expect("location list");
+    let reporting = sim.state.fleet.vehicles().iter().filter(|v| v.reports_gps).count();
+    assert_eq!(locations.len(), reporting);
+}
