@@ -113,7 +113,7 @@ async fn twenty_days_of_track_arrive_in_seven_day_windows_equal_to_the_simulated
         .find(|v| v.reports_gps)
         .expect("reporting vehicle")
         .clone();
-    let (end, begin) = (now(&sim), now(&sim) - 20 * 86_400);
+    let (end, begin) = (now(&sim) - 120, now(&sim) - 20 * 86_400);
     let points = client(&sim).track_list(&v.imei, at(begin), at(end)).await.expect("track");
     assert_eq!(sim.state.calls("jimi.device.track.list"), 3);
     let expected = sim.state.fleet.history(v.index, begin, end);
@@ -131,7 +131,7 @@ async fn twenty_days_of_track_arrive_in_seven_day_windows_equal_to_the_simulated
 async fn vendor_trips_page_through_and_convert_kilometres_to_metres() {
     let sim = start_sim(25, |_| {}).await;
     let imeis: Vec<Imei> = sim.state.fleet.vehicles().iter().map(|v| v.imei.clone()).collect();
-    let (end, begin) = (now(&sim), now(&sim) - 3 * 86_400);
+    let (end, begin) = (now(&sim) - 120, now(&sim) - 3 * 86_400);
     let trips = client(&sim).track_mileage(&imeis, at(begin), at(end)).await.expect("mileage");
     let expected: usize = sim
         .state
@@ -157,7 +157,7 @@ async fn vendor_trips_page_through_and_convert_kilometres_to_metres() {
 async fn alarms_over_forty_days_come_in_monthly_windows_and_pages() {
     let sim = start_sim(6, |_| {}).await;
     let imeis: Vec<Imei> = sim.state.fleet.vehicles().iter().map(|v| v.imei.clone()).collect();
-    let (end, begin) = (now(&sim), now(&sim) - 40 * 86_400);
+    let (end, begin) = (now(&sim) - 120, now(&sim) - 40 * 86_400);
     let alarms = client(&sim).alarm_list(&imeis, at(begin), at(end)).await.expect("alarms");
     let expected: usize = sim
         .state

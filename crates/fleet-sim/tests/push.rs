@@ -84,6 +84,27 @@ async fn push_morning(
     (received, stats, fleet, start, clock.now())
 }
 
+/// Every fix old enough to have been due (latest delay five times the maximum, plus two ticks
+/// of simulated time) before the pusher stopped has been received.
+fn assert_everything_due_arrived(
+    fleet: &Fleet,
+    start: i64,
+    end: i64,
+    received: &[(String, String)],
+) {
+    let got: HashSet<&(String, String)> = received.iter().collect();
+    let margin = 5 * 60 + 2 * 180 + 60;
+    let mut due = 0;
+    for v in fleet.vehicles() {
+        for f in fleet.history(v.index, start + 1, end - margin) {
+            due += 1;
+            let key = (v.imei.to_string(), fleet_sim::server::wire_time(f.time));
+            assert!(got.contains(&key), "due but never delivered: {key:?}");
+        }
+    }
+    assert!(due > 50, "the check covered real data: {due}");
+}
+
 #[tokio::test]
 async fn data_push_delivers_each_kind_in_batches_of_at_most_fifty_with_the_token() {
     let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 0).await;
@@ -120,14 +141,25 @@ async fn data_push_delivers_each_kind_in_batches_of_at_most_fifty_with_the_token
     }
     let distinct: HashSet<_> = keys.iter().collect();
     assert!(distinct.len() > 100, "an hour of 8 vehicles: {}", distinct.len());
+    assert_everything_due_arrived(&fleet, start, end, &keys);
     assert!(keys.len() > distinct.len(), "some items are delivered twice");
     assert!(stats.duplicates_sent.load(Ordering::Relaxed) > 0);
 }
 
 #[tokio::test]
 async fn refused_batches_are_sent_again_until_acknowledged() {
-    let (received, stats, _fleet, _, _) = push_morning(PushFormat::DataPush, 5).await;
+    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 5).await;
     assert!(stats.requests_failed.load(Ordering::Relaxed) >= 5);
+    let all: Vec<(String, String)> = received.items.lock().expect("lock")["pushgps"]
+        .iter()
+        .map(|i| {
+            (
+                i["deviceImei"].as_str().unwrap_or_default().to_owned(),
+                i["gpsTime"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    assert_everything_due_arrived(&fleet, start, end, &all);
     let acked = stats.acked.lock().expect("lock").clone();
     let items = received.items.lock().expect("lock");
     let gps_received: HashSet<(String, String)> = items["pushgps"]

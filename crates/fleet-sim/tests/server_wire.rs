@@ -19,10 +19,12 @@ struct Sim {
 }
 
 async fn start_sim() -> Sim {
-    let config = SimConfig {
-        clock: SimClock::starting_at(Utc::now().timestamp(), 0.0),
-        ..SimConfig::default()
-    };
+    start_sim_at(Utc::now().timestamp()).await
+}
+
+/// A simulator whose clock stands still at `t`.
+async fn start_sim_at(t: i64) -> Sim {
+    let config = SimConfig { clock: SimClock::starting_at(t, 0.0), ..SimConfig::default() };
     let state = SimState::new(Arc::new(Fleet::new(5, 40)), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/route/rest", listener.local_addr().expect("addr"));
@@ -272,4 +274,47 @@ async fn alarm_list_pages_are_bounded_and_ranges_over_a_month_are_refused() {
         call(&sim, "jimi.device.alarm.list", &q(14, "1", "101"), 0, "1.0").await["code"],
         1001
     );
+}
+
+#[tokio::test]
+async fn the_reported_odometer_never_goes_back_across_midnight() {
+    let midnight_utc = Utc::now().timestamp() / 86_400 * 86_400 - 86_400;
+    let mut previous: Option<Vec<f64>> = None;
+    // local midnight (21:00 UTC) and UTC midnight, a minute either side of each
+    for t in [
+        midnight_utc - 3 * 3600 - 60,
+        midnight_utc - 3 * 3600 + 60,
+        midnight_utc - 60,
+        midnight_utc + 60,
+    ] {
+        let sim = start_sim_at(t).await;
+        let tok = token(&sim).await;
+        let r = call(
+            &sim,
+            "jimi.user.device.location.list",
+            &[("access_token", tok), ("target", default_credentials().user)],
+            0,
+            "1.0",
+        )
+        .await;
+        let mut by_imei: Vec<(String, f64)> = r["result"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .map(|l| {
+                (
+                    l["imei"].as_str().unwrap_or_default().to_owned(),
+                    l["currentMileage"].as_str().and_then(|m| m.parse().ok()).expect("mileage"),
+                )
+            })
+            .collect();
+        by_imei.sort_by(|a, b| a.0.cmp(&b.0));
+        let km: Vec<f64> = by_imei.into_iter().map(|(_, k)| k).collect();
+        if let Some(before) = &previous {
+            for (a, b) in before.iter().zip(&km) {
+                assert!(b >= a, "odometer went back from {a} to {b} around {t}");
+            }
+        }
+        previous = Some(km);
+    }
 }

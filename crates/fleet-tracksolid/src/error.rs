@@ -39,6 +39,9 @@ pub enum ApiError {
     Http { status: u16 },
     #[error("invalid client configuration: {reason}")]
     InvalidConfig { reason: String },
+    /// Logging in failed moments ago and is not tried again before a short cooldown.
+    #[error("logging in to the vendor failed moments ago: {message}")]
+    LoginUnavailable { message: String },
 }
 
 impl ApiError {

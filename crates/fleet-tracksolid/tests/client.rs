@@ -10,8 +10,8 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use fleet_core::Imei;
 use fleet_tracksolid::{
-    md5_lower, parse_time, sign, ApiError, TracksolidClient, ALARM_WINDOW, MAX_IMEIS_PER_CALL,
-    TRACK_MAX_AGE, TRACK_WINDOW,
+    format_time, md5_lower, parse_time, sign, ApiError, TracksolidClient, ALARM_WINDOW,
+    MAX_IMEIS_PER_CALL, TRACK_MAX_AGE, TRACK_WINDOW,
 };
 use serde_json::{json, Value};
 use support::{config_for, grant, token_methods, FakeApi, Recorded, Reply, APP_KEY, APP_SECRET};
@@ -150,14 +150,15 @@ async fn a_rate_limited_call_is_retried_with_growing_backoff_and_then_succeeds()
 #[tokio::test]
 async fn a_token_close_to_expiry_is_renewed_with_the_refresh_token() {
     let fake = FakeApi::start(|request: &Recorded, nth| match request.method() {
-        // a two-second token is renewed in its last second
-        "jimi.oauth.token.get" => grant(nth, json!("2")),
+        // a six-second token is renewed in its last three seconds (the margin is capped at half
+        // the lifetime); the second call comes 3.2 s in, leaving 2.8 s of slack on a slow machine
+        "jimi.oauth.token.get" => grant(nth, json!("6")),
         _ => token_methods(request, nth).unwrap_or_else(|| Reply::ok(json!([]))),
     })
     .await;
     let client = client(&fake);
     client.device_list(None).await.expect("first call");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     client.device_list(None).await.expect("second call");
     assert_eq!(fake.calls_of("jimi.oauth.token.get").len(), 1);
     let refresh = fake.calls_of("jimi.oauth.token.refresh");
@@ -392,26 +393,50 @@ async fn alarm_list_stops_when_the_vendor_repeats_a_page() {
     assert_eq!(fake.calls_of("jimi.device.alarm.list").len(), 2);
 }
 
+/// A vendor with one alarm per device every 30 minutes, paging as documented and returning at
+/// most 1,000 rows per query.
+fn half_hourly_alarms(request: &Recorded) -> Reply {
+    let (from, to) = window_of(request);
+    let page: usize = request.param("page_no").parse().expect("page_no");
+    let size: usize = request.param("page_size").parse().expect("page_size");
+    let imeis: Vec<&str> = request.param("imeis").split(',').collect();
+    let first = from.timestamp() + (1800 - from.timestamp().rem_euclid(1800)) % 1800;
+    let mut rows = Vec::new();
+    for t in (first..=to.timestamp()).step_by(1800) {
+        for imei in &imeis {
+            let at = DateTime::from_timestamp(t, 0).expect("time");
+            rows.push(json!({"imei": imei, "alertTypeId": "3", "alertTime": format_time(at)}));
+        }
+    }
+    rows.truncate(1000);
+    Reply::ok(Value::Array(rows.into_iter().skip((page - 1) * size).take(size).collect()))
+}
+
 #[tokio::test]
-async fn alarm_list_splits_ranges_into_30_day_windows_and_caps_each_at_1000_rows() {
-    let fake = FakeApi::start(answering(|request, _| {
-        let page: usize = request.param("page_no").parse().expect("page_no");
-        Reply::ok(alarm_rows(page, 100))
-    }))
-    .await;
-    let end = Utc::now();
-    let alarms = client(&fake)
-        .alarm_list(&imeis(150), end - TimeDelta::days(45), end)
-        .await
-        .expect("alarms");
+async fn alarm_list_splits_windows_that_reach_the_vendors_row_cap_until_every_alarm_arrives() {
+    let fake = FakeApi::start(answering(|request, _| half_hourly_alarms(request))).await;
+    let end = Utc::now() - TimeDelta::hours(1);
+    let begin = end - TimeDelta::days(45);
+    let alarms = client(&fake).alarm_list(&imeis(3), begin, end).await.expect("alarms");
+    let mut keys: Vec<(String, String)> = alarms
+        .iter()
+        .map(|a| {
+            (
+                a.imei.clone().unwrap_or_default(),
+                a.alert_time.value().map(|t| t.to_rfc3339()).unwrap_or_default(),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let half_hours = (begin.timestamp()..=end.timestamp()).filter(|t| t % 1800 == 0).count();
+    assert_eq!(keys.len(), 3 * half_hours, "every alarm of every device, none cut off by the cap");
     let calls = fake.calls_of("jimi.device.alarm.list");
-    // 2 IMEI chunks × 2 windows × 10 pages of 100
-    assert_eq!(calls.len(), 40);
-    assert_eq!(alarms.len(), 4000);
     assert!(calls.iter().all(|c| {
         let (from, to) = window_of(c);
         to - from <= ALARM_WINDOW
     }));
+    assert!(calls.len() < 400, "halving converges quickly: {} calls", calls.len());
 }
 
 #[tokio::test]
@@ -433,4 +458,22 @@ async fn track_mileage_pages_by_start_row_until_a_short_page() {
     let rows: Vec<&str> = calls.iter().map(|c| c.param("start_row")).collect();
     assert_eq!(rows, vec!["0", "100"]);
     assert!(calls.iter().all(|c| c.param("page_size") == "100"));
+}
+
+#[tokio::test]
+async fn a_refused_login_is_not_repeated_by_the_calls_that_follow_it() {
+    let fake = FakeApi::start(|request: &Recorded, _| match request.method() {
+        "jimi.oauth.token.get" => {
+            Reply::json(json!({"code": 1002, "message": "Incorrect user name or password"}))
+        }
+        _ => Reply::ok(json!([])),
+    })
+    .await;
+    let client = client(&fake);
+    for _ in 0..5 {
+        let err = client.device_list(None).await.expect_err("refused");
+        assert!(matches!(err, ApiError::BadCredentials { .. }), "{err:?}");
+    }
+    assert_eq!(fake.calls_of("jimi.oauth.token.get").len(), 1, "one login attempt, remembered");
+    assert!(fake.calls_of("jimi.user.device.list").is_empty());
 }

@@ -74,9 +74,13 @@ pub struct SimArgs {
     /// Account password (clients send its MD5).
     #[arg(long, default_value = "demo-password")]
     pub password: String,
-    /// Simulated time runs this many times faster than the wall clock.
+    /// Replay the last --replay-hours this many times faster than the wall clock, then go on
+    /// in real time (simulated time never runs ahead of the wall clock).
     #[arg(long, default_value_t = 1.0)]
     pub speedup: f64,
+    /// With --speedup above 1: how far back the replay starts, hours.
+    #[arg(long, default_value_t = 24)]
+    pub replay_hours: u32,
     /// Calls per second before answering "too frequent" (code 1006); unlimited when unset.
     #[arg(long)]
     pub rate_limit: Option<u32>,

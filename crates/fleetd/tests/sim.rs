@@ -51,7 +51,7 @@ fn stop(mut child: Child) {
     panic!("fleetd sim did not stop within 10 s of SIGTERM");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleetd_sim_serves_its_fleet_to_a_client_with_the_documented_default_credentials() {
     let (child, url) = start_sim(&[]);
     let c = default_credentials();
@@ -63,7 +63,7 @@ async fn fleetd_sim_serves_its_fleet_to_a_client_with_the_documented_default_cre
     stop(child);
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fleetd_sim_pushes_to_the_given_receiver() {
     let gps_pushes = Arc::new(AtomicUsize::new(0));
     let counter = gps_pushes.clone();

@@ -19,8 +19,9 @@ pub use plan::{local_date, DayPlan};
 pub use sample::Fix;
 pub use vehicle::Vehicle;
 
-/// Day plans kept in memory; beyond this the cache starts over (plans regenerate identically).
-const PLAN_CACHE_CAP: usize = 20_000;
+/// Day plans kept in memory (about 16 KB each); past this the least recently used half is
+/// dropped. Plans regenerate identically, so the cache only saves time.
+const PLAN_CACHE_CAP: usize = 4_096;
 
 /// An alarm with where the vehicle was.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,14 +50,43 @@ pub struct Fleet {
     seed: u64,
     vehicles: Vec<Vehicle>,
     by_imei: HashMap<String, usize>,
-    plans: Mutex<HashMap<(usize, NaiveDate), Arc<DayPlan>>>,
+    plans: Mutex<PlanCache>,
+}
+
+/// Recently used day plans, stamped with a use counter for eviction.
+#[derive(Debug, Default)]
+struct PlanCache {
+    plans: HashMap<(usize, NaiveDate), (u64, Arc<DayPlan>)>,
+    uses: u64,
+}
+
+impl PlanCache {
+    fn get(&mut self, key: &(usize, NaiveDate)) -> Option<Arc<DayPlan>> {
+        self.uses += 1;
+        let uses = self.uses;
+        self.plans.get_mut(key).map(|(stamp, plan)| {
+            *stamp = uses;
+            plan.clone()
+        })
+    }
+
+    fn insert(&mut self, key: (usize, NaiveDate), plan: Arc<DayPlan>) {
+        if self.plans.len() >= PLAN_CACHE_CAP {
+            let mut stamps: Vec<u64> = self.plans.values().map(|(s, _)| *s).collect();
+            stamps.sort_unstable();
+            let cutoff = stamps[stamps.len() / 2];
+            self.plans.retain(|_, (s, _)| *s > cutoff);
+        }
+        self.uses += 1;
+        self.plans.insert(key, (self.uses, plan));
+    }
 }
 
 impl Fleet {
     pub fn new(seed: u64, vehicles: usize) -> Fleet {
         let vehicles: Vec<Vehicle> = (0..vehicles).map(|i| Vehicle::generate(seed, i)).collect();
         let by_imei = vehicles.iter().map(|v| (v.imei.to_string(), v.index)).collect();
-        Fleet { seed, vehicles, by_imei, plans: Mutex::new(HashMap::new()) }
+        Fleet { seed, vehicles, by_imei, plans: Mutex::new(PlanCache::default()) }
     }
 
     pub fn seed(&self) -> u64 {
@@ -74,14 +104,11 @@ impl Fleet {
     /// The plan of vehicle `index` for local day `date` (cached).
     pub fn plan(&self, index: usize, date: NaiveDate) -> Arc<DayPlan> {
         let key = (index, date);
-        if let Some(p) = self.plans.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        if let Some(p) = self.plans.lock().ok().and_then(|mut m| m.get(&key)) {
             return p;
         }
         let plan = Arc::new(DayPlan::generate(self.seed, &self.vehicles[index], date));
         if let Ok(mut m) = self.plans.lock() {
-            if m.len() >= PLAN_CACHE_CAP {
-                m.clear();
-            }
             m.insert(key, plan.clone());
         }
         plan
@@ -98,11 +125,7 @@ impl Fleet {
         let mut out = Vec::new();
         for day in Self::days(from, to) {
             let plan = self.plan(index, day);
-            out.extend(
-                sample::day_fixes(self.seed, v, &plan)
-                    .into_iter()
-                    .filter(|f| f.time >= from && f.time <= to),
-            );
+            out.extend(sample::fixes_between(self.seed, v, &plan, from, to));
         }
         out
     }

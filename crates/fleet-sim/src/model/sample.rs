@@ -66,16 +66,20 @@ fn fix_at(seed: u64, v: &Vehicle, seg: &Segment, t: i64) -> Fix {
     }
 }
 
-/// Every fix of the day, in time order.
-pub fn day_fixes(seed: u64, v: &Vehicle, plan: &DayPlan) -> Vec<Fix> {
-    if !v.reports_gps {
+/// The fixes of the day with `from <= time <= to`, in time order. Only the segments that
+/// overlap the range are sampled.
+pub fn fixes_between(seed: u64, v: &Vehicle, plan: &DayPlan, from: i64, to: i64) -> Vec<Fix> {
+    if !v.reports_gps || to < from {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for seg in &plan.segments {
+    let first = plan.segments.partition_point(|s| s.end <= from);
+    for seg in plan.segments[first..].iter().take_while(|s| s.start <= to) {
         let step = interval(v, seg);
-        let mut t = seg.start;
-        while t < seg.end {
+        // first sample time of the segment at or after `from`
+        let skip = (from - seg.start).max(0);
+        let mut t = seg.start + (skip + step - 1) / step * step;
+        while t < seg.end && t <= to {
             if !plan.is_silent(t) {
                 out.push(fix_at(seed, v, seg, t));
             }

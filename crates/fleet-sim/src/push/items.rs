@@ -10,51 +10,9 @@ use crate::model::rng::{hash, tag, unit};
 use crate::model::{Fleet, Vehicle};
 use crate::server::wire::format_time;
 
-/// A Data Push path (the kind of item).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PushKind {
-    Gps,
-    Alarm,
-    Heartbeat,
-    Event,
-    Lbs,
-    Oil,
-    Temperature,
-    Obd,
-    TripReport,
-    FaultInfo,
-}
-
-impl PushKind {
-    pub const ALL: [PushKind; 10] = [
-        PushKind::Gps,
-        PushKind::Alarm,
-        PushKind::Heartbeat,
-        PushKind::Event,
-        PushKind::Lbs,
-        PushKind::Oil,
-        PushKind::Temperature,
-        PushKind::Obd,
-        PushKind::TripReport,
-        PushKind::FaultInfo,
-    ];
-
-    /// The path the vendor appends to the receiver's base URL.
-    pub fn path(&self) -> &'static str {
-        match self {
-            PushKind::Gps => "/pushgps",
-            PushKind::Alarm => "/pushalarm",
-            PushKind::Heartbeat => "/pushhb",
-            PushKind::Event => "/pushevent",
-            PushKind::Lbs => "/pushlbs",
-            PushKind::Oil => "/pushoil",
-            PushKind::Temperature => "/pushtem",
-            PushKind::Obd => "/pushobd",
-            PushKind::TripReport => "/pushtripreport",
-            PushKind::FaultInfo => "/pushfaultinfo",
-        }
-    }
-}
+/// The kind of a pushed item: which Data Push path it goes to (the client's own type, so the
+/// paths are defined once).
+pub use fleet_tracksolid::DataPushKind as PushKind;
 
 /// One item to push: its kind, the event time it is about (simulated unix seconds), the device,
 /// and the JSON the vendor would send.

@@ -95,6 +95,16 @@ pub struct PushStats {
 /// Most items waiting for delivery; past this the pusher stops taking new data until the
 /// receiver catches up (backpressure instead of unbounded memory).
 const MAX_PENDING: usize = 200_000;
+/// Simulated seconds of reports taken from the fleet at a time.
+const STEP_S: i64 = 900;
+/// Steps per tick, so one tick's work stays bounded at high speed-ups.
+const MAX_STEPS_PER_TICK: usize = 8;
+
+/// A stable number for an IMEI (its digits), for the delivery-delay hash.
+fn imei_key(imei: &str) -> u64 {
+    imei.bytes()
+        .fold(0u64, |acc, b| acc.wrapping_mul(10).wrapping_add(u64::from(b.wrapping_sub(b'0'))))
+}
 
 /// Runs the pusher until `shutdown`.
 pub async fn run(
@@ -121,26 +131,36 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         let now = clock.now();
-        if pending.len() < MAX_PENDING && now > cursor {
-            for v in fleet.vehicles() {
-                for item in items_between(&fleet, v, cursor, now) {
-                    let h =
-                        hash(&[fleet.seed(), item.time as u64, v.index as u64, item.kind as u64]);
-                    let late = if unit(h.rotate_left(7)) < 0.05 { 5.0 } else { 1.0 };
-                    let delay = (unit(h) * config.max_delay_s as f64 * late) as i64;
-                    if unit(h.rotate_left(23)) < config.duplicate_rate {
-                        seq += 1;
-                        pending.insert(
-                            (item.time + delay + config.max_delay_s + 1, seq),
-                            item.clone(),
-                        );
-                        stats.duplicates_sent.fetch_add(1, Ordering::Relaxed);
-                    }
+        // take the fleet's reports in bounded steps, so catching up after an outage neither
+        // builds millions of items at once nor starves the delivery below
+        let mut steps = 0;
+        while pending.len() < MAX_PENDING && cursor < now && steps < MAX_STEPS_PER_TICK {
+            let upto = (cursor + STEP_S).min(now);
+            let f = fleet.clone();
+            let from = cursor;
+            let items = tokio::task::spawn_blocking(move || {
+                f.vehicles()
+                    .iter()
+                    .flat_map(|v| items_between(&f, v, from, upto))
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .unwrap_or_default();
+            for item in items {
+                let h =
+                    hash(&[fleet.seed(), item.time as u64, item.kind as u64, imei_key(&item.imei)]);
+                let late = if unit(h.rotate_left(7)) < 0.05 { 5.0 } else { 1.0 };
+                let delay = (unit(h) * config.max_delay_s as f64 * late) as i64;
+                if unit(h.rotate_left(23)) < config.duplicate_rate {
                     seq += 1;
-                    pending.insert((item.time + delay, seq), item);
+                    pending.insert((item.time + delay + config.max_delay_s + 1, seq), item.clone());
+                    stats.duplicates_sent.fetch_add(1, Ordering::Relaxed);
                 }
+                seq += 1;
+                pending.insert((item.time + delay, seq), item);
             }
-            cursor = now;
+            cursor = upto;
+            steps += 1;
         }
         let later = pending.split_off(&(now + 1, 0));
         let due = std::mem::replace(&mut pending, later);
@@ -153,7 +173,11 @@ pub async fn run(
                 items.reverse();
             }
             for batch in items.chunks(config.batch_max.max(1)) {
-                if !deliver(&http, &config, kind, batch, &stats).await {
+                let delivered = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    ok = deliver(&http, &config, kind, batch, &stats) => ok,
+                };
+                if !delivered {
                     // not acknowledged: back in the queue, due again at once
                     for item in batch {
                         seq += 1;

@@ -3,10 +3,12 @@
 
 use std::collections::HashMap;
 
+use chrono::NaiveDate;
 use serde_json::{json, Value};
 
 use super::wire::{format_time, ok, ok_with_data, parse_time, ApiFault};
 use super::SimState;
+use crate::model::plan::local_midnight;
 use crate::model::{Fix, Vehicle};
 
 /// Most IMEIs one call may name.
@@ -142,12 +144,23 @@ fn location_item(state: &SimState, v: &Vehicle, f: &Fix, now: i64) -> Value {
     })
 }
 
-/// A plausible device odometer: a per-vehicle base plus distance driven in recent days.
+/// Distance a simulated odometer is allowed per local day, km. No simulated day comes near it.
+const ODOMETER_DAY_KM: f64 = 400.0;
+
+/// A device odometer (`currentMileage`, km) that tracks the distance driven within a local day
+/// (drive by completed drive) and never goes back: a per-vehicle base, a fixed allowance for
+/// every day since 2024 (so earlier days need not be generated), and the drives completed
+/// today by `at`, capped at the allowance. Across midnight it jumps by the unused allowance: compare readings within a
+/// day, as reconciliation per vehicle-day does.
 fn odometer_km(state: &SimState, v: &Vehicle, at: i64) -> f64 {
     let base = 20_000.0 + (v.index as f64 * 7_919.0) % 60_000.0;
-    let day_start = at - at.rem_euclid(86_400);
-    let today: f64 = state.fleet.trips(v.index, day_start, at).iter().map(|t| t.distance_m).sum();
-    ((base + today / 1000.0) * 1000.0).round() / 1000.0
+    let epoch = NaiveDate::from_ymd_opt(2024, 1, 1).map_or(0, local_midnight);
+    let today_start = local_midnight(crate::model::local_date(at));
+    let past_days = ((today_start - epoch) / 86_400).max(0) as f64;
+    let today_m: f64 =
+        state.fleet.trips(v.index, today_start, at).iter().map(|t| t.distance_m).sum();
+    let km = base + past_days * ODOMETER_DAY_KM + (today_m / 1000.0).min(ODOMETER_DAY_KM);
+    (km * 1000.0).round() / 1000.0
 }
 
 fn locations(state: &SimState, vehicles: &[&Vehicle]) -> Value {
@@ -170,12 +183,16 @@ fn location_get(state: &SimState, p: &Params) -> Result<Value, ApiFault> {
     Ok(locations(state, &vehicles))
 }
 
+/// Checks a range against the vendor's limits, which follow the service's wall clock; returns
+/// the simulated now, beyond which the fleet has no data yet.
 fn check_range(state: &SimState, begin: i64, end: i64, max_s: i64) -> Result<i64, ApiFault> {
     let now = state.config.clock.now();
+    // the service's own clock: the wall clock, or simulated time where that runs ahead of it
+    let service_now = chrono::Utc::now().timestamp().max(now);
     if begin > end {
         return Err(ApiFault::param("Parameter error: begin_time must be before end_time"));
     }
-    if end > now + 60 {
+    if end > service_now + 60 {
         return Err(ApiFault::param(
             "Parameter error: end_time must be earlier than the current time",
         ));
@@ -186,7 +203,7 @@ fn check_range(state: &SimState, begin: i64, end: i64, max_s: i64) -> Result<i64
             max_s / 86_400
         )));
     }
-    if begin < now - HISTORY_KEPT_S {
+    if begin < service_now - HISTORY_KEPT_S {
         return Err(ApiFault::param("Parameter error: only data within 3 months can be queried"));
     }
     Ok(now)

@@ -1,6 +1,6 @@
 //! The vendor's response envelope and error codes, and its time format.
 
-use chrono::{DateTime, NaiveDateTime};
+use chrono::DateTime;
 use serde_json::{json, Value};
 
 /// A vendor error: code and message, answered with HTTP 200 like the real service.
@@ -36,14 +36,10 @@ pub fn ok_with_data(result: Value, data: Value) -> Value {
 
 /// Unix seconds as the vendor's UTC `yyyy-MM-dd HH:mm:ss`.
 pub fn format_time(t: i64) -> String {
-    DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string())
-        .unwrap_or_default()
+    DateTime::from_timestamp(t, 0).map(fleet_tracksolid::time::format_time).unwrap_or_default()
 }
 
 /// The vendor's time format to unix seconds.
 pub fn parse_time(s: &str) -> Option<i64> {
-    NaiveDateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S")
-        .ok()
-        .map(|d| d.and_utc().timestamp())
+    fleet_tracksolid::time::parse_time(s).ok().map(|d| d.timestamp())
 }

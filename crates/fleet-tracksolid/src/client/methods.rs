@@ -19,8 +19,15 @@ use crate::wire::json_kind;
 pub const MAX_IMEIS_PER_CALL: usize = 100;
 /// Longest range of one `track.list` call.
 pub const TRACK_WINDOW: TimeDelta = TimeDelta::days(7);
-/// Oldest track history the vendor serves.
-pub const TRACK_MAX_AGE: TimeDelta = TimeDelta::days(90);
+/// Oldest history asked for: a day inside the vendor's three months, so that neither a retry a
+/// little later nor a vendor clock a little ahead turns the start into a refused request.
+pub const TRACK_MAX_AGE: TimeDelta = TimeDelta::days(89);
+/// Ranges end this far before the local clock: the vendor wants `end_time` before its own now,
+/// and the clocks may differ by some seconds. Polls overlap, so nothing is missed.
+pub const END_MARGIN: TimeDelta = TimeDelta::seconds(30);
+/// An alarm window that reaches the vendor's row cap is halved down to this length before the
+/// IMEIs are split instead.
+pub const ALARM_MIN_WINDOW: TimeDelta = TimeDelta::minutes(10);
 /// Longest range of one `alarm.list` call (the vendor says one month).
 pub const ALARM_WINDOW: TimeDelta = TimeDelta::days(30);
 /// `page_size` of `alarm.list`, the largest the vendor accepts.
@@ -75,9 +82,7 @@ impl TracksolidClient {
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<TrackPoint>, ApiError> {
-        let now = Utc::now();
-        let begin = begin.max(now - TRACK_MAX_AGE);
-        let end = end.min(now);
+        let (begin, end) = servable(begin, end);
         let mut points: Vec<TrackPoint> = Vec::new();
         for (from, to) in windows(begin, end, TRACK_WINDOW) {
             let params = [
@@ -97,7 +102,7 @@ impl TracksolidClient {
         Ok(points)
     }
 
-    /// The vendor's trips of `imeis` between `begin` and `end` (clipped to now), asked
+    /// The vendor's trips of `imeis` between `begin` and `end` (clipped as for the track), asked
     /// [`MAX_IMEIS_PER_CALL`] IMEIs at a time and paged by `start_row` until a short page.
     pub async fn track_mileage(
         &self,
@@ -105,7 +110,7 @@ impl TracksolidClient {
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<MileageTrip>, ApiError> {
-        let end = end.min(Utc::now());
+        let (begin, end) = servable(begin, end);
         let mut trips = Vec::new();
         if begin >= end {
             return Ok(trips);
@@ -139,32 +144,65 @@ impl TracksolidClient {
         Ok(trips)
     }
 
-    /// The alarms of `imeis` between `begin` and `end`: [`MAX_IMEIS_PER_CALL`] IMEIs per call,
-    /// windows of [`ALARM_WINDOW`], pages of [`ALARM_PAGE_SIZE`] until a short page or a page
-    /// identical to the one before, at most [`ALARM_MAX_ROWS_PER_WINDOW`] per window (the
-    /// vendor's own cap; a warning says when a window reached it).
+    /// The alarms of `imeis` between `begin` and `end` (clipped as for the track):
+    /// [`MAX_IMEIS_PER_CALL`] IMEIs per call, windows of [`ALARM_WINDOW`], pages of
+    /// [`ALARM_PAGE_SIZE`] until a short page or a page identical to the one before. The vendor
+    /// returns at most [`ALARM_MAX_ROWS_PER_WINDOW`] rows per query, so a window that reaches
+    /// the cap is asked again in halves (down to [`ALARM_MIN_WINDOW`], then with half the
+    /// IMEIs) until every part fits; only a single device with more alarms than the cap in ten
+    /// minutes can still be cut short, and that is logged.
     pub async fn alarm_list(
         &self,
         imeis: &[Imei],
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Vec<AlarmItem>, ApiError> {
+        let (begin, end) = servable(begin, end);
         let mut alarms = Vec::new();
         for chunk in imeis.chunks(MAX_IMEIS_PER_CALL) {
-            for (from, to) in windows(begin, end, ALARM_WINDOW) {
-                let rows = self.alarm_window(chunk, from, to).await?;
+            // depth-first over (imeis, window), so results come in time order per chunk
+            let mut todo: Vec<(Vec<Imei>, DateTime<Utc>, DateTime<Utc>)> =
+                windows(begin, end, ALARM_WINDOW)
+                    .into_iter()
+                    .rev()
+                    .map(|(f, t)| (chunk.to_vec(), f, t))
+                    .collect();
+            while let Some((ids, from, to)) = todo.pop() {
+                let (rows, capped) = self.alarm_window(&ids, from, to).await?;
+                if capped && to - from > ALARM_MIN_WINDOW {
+                    let mid = from + (to - from) / 2;
+                    todo.push((ids.clone(), mid, to));
+                    todo.push((ids, from, mid));
+                    continue;
+                }
+                if capped && ids.len() > 1 {
+                    let (a, b) = ids.split_at(ids.len() / 2);
+                    todo.push((b.to_vec(), from, to));
+                    todo.push((a.to_vec(), from, to));
+                    continue;
+                }
+                if capped {
+                    warn!(
+                        imei = %ids[0],
+                        from = %from,
+                        to = %to,
+                        "one device has more than {ALARM_MAX_ROWS_PER_WINDOW} alarms in ten minutes; \
+                         later alarms of that window may be missing"
+                    );
+                }
                 alarms.extend(decode::<AlarmItem>(ALARM_LIST, rows)?);
             }
         }
         Ok(alarms)
     }
 
+    /// The rows of one alarm query, and whether it reached the vendor's row cap.
     async fn alarm_window(
         &self,
         imeis: &[Imei],
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<(Vec<Value>, bool), ApiError> {
         let mut rows: Vec<Value> = Vec::new();
         let mut previous: Option<Vec<Value>> = None;
         for page_no in 1u32.. {
@@ -184,23 +222,14 @@ impl TracksolidClient {
             let room = ALARM_MAX_ROWS_PER_WINDOW - rows.len();
             rows.extend(page.iter().take(room).cloned());
             if rows.len() >= ALARM_MAX_ROWS_PER_WINDOW {
-                if full {
-                    warn!(
-                        imeis = imeis.len(),
-                        from = %from,
-                        to = %to,
-                        "alarm window reached the vendor's cap of {ALARM_MAX_ROWS_PER_WINDOW} rows; \
-                         later alarms of this window may be missing"
-                    );
-                }
-                break;
+                return Ok((rows, full));
             }
             if !full {
                 break;
             }
             previous = Some(page);
         }
-        Ok(rows)
+        Ok((rows, false))
     }
 
     /// The rows of a list method's payload; no payload is no rows.
@@ -231,6 +260,14 @@ fn decode<T: DeserializeOwned>(method: &str, rows: Vec<Value>) -> Result<Vec<T>,
             })
         })
         .collect()
+}
+
+/// `[begin, end]` narrowed to what the vendor serves: not older than [`TRACK_MAX_AGE`], ending
+/// [`END_MARGIN`] before now. Computed once per call, so retries and later windows of the same
+/// call ask for the same times.
+fn servable(begin: DateTime<Utc>, end: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    let now = Utc::now();
+    (begin.max(now - TRACK_MAX_AGE), end.min(now - END_MARGIN))
 }
 
 fn join(imeis: &[Imei]) -> String {

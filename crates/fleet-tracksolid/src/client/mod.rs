@@ -87,7 +87,29 @@ pub struct TracksolidClient {
     http: reqwest::Client,
     endpoint: Url,
     config: ClientConfig,
-    token: Mutex<Option<CachedToken>>,
+    token: Mutex<TokenSlot>,
+}
+
+/// How long a refused login is remembered: calls in that time fail at once with the same error
+/// instead of each logging in again (repeated wrong passwords can lock a vendor account).
+const BAD_CREDENTIALS_COOLDOWN: Duration = Duration::from_secs(60);
+/// How long any other failed login is remembered.
+const LOGIN_FAILURE_COOLDOWN: Duration = Duration::from_secs(5);
+/// Token calls wait at most this long per attempt and are retried at most once, so calls
+/// queued behind a login are not held for minutes by an unresponsive vendor.
+const TOKEN_CALL_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, Default)]
+struct TokenSlot {
+    token: Option<CachedToken>,
+    failed: Option<FailedLogin>,
+}
+
+#[derive(Debug, Clone)]
+struct FailedLogin {
+    at: Instant,
+    bad_credentials: bool,
+    message: String,
 }
 
 #[derive(Debug, Clone)]
@@ -122,7 +144,7 @@ impl TracksolidClient {
         }
         let http =
             reqwest::Client::builder().build().map_err(|e| invalid(format!("HTTP client: {e}")))?;
-        Ok(Self { http, endpoint, config, token: Mutex::new(None) })
+        Ok(Self { http, endpoint, config, token: Mutex::new(TokenSlot::default()) })
     }
 
     /// Calls `method` with a valid token: on 1004 the token is fetched again once and the call
@@ -136,7 +158,8 @@ impl TracksolidClient {
         let mut token_renewed = false;
         loop {
             let token = self.access_token().await?;
-            match self.send_retrying(method, params, Some(token.expose()), timeout).await {
+            let retries = self.config.max_retries;
+            match self.send_retrying(method, params, Some(token.expose()), timeout, retries).await {
                 Err(ApiError::TokenInvalid { message }) if !token_renewed => {
                     warn!(method, %message, "access token rejected; logging in again");
                     token_renewed = true;
@@ -154,11 +177,12 @@ impl TracksolidClient {
         params: &[(&'static str, String)],
         access_token: Option<&str>,
         timeout: Duration,
+        max_retries: u32,
     ) -> Result<Option<Value>, ApiError> {
         let mut attempt = 0;
         loop {
             match self.send(method, params, access_token, timeout, attempt).await {
-                Err(e) if e.is_retryable() && attempt < self.config.max_retries => {
+                Err(e) if e.is_retryable() && attempt < max_retries => {
                     let delay = self.backoff(attempt);
                     warn!(method, attempt, delay_ms = delay.as_millis(), error = %e, "retrying");
                     tokio::time::sleep(delay).await;
@@ -259,10 +283,12 @@ impl TracksolidClient {
     }
 
     /// The cached token, renewed when close to expiry. The lock is held while fetching so
-    /// concurrent calls wait for one login instead of each logging in.
+    /// concurrent calls wait for one login instead of each logging in; a login that failed
+    /// moments ago is not repeated (see the cooldowns) but its error returned.
     async fn access_token(&self) -> Result<Secret<String>, ApiError> {
-        let mut slot = self.token.lock().await;
-        if let Some(cached) = slot.as_ref() {
+        let mut guard = self.token.lock().await;
+        let slot = &mut *guard;
+        if let Some(cached) = slot.token.as_ref() {
             let left = cached.expires_at.saturating_duration_since(Instant::now());
             let margin = self.config.token_refresh_margin.min(cached.lifetime / 2);
             if left > margin {
@@ -272,7 +298,7 @@ impl TracksolidClient {
                 match self.refresh_token(cached).await {
                     Ok(renewed) => {
                         let access = renewed.access.clone();
-                        *slot = Some(renewed);
+                        slot.token = Some(renewed);
                         return Ok(access);
                     }
                     // still valid for a while: keep using it and try renewing on the next call
@@ -284,10 +310,38 @@ impl TracksolidClient {
                 }
             }
         }
-        let fresh = self.fetch_token().await?;
-        let access = fresh.access.clone();
-        *slot = Some(fresh);
-        Ok(access)
+        if let Some(failed) = &slot.failed {
+            let cooldown = if failed.bad_credentials {
+                BAD_CREDENTIALS_COOLDOWN
+            } else {
+                LOGIN_FAILURE_COOLDOWN
+            };
+            if failed.at.elapsed() < cooldown {
+                let message = failed.message.clone();
+                return Err(if failed.bad_credentials {
+                    ApiError::BadCredentials { message }
+                } else {
+                    ApiError::LoginUnavailable { message }
+                });
+            }
+        }
+        match self.fetch_token().await {
+            Ok(fresh) => {
+                let access = fresh.access.clone();
+                slot.token = Some(fresh);
+                slot.failed = None;
+                Ok(access)
+            }
+            Err(e) => {
+                let bad_credentials = matches!(e, ApiError::BadCredentials { .. });
+                slot.failed = Some(FailedLogin {
+                    at: Instant::now(),
+                    bad_credentials,
+                    message: e.to_string(),
+                });
+                Err(e)
+            }
+        }
     }
 
     async fn fetch_token(&self) -> Result<CachedToken, ApiError> {
@@ -317,8 +371,9 @@ impl TracksolidClient {
         access_token: Option<&str>,
     ) -> Result<CachedToken, ApiError> {
         let requested_at = Instant::now();
-        let payload =
-            self.send_retrying(method, params, access_token, self.config.request_timeout).await?;
+        let timeout = self.config.request_timeout.min(TOKEN_CALL_TIMEOUT);
+        let retries = self.config.max_retries.min(1);
+        let payload = self.send_retrying(method, params, access_token, timeout, retries).await?;
         let decode = |message: String| ApiError::Decode { method: method.to_owned(), message };
         let grant: TokenGrant = serde_json::from_value(payload.unwrap_or(Value::Null))
             .map_err(|e| decode(e.to_string()))?;
@@ -339,8 +394,8 @@ impl TracksolidClient {
     /// Forgets the token the vendor rejected, unless another call already replaced it.
     async fn discard_token(&self, rejected: &str) {
         let mut slot = self.token.lock().await;
-        if slot.as_ref().is_some_and(|t| t.access.expose() == rejected) {
-            *slot = None;
+        if slot.token.as_ref().is_some_and(|t| t.access.expose() == rejected) {
+            slot.token = None;
         }
     }
 }

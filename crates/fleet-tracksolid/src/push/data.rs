@@ -15,7 +15,7 @@ pub const DATA_PUSH_REPLY: &str = r#"{"code":0,"msg":"success"}"#;
 pub const MAX_DATA_LIST_ITEMS: usize = 1000;
 
 /// The Data Push paths fleetd receives.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataPushKind {
     Gps,
     Alarm,

@@ -24,7 +24,11 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let config = SimConfig {
         credentials,
         rate_limit_per_s: args.rate_limit,
-        clock: SimClock::starting_at(chrono::Utc::now().timestamp(), args.speedup),
+        clock: if args.speedup > 1.0 {
+            SimClock::catching_up(i64::from(args.replay_hours) * 3600, args.speedup)
+        } else {
+            SimClock::real_time()
+        },
         ..SimConfig::default()
     };
     let listener = TcpListener::bind(&args.listen)
@@ -33,9 +37,12 @@ pub async fn run(args: SimArgs) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     println!("fleetd sim listening on http://{addr}/route/rest");
     println!(
-        "  {} vehicles, seed {}, speed-up {}x; app key {}, user {}",
-        args.vehicles, args.seed, args.speedup, args.app_key, args.user
+        "  {} vehicles, seed {}; app key {}, user {}",
+        args.vehicles, args.seed, args.app_key, args.user
     );
+    if args.speedup > 1.0 {
+        println!("  replaying the last {} h at {}x, then live", args.replay_hours, args.speedup);
+    }
     let pusher = args.push_to.as_ref().map(|url| {
         let mut push = PushConfig::new(url.clone(), Secret::new(args.push_token.clone()));
         push.format = match args.push_format.as_str() {
