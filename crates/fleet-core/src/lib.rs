@@ -12,4 +12,7 @@ pub use analytics::{AnalyticsSettings, SettingsError};
 pub use device::{Imei, ImeiError};
 pub use geo::{CoordinateError, LatLon};
 pub use position::{FixKind, PositionSource};
-pub use record::{AlarmClass, AlarmEvent, DeviceProfile, PositionFix, VendorTrip};
+pub use record::{
+    AlarmClass, AlarmEvent, CellFix, DeviceEvent, DeviceProfile, Heartbeat, PositionFix,
+    SensorKind, SensorReading, SessionEventKind, VendorTrip,
+};

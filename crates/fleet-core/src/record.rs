@@ -127,3 +127,90 @@ pub struct VendorTrip {
     pub max_speed_kmh: Option<f32>,
     pub extra: Option<serde_json::Value>,
 }
+
+/// A heartbeat: the tracker is alive (pushed by the vendor's gateway).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub imei: Imei,
+    pub gate_time: DateTime<Utc>,
+    pub power_level: Option<i16>,
+    /// GSM signal, 0–100.
+    pub gsm_signal: Option<i16>,
+    pub ignition: Option<bool>,
+    pub extra: Option<serde_json::Value>,
+}
+
+/// Whether a device connected to or left the vendor's gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionEventKind {
+    Login,
+    Logout,
+    Other,
+}
+
+impl SessionEventKind {
+    /// The name stored in `fleet.device_events.event_type`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SessionEventKind::Login => "login",
+            SessionEventKind::Logout => "logout",
+            SessionEventKind::Other => "other",
+        }
+    }
+}
+
+/// A device's login to or logout from the vendor's gateway.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceEvent {
+    pub imei: Imei,
+    pub time: DateTime<Utc>,
+    pub kind: SessionEventKind,
+    /// The device's zone as reported, e.g. `GMT+03:00`.
+    pub timezone: Option<String>,
+    pub extra: Option<serde_json::Value>,
+}
+
+/// The cell towers or Wi-Fi access points a device saw (a coarse location, not a GPS fix).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellFix {
+    pub imei: Imei,
+    pub gate_time: DateTime<Utc>,
+    /// `LBS` or `WIFI` as the vendor says.
+    pub fix_kind: Option<String>,
+    /// The towers as the vendor describes them (mcc, mnc, cell list), as JSON.
+    pub cells: Option<serde_json::Value>,
+    pub extra: Option<serde_json::Value>,
+}
+
+/// Kinds of sensor data the vendor pushes without documenting their fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SensorKind {
+    Fuel,
+    Temperature,
+    Obd,
+    Fault,
+}
+
+impl SensorKind {
+    /// The name stored in `fleet.sensor_readings.kind`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SensorKind::Fuel => "fuel",
+            SensorKind::Temperature => "temperature",
+            SensorKind::Obd => "obd",
+            SensorKind::Fault => "fault",
+        }
+    }
+}
+
+/// A sensor reading kept whole: its fields are not documented by the vendor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SensorReading {
+    pub imei: Imei,
+    pub time: DateTime<Utc>,
+    pub kind: SensorKind,
+    /// The item as received.
+    pub item: serde_json::Value,
+}

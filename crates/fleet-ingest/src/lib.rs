@@ -1,0 +1,9 @@
+//! fleetd's ingest: validated records from every source (polls, pushes, devices) go through one
+//! batching writer per process, which stores each exactly once and tells the producer only when
+//! its records are durable.
+
+pub mod record;
+pub mod writer;
+
+pub use record::{Record, Reject};
+pub use writer::{WriteError, WriteReport, Writer, WriterConfig};

@@ -1,0 +1,183 @@
+//! The one batching writer of a process. Producers submit records with [`Writer::write`] and
+//! wait; the writer gathers submissions until it has `max_rows` records or the oldest has
+//! waited `max_age`, stores them all in one transaction, and only then answers each producer.
+//! A producer that got `Ok` may acknowledge its sender: the records are durable. The queue in
+//! front of the writer is bounded, so a slow database slows producers down instead of filling
+//! memory.
+
+mod copy;
+mod flush;
+mod window;
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::Record;
+
+/// How the writer batches.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// Flush once this many records are waiting.
+    pub max_rows: usize,
+    /// Flush once the oldest waiting submission is this old.
+    pub max_age: Duration,
+    /// Submissions that may wait in the queue before producers are held back.
+    pub queue: usize,
+    /// Records of IMEIs not in `fleet.devices` register the device (otherwise they are rejected).
+    pub register_unknown_devices: bool,
+    /// Length of the windows `fleet.ingestion_log` counts per channel.
+    pub log_window: Duration,
+}
+
+impl Default for WriterConfig {
+    fn default() -> Self {
+        Self {
+            max_rows: 5_000,
+            max_age: Duration::from_millis(200),
+            queue: 256,
+            register_unknown_devices: true,
+            log_window: Duration::from_secs(60),
+        }
+    }
+}
+
+/// What became of one submission, once durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteReport {
+    pub received: usize,
+    /// Stored for the first time.
+    pub new: usize,
+    /// Already stored (re-delivery, overlapping polls).
+    pub duplicate: usize,
+    /// Failed validation (by the producer or here, e.g. an unknown device) and kept as rejects.
+    pub rejected: usize,
+}
+
+/// Why a submission was not stored. Nothing of it is durable; the producer must not
+/// acknowledge it (a push receiver answers 503 so the sender retries).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteError {
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    #[error("the writer has shut down")]
+    Closed,
+}
+
+struct Submission {
+    channel: String,
+    records: Vec<Record>,
+    reply: oneshot::Sender<Result<WriteReport, WriteError>>,
+}
+
+/// A handle to the writer; clone it freely.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Submission>,
+}
+
+impl Writer {
+    /// Starts the writer task. It stops when `shutdown` is cancelled, after storing (and
+    /// answering) everything already submitted.
+    pub fn spawn(
+        pool: PgPool,
+        config: WriterConfig,
+        shutdown: CancellationToken,
+    ) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let task = tokio::spawn(run(pool, config, rx, shutdown));
+        (Writer { tx }, task)
+    }
+
+    /// Stores `records` for `channel` (e.g. `push.gps`, `poll.track`) and returns once they are
+    /// durable.
+    pub async fn write(
+        &self,
+        channel: &str,
+        records: Vec<Record>,
+    ) -> Result<WriteReport, WriteError> {
+        if records.is_empty() {
+            return Ok(WriteReport::default());
+        }
+        let (reply, answer) = oneshot::channel();
+        let submission = Submission { channel: channel.to_owned(), records, reply };
+        self.tx.send(submission).await.map_err(|_| WriteError::Closed)?;
+        answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Submissions waiting in the queue (for metrics).
+    pub fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    config: WriterConfig,
+    mut rx: mpsc::Receiver<Submission>,
+    shutdown: CancellationToken,
+) {
+    let mut state = flush::FlushState::new(config.register_unknown_devices);
+    let mut window = window::LogWindow::new(config.log_window);
+    loop {
+        let first = tokio::select! {
+            biased;
+            next = rx.recv() => match next {
+                Some(s) => s,
+                None => break,
+            },
+            _ = shutdown.cancelled() => {
+                // stop taking new work; store what is already queued
+                rx.close();
+                match rx.recv().await {
+                    Some(s) => s,
+                    None => break,
+                }
+            }
+        };
+        let mut batch = vec![first];
+        let mut rows = batch[0].records.len();
+        let deadline = tokio::time::Instant::now() + config.max_age;
+        while rows < config.max_rows {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(s)) => {
+                    rows += s.records.len();
+                    batch.push(s);
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let jobs: Vec<(&str, &[Record])> =
+            batch.iter().map(|s| (s.channel.as_str(), s.records.as_slice())).collect();
+        let closed = window.take_closed();
+        let outcome = flush::flush(&pool, &mut state, &jobs, &closed).await;
+        match outcome {
+            Ok(reports) => {
+                for (s, report) in batch.iter().zip(&reports) {
+                    window.count(&s.channel, report);
+                }
+                for (s, report) in batch.into_iter().zip(reports) {
+                    let _ = s.reply.send(Ok(report));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, submissions = batch.len(), batch.rows = rows, "writer flush failed; nothing of it was stored");
+                window.restore(closed);
+                let failure = WriteError::Unavailable(e.to_string());
+                for s in batch {
+                    let _ = s.reply.send(Err(failure.clone()));
+                }
+            }
+        }
+    }
+    // the last windows' counts
+    let closed = window.take_all();
+    if !closed.is_empty() {
+        if let Err(e) = flush::flush(&pool, &mut state, &[], &closed).await {
+            tracing::warn!(error = %e, "could not store the last ingestion_log windows");
+        }
+    }
+}
