@@ -17,9 +17,16 @@ pub use client::{
     ClientConfig, TracksolidClient, ALARM_MAX_ROWS_PER_WINDOW, ALARM_PAGE_SIZE, ALARM_WINDOW,
     MAX_IMEIS_PER_CALL, MILEAGE_PAGE_SIZE, TRACK_MAX_AGE, TRACK_WINDOW,
 };
-pub use convert::{alarm_class, RecordError};
+pub use convert::{
+    alarm_class, cell_fix, data_push_alarm_event, device_event, gps_push_fix, heartbeat,
+    open_push_alarm_event, open_push_record, push_item_record, pushed_trip, sensor_reading,
+    PushRecord, RecordError,
+};
 pub use dto::{AlarmItem, DeviceItem, LocationItem, MileageTrip, TokenGrant, TrackPoint};
 pub use error::ApiError;
-pub use push::{parse_data_list, parse_open_push, DataPushKind, OpenPush, PushError, PushItem};
+pub use push::{
+    parse_data_items, parse_data_list, parse_open_push, DataPushKind, ItemOutcome, OpenPush,
+    PushError, PushItem,
+};
 pub use sign::{md5_lower, sign};
 pub use time::{format_time, parse_time, TimeFormatError};

@@ -5,6 +5,7 @@
 //! and count bad records without losing the good ones around them.
 
 mod alarm_class;
+mod feeds;
 mod poll;
 mod push;
 
@@ -12,11 +13,16 @@ use chrono::{DateTime, TimeDelta, Utc};
 use fleet_core::{CoordinateError, FixKind, Imei, ImeiError, LatLon};
 use serde_json::{Map, Value};
 
+use crate::push::DataPushKind;
 use crate::wire::Lenient;
 
 pub use alarm_class::alarm_class;
+pub use feeds::{cell_fix, device_event, heartbeat, pushed_trip, sensor_reading};
 pub use poll::{alarm_event, device_profile, location_fix, track_fix, vendor_trip};
-pub use push::{data_push_alarm_event, gps_push_fix, open_push_alarm_event};
+pub use push::{
+    data_push_alarm_event, gps_push_fix, open_push_alarm_event, open_push_record, push_item_record,
+    PushRecord,
+};
 
 /// How far ahead of the receiving clock a record's time may be: device clocks and the vendor's
 /// drift a little, anything further is a broken clock and would poison "latest position".
@@ -52,6 +58,9 @@ pub enum RecordError {
     UnknownFixKind { value: String },
     #[error("the trip ends ({end}) before it starts ({start})")]
     EndsBeforeStart { start: DateTime<Utc>, end: DateTime<Utc> },
+    /// An item handed to the conversion of another kind: a caller's mistake, not the vendor's.
+    #[error("a {kind:?} item is not a {expected}")]
+    WrongKind { kind: DataPushKind, expected: &'static str },
 }
 
 fn imei(raw: Option<&str>, field: &'static str) -> Result<Imei, RecordError> {

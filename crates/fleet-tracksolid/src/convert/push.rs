@@ -1,14 +1,19 @@
-//! Records pushed by the vendor: Data Push GPS items and alarms of both push interfaces.
+//! Records pushed by the vendor: Data Push GPS items and alarms of both push interfaces, and the
+//! one dispatch from any pushed item to its record.
 
 use chrono::{DateTime, Utc};
-use fleet_core::{AlarmEvent, PositionFix, PositionSource};
+use fleet_core::{
+    AlarmEvent, CellFix, DeviceEvent, Heartbeat, PositionFix, PositionSource, SensorReading,
+    VendorTrip,
+};
 use serde_json::{Map, Value};
 
+use super::feeds::{cell_fix, device_event, heartbeat, pushed_trip, sensor_reading};
 use super::{
     alarm_class, course, extra, fix_kind, fix_location, flag, imei, non_negative, number,
     optional_location, satellites, speed, time, RecordError,
 };
-use crate::push::{AlarmDataPush, AlarmPush, GpsPush};
+use crate::push::{AlarmDataPush, AlarmPush, DataPushKind, GpsPush, OpenPush, PushItem};
 use crate::time::format_time;
 use crate::wire::Lenient;
 
@@ -103,4 +108,43 @@ pub fn data_push_alarm_event(
         source: PositionSource::Push,
         extra: extra(&fields),
     })
+}
+
+/// The domain record of any pushed item.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushRecord {
+    Position(PositionFix),
+    Alarm(AlarmEvent),
+    Heartbeat(Heartbeat),
+    Event(DeviceEvent),
+    Cell(CellFix),
+    Sensor(SensorReading),
+    Trip(VendorTrip),
+}
+
+/// Converts a Data Push item, of any kind, into its record.
+pub fn push_item_record(item: &PushItem, now: DateTime<Utc>) -> Result<PushRecord, RecordError> {
+    Ok(match item {
+        PushItem::Gps(gps) => PushRecord::Position(gps_push_fix(gps, now)?),
+        PushItem::Alarm(alarm) => PushRecord::Alarm(data_push_alarm_event(alarm, now)?),
+        PushItem::Heartbeat(hb) => PushRecord::Heartbeat(heartbeat(hb, now)?),
+        PushItem::Event(event) => PushRecord::Event(device_event(event, now)?),
+        PushItem::Lbs(lbs) => PushRecord::Cell(cell_fix(lbs, now)?),
+        PushItem::Opaque(push) if push.kind == DataPushKind::TripReport => {
+            PushRecord::Trip(pushed_trip(push, now)?)
+        }
+        PushItem::Opaque(push) => PushRecord::Sensor(sensor_reading(push, now)?),
+    })
+}
+
+/// Converts an OpenAPI push into its record. Raw device data is `None`: it is the device's own
+/// binary protocol, answered or logged by the receiver but not a record fleetd stores.
+pub fn open_push_record(
+    push: &OpenPush,
+    now: DateTime<Utc>,
+) -> Result<Option<PushRecord>, RecordError> {
+    match push {
+        OpenPush::Alarm(alarm) => Ok(Some(PushRecord::Alarm(open_push_alarm_event(alarm, now)?))),
+        OpenPush::Raw { .. } => Ok(None),
+    }
 }

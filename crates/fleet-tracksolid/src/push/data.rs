@@ -207,9 +207,26 @@ pub struct OpaquePush {
     pub item: Value,
 }
 
-/// Parses the `data_list` field of a Data Push to the path of `kind`. One malformed item
-/// rejects the list, naming the item.
-pub fn parse_data_list(kind: DataPushKind, data_list: &str) -> Result<Vec<PushItem>, PushError> {
+/// One item of a `data_list`, parsed on its own so a bad item costs only itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemOutcome {
+    /// Position in the list, counted from 0.
+    pub index: usize,
+    /// The item's JSON text as received, so a rejected item can be kept for inspection.
+    pub raw: String,
+    /// The IMEI the item names, if any can be found, even when the item is rejected: it tells
+    /// which device's data went missing.
+    pub imei: Option<String>,
+    pub parsed: Result<PushItem, PushError>,
+}
+
+/// Parses the `data_list` field of a Data Push to the path of `kind`, each item on its own.
+/// Only a list that cannot be read as a whole (not JSON, not an array, too many items) is an
+/// error; an unreadable item is reported in its outcome and the others are kept.
+pub fn parse_data_items(
+    kind: DataPushKind,
+    data_list: &str,
+) -> Result<Vec<ItemOutcome>, PushError> {
     let items = match parse_json(data_list)? {
         Value::Array(items) => items,
         other => return Err(PushError::NotAnArray { found: json_kind(&other) }),
@@ -217,14 +234,47 @@ pub fn parse_data_list(kind: DataPushKind, data_list: &str) -> Result<Vec<PushIt
     if items.len() > MAX_DATA_LIST_ITEMS {
         return Err(PushError::TooManyItems { count: items.len(), max: MAX_DATA_LIST_ITEMS });
     }
-    items
+    Ok(items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| {
-            parse_item(kind, item)
-                .map_err(|reason| PushError::InvalidItem { index, reason: Box::new(reason) })
+        .map(|(index, item)| ItemOutcome {
+            index,
+            raw: item.to_string(),
+            imei: item_imei(&item),
+            parsed: parse_item(kind, item),
+        })
+        .collect())
+}
+
+/// Parses the `data_list` field of a Data Push to the path of `kind`. One malformed item
+/// rejects the list, naming the item.
+pub fn parse_data_list(kind: DataPushKind, data_list: &str) -> Result<Vec<PushItem>, PushError> {
+    parse_data_items(kind, data_list)?
+        .into_iter()
+        .map(|outcome| {
+            outcome.parsed.map_err(|reason| PushError::InvalidItem {
+                index: outcome.index,
+                reason: Box::new(reason),
+            })
         })
         .collect()
+}
+
+/// The IMEI an item names at its top level or, for nested alarms, in its `msg` (an object or
+/// JSON text of one).
+fn item_imei(item: &Value) -> Option<String> {
+    let named = |fields: &Map<String, Value>| {
+        ["deviceImei", "imei"].iter().find_map(|k| fields.get(*k).and_then(text_of))
+    };
+    let fields = item.as_object()?;
+    named(fields).or_else(|| match fields.get("msg")? {
+        Value::Object(msg) => named(msg),
+        Value::String(text) => match serde_json::from_str(text) {
+            Ok(Value::Object(msg)) => named(&msg),
+            _ => None,
+        },
+        _ => None,
+    })
 }
 
 fn parse_item(kind: DataPushKind, item: Value) -> Result<PushItem, PushError> {

@@ -12,8 +12,9 @@ use serde_json::{Map, Value};
 use crate::wire::json_kind;
 
 pub use data::{
-    parse_data_list, AlarmDataPush, DataPushKind, EventPush, GpsPush, HeartbeatPush, LbsPush,
-    OpaquePush, PushItem, SessionEvent, DATA_PUSH_REPLY, MAX_DATA_LIST_ITEMS,
+    parse_data_items, parse_data_list, AlarmDataPush, DataPushKind, EventPush, GpsPush,
+    HeartbeatPush, ItemOutcome, LbsPush, OpaquePush, PushItem, SessionEvent, DATA_PUSH_REPLY,
+    MAX_DATA_LIST_ITEMS,
 };
 pub use open::{
     parse_open_push, AlarmPush, OpenPush, OPEN_PUSH_ALARM, OPEN_PUSH_RAW, OPEN_PUSH_REPLY,
