@@ -73,10 +73,19 @@ struct Submission {
     reply: oneshot::Sender<Result<WriteReport, WriteError>>,
 }
 
+enum Msg {
+    Write(Submission),
+    /// A request refused before it had records (wrong token, oversized body): counted in the
+    /// channel's log window, nothing stored.
+    Refused {
+        channel: String,
+    },
+}
+
 /// A handle to the writer; clone it freely.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    tx: mpsc::Sender<Submission>,
+    tx: mpsc::Sender<Msg>,
 }
 
 impl Writer {
@@ -104,8 +113,15 @@ impl Writer {
         }
         let (reply, answer) = oneshot::channel();
         let submission = Submission { channel: channel.to_owned(), records, reply };
-        self.tx.send(submission).await.map_err(|_| WriteError::Closed)?;
+        self.tx.send(Msg::Write(submission)).await.map_err(|_| WriteError::Closed)?;
         answer.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Counts a request of `channel` refused before it carried records (a wrong token, an
+    /// oversized body) as one rejected row in the channel's `fleet.ingestion_log` window.
+    pub fn note_refused(&self, channel: &str) {
+        // best effort: a full queue must not hold up the refusal itself
+        let _ = self.tx.try_send(Msg::Refused { channel: channel.to_owned() });
     }
 
     /// Submissions waiting in the queue (for metrics).
@@ -117,35 +133,46 @@ impl Writer {
 async fn run(
     pool: PgPool,
     config: WriterConfig,
-    mut rx: mpsc::Receiver<Submission>,
+    mut rx: mpsc::Receiver<Msg>,
     shutdown: CancellationToken,
 ) {
     let mut state = flush::FlushState::new(config.register_unknown_devices);
     let mut window = window::LogWindow::new(config.log_window);
     loop {
-        let first = tokio::select! {
+        let next = tokio::select! {
             biased;
-            next = rx.recv() => match next {
-                Some(s) => s,
-                None => break,
-            },
+            next = rx.recv() => next,
             _ = shutdown.cancelled() => {
                 // stop taking new work; store what is already queued
                 rx.close();
-                match rx.recv().await {
-                    Some(s) => s,
-                    None => break,
-                }
+                rx.recv().await
             }
+        };
+        let first = match next {
+            None => break,
+            Some(Msg::Refused { channel }) => {
+                window.count(
+                    &channel,
+                    &WriteReport { received: 1, rejected: 1, ..WriteReport::default() },
+                );
+                continue;
+            }
+            Some(Msg::Write(s)) => s,
         };
         let mut batch = vec![first];
         let mut rows = batch[0].records.len();
         let deadline = tokio::time::Instant::now() + config.max_age;
         while rows < config.max_rows {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(s)) => {
+                Ok(Some(Msg::Write(s))) => {
                     rows += s.records.len();
                     batch.push(s);
+                }
+                Ok(Some(Msg::Refused { channel })) => {
+                    window.count(
+                        &channel,
+                        &WriteReport { received: 1, rejected: 1, ..WriteReport::default() },
+                    );
                 }
                 Ok(None) | Err(_) => break,
             }
