@@ -30,6 +30,11 @@ pub struct Config {
     /// Where the embedded cluster's PostgreSQL binaries are; `None` means look them up.
     pub pg_bindir: Option<PathBuf>,
     pub log: LogConfig,
+    /// The Tracksolid account; `None` when no credentials are configured (no pollers).
+    pub tracksolid: Option<TracksolidConfig>,
+    pub ingest: IngestConfig,
+    /// Vehicles of the simulator `fleetd demo` runs.
+    pub demo_vehicles: usize,
     /// Each setting's effective value as printable text (secrets redacted) and its source.
     pub effective: Vec<EffectiveSetting>,
 }
@@ -42,6 +47,31 @@ pub struct DbConfig {
     pub statement_timeout: Option<Duration>,
     pub acquire_timeout: Duration,
     pub application_name: String,
+}
+
+/// The Tracksolid account fleetd polls.
+#[derive(Debug, Clone)]
+pub struct TracksolidConfig {
+    pub url: String,
+    pub app_key: String,
+    pub app_secret: Secret<String>,
+    pub user: String,
+    pub password: Secret<String>,
+}
+
+/// Push receivers, the writer and the pollers.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    pub push_token: Option<Secret<String>>,
+    pub push_max_body_bytes: usize,
+    pub register_unknown_devices: bool,
+    pub writer_max_rows: usize,
+    pub writer_max_age: Duration,
+    pub poll_live: Duration,
+    pub poll_track: Duration,
+    pub poll_alarms: Duration,
+    pub poll_trips: Duration,
+    pub poll_devices: Duration,
 }
 
 /// How fleetd logs.

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::settings::{setting, Kind, Setting, SETTINGS};
-use crate::{redact_url, Config, DbConfig, EffectiveSetting, LogConfig, LogFormat, Secret};
+use crate::{
+    redact_url, Config, DbConfig, EffectiveSetting, IngestConfig, LogConfig, LogFormat, Secret,
+    TracksolidConfig,
+};
 
 /// Where a setting's effective value came from, lowest precedence first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -265,6 +268,37 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         other => Err(format!("{other:?} is not one of human, json")),
     })?;
 
+    let tracksolid = tracksolid(&t)?;
+    let secs = |key: &str, min: i64| -> Result<Duration, ConfigError> {
+        Ok(Duration::from_secs(t.required(key, integer(min, 7 * 86_400))? as u64))
+    };
+    let ingest = IngestConfig {
+        push_token: t.parsed("push_token", |v| {
+            if v.len() >= 8 {
+                Ok(Secret::new(v.to_owned()))
+            } else {
+                Err("must be at least 8 characters".to_owned())
+            }
+        })?,
+        push_max_body_bytes: t.required("push_max_body_bytes", integer(1024, 64 * 1024 * 1024))?
+            as usize,
+        register_unknown_devices: t.required("register_unknown_devices", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            other => Err(format!("{other:?} is not true or false")),
+        })?,
+        writer_max_rows: t.required("writer_max_rows", integer(1, 1_000_000))? as usize,
+        writer_max_age: Duration::from_millis(
+            t.required("writer_max_age_ms", integer(1, 60_000))? as u64
+        ),
+        poll_live: secs("poll_live_s", 5)?,
+        poll_track: secs("poll_track_s", 60)?,
+        poll_alarms: secs("poll_alarms_s", 30)?,
+        poll_trips: secs("poll_trips_s", 60)?,
+        poll_devices: secs("poll_devices_s", 60)?,
+    };
+    let demo_vehicles = t.required("demo_vehicles", integer(1, 10_000))? as usize;
+
     let effective = SETTINGS
         .iter()
         .map(|s| {
@@ -297,6 +331,47 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         partition_months_ahead,
         pg_bindir,
         log: LogConfig { level, format },
+        tracksolid,
+        ingest,
+        demo_vehicles,
         effective,
     })
+}
+
+/// The Tracksolid account: all five settings or none.
+fn tracksolid(t: &Typed) -> Result<Option<TracksolidConfig>, ConfigError> {
+    const KEYS: [&str; 5] = [
+        "tracksolid_url",
+        "tracksolid_app_key",
+        "tracksolid_app_secret",
+        "tracksolid_user",
+        "tracksolid_password",
+    ];
+    let set: Vec<&str> = KEYS.iter().copied().filter(|k| t.values.contains_key(k)).collect();
+    if set.is_empty() {
+        return Ok(None);
+    }
+    if let Some(missing) = KEYS.iter().find(|k| !t.values.contains_key(**k)) {
+        let s = Typed::def(missing);
+        return Err(invalid(
+            s,
+            Source::Default,
+            format!("must be set too, since {} is set", set.join(", ")),
+        ));
+    }
+    let text = |k: &str| t.values.get(k).map(|(v, _)| v.clone()).unwrap_or_default();
+    let url = t.required("tracksolid_url", |v| {
+        if v.starts_with("http://") || v.starts_with("https://") {
+            Ok(v.to_owned())
+        } else {
+            Err(format!("{v:?} is not an http(s) URL"))
+        }
+    })?;
+    Ok(Some(TracksolidConfig {
+        url,
+        app_key: text("tracksolid_app_key"),
+        app_secret: Secret::new(text("tracksolid_app_secret")),
+        user: text("tracksolid_user"),
+        password: Secret::new(text("tracksolid_password")),
+    }))
 }

@@ -108,6 +108,56 @@ pub const SETTINGS: &[Setting] = &[
         "",
         "PostgreSQL server binaries for the embedded cluster. Unset: pg_config --bindir, then /usr/lib/postgresql/<newest>/bin.",
     ),
+    text(
+        "tracksolid_url",
+        "FLEETD_TRACKSOLID_URL",
+        "",
+        "Tracksolid OpenAPI endpoint of your region, e.g. https://eu-open.tracksolidpro.com/route/rest.",
+    ),
+    text("tracksolid_app_key", "FLEETD_TRACKSOLID_APP_KEY", "", "Tracksolid OpenAPI app key."),
+    Setting {
+        secret: true,
+        ..text("tracksolid_app_secret", "FLEETD_TRACKSOLID_APP_SECRET", "", "Tracksolid OpenAPI app secret.")
+    },
+    text("tracksolid_user", "FLEETD_TRACKSOLID_USER", "", "Tracksolid account name."),
+    Setting {
+        secret: true,
+        ..text("tracksolid_password", "FLEETD_TRACKSOLID_PASSWORD", "", "Tracksolid account password.")
+    },
+    Setting {
+        secret: true,
+        ..text(
+            "push_token",
+            "FLEETD_PUSH_TOKEN",
+            "",
+            "Shared secret of the push receivers (form field token, or ?token= in the registered URL). Unset: pushes are refused (demo generates one).",
+        )
+    },
+    int(
+        "push_max_body_bytes",
+        "FLEETD_PUSH_MAX_BODY_BYTES",
+        "1048576",
+        "Largest push request body accepted; larger ones get 413.",
+    ),
+    text(
+        "register_unknown_devices",
+        "FLEETD_REGISTER_UNKNOWN_DEVICES",
+        "true",
+        "Records of IMEIs fleetd does not know register the device (true) or are rejected (false).",
+    ),
+    int("writer_max_rows", "FLEETD_WRITER_MAX_ROWS", "5000", "The writer flushes once this many records wait."),
+    int(
+        "writer_max_age_ms",
+        "FLEETD_WRITER_MAX_AGE_MS",
+        "200",
+        "The writer flushes once the oldest waiting record is this old, in milliseconds.",
+    ),
+    int("poll_live_s", "FLEETD_POLL_LIVE_S", "30", "Seconds between live-location polls."),
+    int("poll_track_s", "FLEETD_POLL_TRACK_S", "1800", "Seconds between track-history polls."),
+    int("poll_alarms_s", "FLEETD_POLL_ALARMS_S", "300", "Seconds between alarm polls."),
+    int("poll_trips_s", "FLEETD_POLL_TRIPS_S", "900", "Seconds between polls of the vendor's trip report."),
+    int("poll_devices_s", "FLEETD_POLL_DEVICES_S", "21600", "Seconds between device-list syncs."),
+    int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),
 ];

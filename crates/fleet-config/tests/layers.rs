@@ -122,3 +122,33 @@ fn every_setting_is_documented_in_the_readme() {
         assert!(readme.contains(&format!("`{}`", s.env)), "README.md does not document {}", s.env);
     }
 }
+
+#[test]
+fn the_tracksolid_account_is_all_five_settings_or_none() {
+    assert!(loader().load().expect("loads").tracksolid.is_none());
+    let err = loader()
+        .env(env_of(&[
+            ("FLEETD_TRACKSOLID_URL", "https://eu-open.tracksolidpro.com/route/rest"),
+            ("FLEETD_TRACKSOLID_USER", "fleet"),
+        ]))
+        .load()
+        .expect_err("incomplete");
+    assert!(err.to_string().contains("tracksolid_app_key (FLEETD_TRACKSOLID_APP_KEY"), "{err}");
+    let c = loader()
+        .env(env_of(&[
+            ("FLEETD_TRACKSOLID_URL", "https://eu-open.tracksolidpro.com/route/rest"),
+            ("FLEETD_TRACKSOLID_APP_KEY", "8FB345B8693CCD00"),
+            ("FLEETD_TRACKSOLID_APP_SECRET", "vendor-secret"),
+            ("FLEETD_TRACKSOLID_USER", "fleet"),
+            ("FLEETD_TRACKSOLID_PASSWORD", "vendor-password"),
+            ("FLEETD_PUSH_TOKEN", "push-secret-1"),
+        ]))
+        .load()
+        .expect("complete");
+    let ts = c.tracksolid.as_ref().expect("configured");
+    assert_eq!((ts.user.as_str(), ts.password.expose().as_str()), ("fleet", "vendor-password"));
+    let shown = format!("{c:?}\n{}", c.render());
+    for secret in ["vendor-secret", "vendor-password", "push-secret-1"] {
+        assert!(!shown.contains(secret), "{secret} leaked");
+    }
+}

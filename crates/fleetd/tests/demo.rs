@@ -61,7 +61,7 @@ fn pg_running(pgdata: &std::path::Path) -> bool {
     pgdata.join("postmaster.pid").exists()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgres() {
     let dir = tempfile::tempdir().expect("dir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
@@ -73,6 +73,31 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["migrations"], "current");
     assert!(pg_running(&pgdata), "the embedded cluster lives in the data directory");
+
+    // the built-in simulator pushes to fleetd's own receivers: positions arrive within seconds
+    let root = dir.path().join("postgres");
+    let password = std::fs::read_to_string(root.join("superuser.password")).expect("password");
+    let port = std::fs::read_to_string(root.join("port")).expect("port");
+    let url = format!("postgres://fleetd:{}@127.0.0.1:{}/fleetd", password.trim(), port.trim());
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await.expect("connect");
+    let mut stored = 0i64;
+    for _ in 0..300 {
+        stored = sqlx::query_scalar("select count(*) from fleet.positions")
+            .fetch_one(&mut conn)
+            .await
+            .expect("count");
+        if stored > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(stored > 0, "no pushed positions within 60 s");
+    let devices: i64 = sqlx::query_scalar("select count(*) from fleet.devices")
+        .fetch_one(&mut conn)
+        .await
+        .expect("devices");
+    assert!(devices > 0);
+    drop(conn);
 
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
     let status = wait_exit(&mut child, Duration::from_secs(60));

@@ -1,14 +1,19 @@
-//! `fleetd serve` and `fleetd demo`: prepare the database, then serve HTTP until a signal.
+//! `fleetd serve` and `fleetd demo`: prepare the database, start the writer and the push
+//! receivers (and, for the demo, the simulator), then serve HTTP until a signal. Shutdown runs
+//! in reverse: stop accepting, let the producers finish, then drain the writer so everything
+//! acknowledged is stored, then close the database.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
-use fleet_config::Config;
+use fleet_config::{Config, Secret};
 use fleet_db::PgPool;
+use fleet_ingest::{PushReceiver, Writer, WriterConfig};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use super::demo_sim::{random_token, DemoSim};
 use crate::database::{Database, EMBEDDED_DATABASE};
 use crate::shutdown;
 
@@ -48,11 +53,51 @@ async fn serve(
         cfg.partition_months_ahead,
         shutdown.clone(),
     ));
-    announce(mode, addr, db, cfg);
-    let app = fleet_http::router(fleet_http::AppState { pool: db.pool.clone() });
+
+    // the writer outlives the producers: it is stopped only after they are
+    let writer_stop = CancellationToken::new();
+    let writer_config = WriterConfig {
+        max_rows: cfg.ingest.writer_max_rows,
+        max_age: cfg.ingest.writer_max_age,
+        register_unknown_devices: cfg.ingest.register_unknown_devices,
+        ..WriterConfig::default()
+    };
+    let (writer, writer_task) = Writer::spawn(db.pool.clone(), writer_config, writer_stop.clone());
+    let push_token = match (&cfg.ingest.push_token, mode) {
+        (Some(t), _) => Some(t.clone()),
+        (None, Mode::Demo) => Some(random_token()),
+        (None, Mode::Serve) => {
+            tracing::warn!("FLEETD_PUSH_TOKEN is not set: the push receivers refuse every push");
+            None
+        }
+    };
+    let demo = match mode {
+        Mode::Demo => {
+            let token = push_token.clone().unwrap_or_else(random_token);
+            Some(DemoSim::start(cfg.demo_vehicles, addr, token, shutdown.clone()).await?)
+        }
+        Mode::Serve => None,
+    };
+    if cfg.tracksolid.is_none() && demo.is_none() {
+        tracing::info!("no Tracksolid credentials configured: running without pollers");
+    }
+    announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref());
+
+    let receiver = PushReceiver {
+        writer: writer.clone(),
+        token: push_token,
+        max_body_bytes: cfg.ingest.push_max_body_bytes,
+    };
+    let app = fleet_http::router(fleet_http::AppState { pool: db.pool.clone() })
+        .merge(fleet_ingest::push_routes(receiver));
     let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
+    if let Some(demo) = demo {
+        demo.stopped().await;
+    }
     let _ = maintenance.await;
+    writer_stop.cancel();
+    let _ = writer_task.await;
     served.context("HTTP server failed")
 }
 
@@ -74,7 +119,14 @@ async fn partition_maintenance(pool: PgPool, months_ahead: u32, shutdown: Cancel
 
 /// Tells the person at the terminal what runs where. The `listening on` line is also what
 /// scripts and tests wait for.
-fn announce(mode: Mode, addr: SocketAddr, db: &Database, cfg: &Config) {
+fn announce(
+    mode: Mode,
+    addr: SocketAddr,
+    db: &Database,
+    cfg: &Config,
+    demo: Option<&DemoSim>,
+    push_token: Option<&Secret<String>>,
+) {
     println!("fleetd listening on http://{addr}");
     if mode == Mode::Serve {
         return;
@@ -92,13 +144,24 @@ fn announce(mode: Mode, addr: SocketAddr, db: &Database, cfg: &Config) {
     } else {
         "fleet_ro login disabled (set FLEETD_ANALYST_PASSWORD to enable it)"
     };
+    let simulator = demo.map_or_else(String::new, |d| {
+        format!(
+            "  simulator  {} vehicles at {} (app key {}, user {}), pushing to http://{addr}/push\n",
+            d.vehicles, d.url, d.credentials.app_key, d.credentials.user
+        )
+    });
+    let token_note = if cfg.ingest.push_token.is_none() && push_token.is_some() {
+        "  pushes     token generated for this run (set FLEETD_PUSH_TOKEN to choose one)\n"
+    } else {
+        ""
+    };
     println!(
         "\nfleetd demo is running\n  \
-         database   {database}, schema migrated\n  \
+         database   {database}, schema migrated\n\
+         {simulator}{token_note}  \
          health     http://{addr}/healthz  and  http://{addr}/readyz\n  \
          analysts   {analyst}\n  \
-         this build serves the database and health checks; the Tracksolid simulator, ingest,\n  \
-         API and web apps join as they land.\n\
+         the API and web apps join this build as they land.\n\
          Press Ctrl-C to stop (the embedded database stops with it).\n"
     );
 }
