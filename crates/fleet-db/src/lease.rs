@@ -103,6 +103,7 @@ impl Drop for Lease {
 const STILL_HELD: &str = "select exists (
     select from pg_locks
     where locktype = 'advisory' and pid = pg_backend_pid() and granted
+      and database = (select oid from pg_database where datname = current_database())
       and classid = $1::oid and objid = hashtext($2)::oid and objsubid = 2)";
 
 async fn hold(
@@ -151,10 +152,12 @@ async fn hold(
     }
 }
 
-/// Whether any session holds the lease `name` (for status reports).
+/// Whether any session holds the lease `name` in this database (advisory locks belong to one
+/// database; other databases on the same server have their own).
 pub async fn is_taken(pool: &PgPool, name: &str) -> Result<bool, DbError> {
     sqlx::query_scalar(
         "select exists (select from pg_locks where locktype = 'advisory' and granted
+           and database = (select oid from pg_database where datname = current_database())
            and classid = $1::oid and objid = hashtext($2)::oid and objsubid = 2)",
     )
     .bind(LEASE_NAMESPACE)

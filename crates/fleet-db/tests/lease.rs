@@ -67,6 +67,7 @@ async fn a_lease_notices_when_its_connection_is_killed() {
         "select count(*) from (
            select pg_terminate_backend(pid) from pg_locks
            where locktype = 'advisory' and classid = $1::oid and objid = hashtext('retention')::oid
+             and database = (select oid from pg_database where datname = current_database())
          ) t",
     )
     .bind(fleet_db::lease::LEASE_NAMESPACE)

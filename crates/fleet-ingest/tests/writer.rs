@@ -268,10 +268,12 @@ async fn shutdown_stores_what_was_submitted_and_logs_each_channels_window() {
     let db = TestDb::migrated().await;
     let (w, task, stop) = start(&db, WriterConfig::default());
     let a = w.write("push.gps", vec![fix(1, at(8, 0), 5.0, None), fix(1, at(8, 1), 5.0, None)]);
-    let b = w.write("poll.track", vec![fix(2, at(8, 0), 5.0, None)]);
+    let b = w.write("push.hb", vec![fix(2, at(8, 0), 5.0, None)]);
     let (a, b) = tokio::join!(a, b);
     assert_eq!((a.expect("a").new, b.expect("b").new), (2, 1));
     w.write("push.gps", vec![fix(1, at(8, 0), 5.0, None)]).await.expect("duplicate");
+    // pollers log their own runs: no window rows for them
+    w.write("poll.track", vec![fix(3, at(8, 0), 5.0, None)]).await.expect("polled");
     stop.cancel();
     task.await.expect("writer ends");
     let logged: Vec<(String, i32, i32, i32)> = sqlx::query_as(
@@ -280,7 +282,7 @@ async fn shutdown_stores_what_was_submitted_and_logs_each_channels_window() {
     .fetch_all(&db.pool)
     .await
     .expect("log");
-    assert_eq!(logged, vec![("poll.track".to_owned(), 1, 1, 0), ("push.gps".to_owned(), 3, 2, 1)]);
+    assert_eq!(logged, vec![("push.gps".to_owned(), 3, 2, 1), ("push.hb".to_owned(), 1, 1, 0)]);
     assert!(matches!(
         w.write("push.gps", vec![fix(1, at(9, 0), 5.0, None)]).await,
         Err(WriteError::Closed)

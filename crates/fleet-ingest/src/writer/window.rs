@@ -8,6 +8,9 @@ use chrono::{DateTime, Utc};
 
 use super::WriteReport;
 
+/// Channel prefixes of producers that write their own `fleet.ingestion_log` row per run.
+const SELF_LOGGING: [&str; 2] = ["poll.", "backfill"];
+
 /// A finished window of one channel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClosedWindow {
@@ -30,8 +33,13 @@ impl LogWindow {
         Self { length, open: BTreeMap::new(), closed: Vec::new() }
     }
 
-    /// Adds a stored submission's counts to its channel's open window.
+    /// Adds a stored submission's counts to its channel's open window. Channels whose producers
+    /// log each run themselves (the pollers, backfills) are left out, so no record is counted
+    /// twice in `fleet.ingestion_log`.
     pub fn count(&mut self, channel: &str, report: &WriteReport) {
+        if SELF_LOGGING.iter().any(|p| channel.starts_with(p)) {
+            return;
+        }
         let now = Utc::now();
         let (_, c) = self.open.entry(channel.to_owned()).or_insert((now, WriteReport::default()));
         c.received += report.received;

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use fleet_config::Secret;
+use fleet_config::{Secret, TracksolidConfig};
 use fleet_sim::push::{PushConfig, PushStats};
 use fleet_sim::server::default_credentials;
 use fleet_sim::{Credentials, Fleet, SimClock, SimConfig, SimState};
@@ -63,6 +63,17 @@ impl DemoSim {
             shutdown,
         ));
         Ok(Self { url, credentials: default_credentials(), vehicles, tasks: vec![server, pusher] })
+    }
+
+    /// The simulator as a Tracksolid account for the pollers.
+    pub fn account(&self) -> TracksolidConfig {
+        TracksolidConfig {
+            url: self.url.clone(),
+            app_key: self.credentials.app_key.clone(),
+            app_secret: self.credentials.app_secret.clone(),
+            user: self.credentials.user.clone(),
+            password: self.credentials.password.clone(),
+        }
     }
 
     /// Waits for the simulator's tasks after shutdown was signalled.

@@ -2,6 +2,7 @@
 
 pub mod demo_sim;
 pub mod migrate;
+pub mod pollers;
 pub mod serve;
 pub mod sim;
 pub mod status;

@@ -78,9 +78,17 @@ async fn serve(
         }
         Mode::Serve => None,
     };
-    if cfg.tracksolid.is_none() && demo.is_none() {
-        tracing::info!("no Tracksolid credentials configured: running without pollers");
-    }
+    // a configured account wins; otherwise the demo polls its own simulator
+    let account = cfg.tracksolid.clone().or_else(|| demo.as_ref().map(DemoSim::account));
+    let pollers = match &account {
+        Some(a) => {
+            Some(super::pollers::start(cfg, a, db.pool.clone(), writer.clone(), shutdown.clone())?)
+        }
+        None => {
+            tracing::info!("no Tracksolid credentials configured: running without pollers");
+            None
+        }
+    };
     announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref());
 
     let receiver = PushReceiver {
@@ -92,6 +100,9 @@ async fn serve(
         .merge(fleet_ingest::push_routes(receiver));
     let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
+    if let Some(p) = pollers {
+        let _ = p.await;
+    }
     if let Some(demo) = demo {
         demo.stopped().await;
     }
