@@ -43,6 +43,11 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted) and where each value came from.
     Config,
+    /// Fetch data from the Tracksolid account.
+    Ingest {
+        #[command(subcommand)]
+        command: IngestCommand,
+    },
     /// Run the Tracksolid simulator: a seeded fleet behind the vendor's OpenAPI.
     ///
     /// Serves /route/rest with the vendor's signing, tokens, limits and error codes; accepts
@@ -103,6 +108,52 @@ pub struct SimArgs {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum IngestCommand {
+    /// Fetch track history and alarms of a past range from the Tracksolid account.
+    ///
+    /// Safe to repeat and to overlap with the pollers: what is already stored is left as it is.
+    /// The vendor keeps about three months of history.
+    Backfill(BackfillArgs),
+}
+
+/// The range and devices to backfill.
+#[derive(Debug, Args, Clone)]
+pub struct BackfillArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Start of the range (UTC): 2026-11-01, "2026-11-01 06:00:00" or RFC 3339.
+    #[arg(long, value_parser = parse_time)]
+    pub from: chrono::DateTime<chrono::Utc>,
+    /// End of the range (UTC), same forms; default now.
+    #[arg(long, value_parser = parse_time)]
+    pub to: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this device (repeat for several); default every active device.
+    #[arg(long = "imei", value_parser = parse_imei)]
+    pub imeis: Vec<fleet_core::Imei>,
+}
+
+fn parse_time(s: &str) -> Result<chrono::DateTime<chrono::Utc>, String> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&chrono::Utc));
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S") {
+        return Ok(t.and_utc());
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc())
+        .map_err(|_| {
+            format!(
+                "{s:?} is not a date (2026-11-01), a UTC time (2026-11-01 06:00:00) or RFC 3339"
+            )
+        })
+}
+
+fn parse_imei(s: &str) -> Result<fleet_core::Imei, String> {
+    fleet_core::Imei::parse(s).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Show applied and pending migrations, positions partitions and row counts per table.
     Status(DbArgs),
@@ -138,6 +189,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
     let (db, listen) = match &cli.command {
         Command::Serve(a) | Command::Demo(a) => (Some(&a.db), a.listen.as_ref()),
         Command::Migrate(d) | Command::Db { command: DbCommand::Status(d) } => (Some(d), None),
+        Command::Ingest { command: IngestCommand::Backfill(b) } => (Some(&b.db), None),
         Command::Config | Command::Sim(_) => (None, None),
     };
     if let Some(db) = db {

@@ -7,7 +7,7 @@ mod database;
 mod shutdown;
 pub mod telemetry;
 
-use cli::{Cli, Command, DbCommand};
+use cli::{Cli, Command, DbCommand, IngestCommand};
 use fleet_config::Config;
 
 /// Runs one command to completion on a multi-threaded runtime.
@@ -24,6 +24,9 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Command::Migrate(_) => commands::migrate::run(config).await,
             Command::Db { command: DbCommand::Status(_) } => commands::status::run(config).await,
             Command::Sim(args) => commands::sim::run(args).await,
+            Command::Ingest { command: IngestCommand::Backfill(args) } => {
+                commands::backfill::run(config, args).await
+            }
             Command::Config => Ok(()),
         }
     })

@@ -29,7 +29,7 @@ fn help_lists_every_subcommand_and_each_has_its_own_help() {
     let out = run(fleetd().arg("--help"));
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for sub in ["serve", "demo", "migrate", "db", "config", "sim"] {
+    for sub in ["serve", "demo", "migrate", "db", "config", "sim", "ingest"] {
         assert!(help.contains(&format!("  {sub} ")), "--help lacks {sub}:\n{help}");
     }
     for args in [

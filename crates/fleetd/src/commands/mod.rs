@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod backfill;
 pub mod demo_sim;
 pub mod migrate;
 pub mod pollers;
