@@ -7,7 +7,7 @@
 mod items;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +52,8 @@ pub struct PushConfig {
     pub request_timeout: Duration,
     /// Simulated time to push from; `None` is the clock's now at start.
     pub start_at: Option<i64>,
+    /// Simulated time to push up to; `None` follows the clock forever.
+    pub end_at: Option<i64>,
     /// Keep a log of every acknowledged item (for tests that check nothing acknowledged is lost).
     pub record_acks: bool,
 }
@@ -69,6 +71,7 @@ impl PushConfig {
             batch_max: 50,
             request_timeout: Duration::from_secs(30),
             start_at: None,
+            end_at: None,
             record_acks: false,
         }
     }
@@ -90,6 +93,17 @@ pub struct PushStats {
     pub items_acked: AtomicU64,
     pub duplicates_sent: AtomicU64,
     pub acked: Mutex<Vec<AckedItem>>,
+    /// Simulated time up to which reports have been taken from the fleet.
+    pub cursor: AtomicI64,
+    /// Items taken but not yet acknowledged.
+    pub pending: AtomicUsize,
+}
+
+impl PushStats {
+    /// Whether everything up to `t` (simulated) has been taken and acknowledged.
+    pub fn delivered_through(&self, t: i64) -> bool {
+        self.cursor.load(Ordering::Relaxed) >= t && self.pending.load(Ordering::Relaxed) == 0
+    }
 }
 
 /// Most items waiting for delivery; past this the pusher stops taking new data until the
@@ -131,11 +145,12 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         let now = clock.now();
+        let take_until = config.end_at.map_or(now, |end| now.min(end));
         // take the fleet's reports in bounded steps, so catching up after an outage neither
         // builds millions of items at once nor starves the delivery below
         let mut steps = 0;
-        while pending.len() < MAX_PENDING && cursor < now && steps < MAX_STEPS_PER_TICK {
-            let upto = (cursor + STEP_S).min(now);
+        while pending.len() < MAX_PENDING && cursor < take_until && steps < MAX_STEPS_PER_TICK {
+            let upto = (cursor + STEP_S).min(take_until);
             let f = fleet.clone();
             let from = cursor;
             let items = tokio::task::spawn_blocking(move || {
@@ -186,6 +201,8 @@ pub async fn run(
                 }
             }
         }
+        stats.cursor.store(cursor, Ordering::Relaxed);
+        stats.pending.store(pending.len(), Ordering::Relaxed);
     }
 }
 
