@@ -46,6 +46,6 @@ comment on column fleet.ingestion_log.rows_duplicate is 'Records already stored 
 comment on column fleet.ingestion_log.rows_rejected is 'Records that failed validation; each is in ingest_rejects.';
 comment on table fleet.poll_cursors is 'How far each polling job has fetched, per device (device_id) or for the whole account (device_id null).';
 comment on column fleet.poll_cursors.cursor_time is 'GPS time up to which data has been fetched; the next poll starts a little before it.';
-comment on table fleet.ingest_rejects is 'Records that failed validation: why, where from, and their raw form (truncated to 64 KiB). Kept for the configured retention.';
+comment on table fleet.ingest_rejects is 'Records that failed validation: why, where from, and their raw form (truncated to 64 KiB). Kept 30 days, at most 1,000,000 rows (fleetd prunes hourly).';
 comment on column fleet.ingest_rejects.channel is 'Where the record came from, e.g. push.gps or poll.track.';
 comment on column fleet.ingest_rejects.reason is 'Why it was rejected.';

@@ -2,6 +2,7 @@
 //! `fleet.positions`, advisory-lock leases for single-writer jobs, the analyst role, and the
 //! status report behind `fleetd db status`.
 
+pub mod housekeeping;
 pub mod lease;
 pub mod migrate;
 pub mod partitions;

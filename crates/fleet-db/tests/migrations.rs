@@ -176,3 +176,21 @@ async fn migrating_with_a_pool_of_one_connection_does_not_deadlock() {
         .expect("migrates");
     assert_eq!(applied, MIGRATOR.iter().count());
 }
+
+#[tokio::test]
+async fn old_rejects_are_pruned_and_recent_ones_kept() {
+    let db = TestDb::migrated().await;
+    sqlx::query(
+        "insert into fleet.ingest_rejects (received_at, channel, reason, raw)
+         values (now() - interval '40 days', 'push.gps', 'old', '{}'), (now(), 'push.gps', 'new', '{}')",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("rejects");
+    assert_eq!(fleet_db::housekeeping::prune_rejects(&db.pool).await.expect("prune"), 1);
+    let left: Vec<String> = sqlx::query_scalar("select reason from fleet.ingest_rejects")
+        .fetch_all(&db.pool)
+        .await
+        .expect("left");
+    assert_eq!(left, vec!["new".to_owned()]);
+}

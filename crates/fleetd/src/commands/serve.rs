@@ -17,7 +17,8 @@ use super::demo_sim::{random_token, DemoSim};
 use crate::database::{Database, EMBEDDED_DATABASE};
 use crate::shutdown;
 
-/// How often positions partitions are checked ahead (and the default partition emptied).
+/// How often positions partitions are checked ahead (and the default partition emptied) and
+/// old ingest rejects pruned.
 const PARTITION_CHECK_EVERY: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +123,11 @@ async fn partition_maintenance(pool: PgPool, months_ahead: u32, shutdown: Cancel
                 let today = chrono::Utc::now().date_naive();
                 if let Err(e) = fleet_db::partitions::maintain(&pool, today, months_ahead).await {
                     tracing::error!(error = %e, "positions partition maintenance failed");
+                }
+                match fleet_db::housekeeping::prune_rejects(&pool).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "old ingest rejects deleted"),
+                    Err(e) => tracing::error!(error = %e, "pruning ingest rejects failed"),
                 }
             }
         }
