@@ -7,6 +7,7 @@ pub mod device;
 pub mod geo;
 pub mod position;
 pub mod record;
+pub mod trips;
 
 pub use analytics::{AnalyticsSettings, SettingsError};
 pub use device::{Imei, ImeiError};
@@ -16,3 +17,4 @@ pub use record::{
     AlarmClass, AlarmEvent, CellFix, DeviceEvent, DeviceProfile, Heartbeat, PositionFix,
     SensorKind, SensorReading, SessionEventKind, VendorTrip,
 };
+pub use trips::{EndReason, LateData, Segment, Stop, StopKind, Trip, TripBuilder, TripPoint};
