@@ -149,8 +149,8 @@ pub const SETTINGS: &[Setting] = &[
     int(
         "writer_max_age_ms",
         "FLEETD_WRITER_MAX_AGE_MS",
-        "200",
-        "The writer flushes once the oldest waiting record is this old, in milliseconds.",
+        "2",
+        "Longest the writer waits for more records before flushing, in milliseconds (what queues during a flush goes into the next one).",
     ),
     int("poll_live_s", "FLEETD_POLL_LIVE_S", "30", "Seconds between live-location polls."),
     int("poll_track_s", "FLEETD_POLL_TRACK_S", "1800", "Seconds between track-history polls."),

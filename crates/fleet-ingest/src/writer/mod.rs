@@ -23,7 +23,9 @@ use crate::Record;
 pub struct WriterConfig {
     /// Flush once this many records are waiting.
     pub max_rows: usize,
-    /// Flush once the oldest waiting submission is this old.
+    /// Flush once the oldest waiting submission is this old. Short by default: whatever queues
+    /// while a flush runs goes into the next one at once (group commit), so batches grow with
+    /// load without making a lone producer wait.
     pub max_age: Duration,
     /// Submissions that may wait in the queue before producers are held back.
     pub queue: usize,
@@ -37,7 +39,7 @@ impl Default for WriterConfig {
     fn default() -> Self {
         Self {
             max_rows: 5_000,
-            max_age: Duration::from_millis(200),
+            max_age: Duration::from_millis(2),
             queue: 256,
             register_unknown_devices: true,
             log_window: Duration::from_secs(60),
