@@ -1,31 +1,26 @@
 //! `fleetd ingest backfill` against the simulator: stores exactly the simulated history of the
 //! range, and a second run changes nothing.
 
-use std::process::Command;
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{TimeDelta, Utc};
 use fleet_sim::server::default_credentials;
 use fleet_sim::{Fleet, SimClock, SimConfig, SimState};
 use fleet_testkit::TestDb;
+use support::fleetd;
 use tokio_util::sync::CancellationToken;
 
 fn backfill(db_url: &str, sim_url: &str, from: &str, to: &str) -> String {
     let c = default_credentials();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fleetd"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
-            cmd.env_remove(k);
-        }
-    }
-    let out = cmd
+    let out = fleetd()
         .args(["ingest", "backfill", "--database-url", db_url, "--from", from, "--to", to])
         .env("FLEETD_TRACKSOLID_URL", sim_url)
         .env("FLEETD_TRACKSOLID_APP_KEY", &c.app_key)
         .env("FLEETD_TRACKSOLID_APP_SECRET", c.app_secret.expose())
         .env("FLEETD_TRACKSOLID_USER", &c.user)
         .env("FLEETD_TRACKSOLID_PASSWORD", c.password.expose())
-        .current_dir(std::env::temp_dir())
         .output()
         .expect("fleetd runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -1,20 +1,11 @@
 //! The fleetd binary as a user runs it: help, configuration errors, migrate.
 
+mod support;
+
 use std::process::{Command, Output};
 
 use fleet_testkit::TestDb;
-
-fn fleetd() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
-    // a clean slate: no inherited fleetd settings, no .env of the repository
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(std::env::temp_dir());
-    c
-}
+use support::fleetd;
 
 fn text(out: &[u8]) -> String {
     String::from_utf8_lossy(out).into_owned()

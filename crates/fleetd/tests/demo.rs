@@ -1,60 +1,23 @@
 //! `fleetd demo` on the embedded database: comes up ready, stops PostgreSQL on SIGTERM.
 
-use std::io::{BufRead, BufReader};
+mod support;
+
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Child;
 use std::time::Duration;
 
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
+use nix::sys::signal::Signal;
+use support::{fleetd, spawn_until, stop};
 
 /// Starts fleetd with the given arguments and waits (bounded) for its `listening on` line.
 fn start(args: &[&str], data_dir: &std::path::Path) -> (Child, String) {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    let mut child = c
-        .args(args)
+    let mut c = fleetd();
+    c.args(args)
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0"])
-        .current_dir(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn fleetd");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(url) = line.strip_prefix("fleetd listening on ") {
-                let _ = tx.send(url.to_owned());
-            }
-        }
-    });
-    let url = rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("fleetd did not start listening within 120 s")
-    });
-    (child, url)
-}
-
-fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
-    let deadline = std::time::Instant::now() + within;
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            return status;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("fleetd did not exit within {within:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        .current_dir(data_dir);
+    spawn_until(&mut c, "fleetd listening on ", Duration::from_secs(120))
 }
 
 fn pg_running(pgdata: &std::path::Path) -> bool {
@@ -67,7 +30,7 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let pgdata = dir.path().join("postgres/pgdata");
 
-    let (mut child, url) = start(&["demo"], dir.path());
+    let (child, url) = start(&["demo"], dir.path());
     let resp = reqwest::get(format!("{url}/readyz")).await.expect("readyz");
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().await.expect("json");
@@ -99,17 +62,14 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
     assert!(devices > 0);
     drop(conn);
 
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).expect("SIGTERM");
-    let status = wait_exit(&mut child, Duration::from_secs(60));
-    assert!(status.success(), "clean exit on SIGTERM: {status}");
+    stop(child, Signal::SIGTERM, Duration::from_secs(60));
     assert!(!pg_running(&pgdata), "PostgreSQL stopped with fleetd");
     assert!(reqwest::get(format!("{url}/healthz")).await.is_err(), "nothing listens any more");
 
     // the next start reuses the cluster: the schema is still there, nothing to migrate
-    let (mut child, url) = start(&["serve"], dir.path());
+    let (child, url) = start(&["serve"], dir.path());
     let resp = reqwest::get(format!("{url}/readyz")).await.expect("readyz");
     assert_eq!(resp.status().as_u16(), 200);
-    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).expect("SIGINT");
-    assert!(wait_exit(&mut child, Duration::from_secs(60)).success());
+    stop(child, Signal::SIGINT, Duration::from_secs(60));
     assert!(!pg_running(&pgdata));
 }

@@ -2,11 +2,12 @@
 //! pushes, and PostgreSQL restarted while it does. Whatever the pusher saw acknowledged must be
 //! in the database afterwards, once.
 
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc};
+use std::process::Child;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
@@ -15,7 +16,9 @@ use fleet_embedded_pg::{EmbeddedPostgres, StartOptions};
 use fleet_sim::push::{PushConfig, PushKind, PushStats};
 use fleet_sim::{Fleet, SimClock};
 use fleet_testkit::TestDb;
+use nix::sys::signal::Signal;
 use sqlx::PgPool;
+use support::{fleetd, spawn_until, stop};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "fault-test-token";
@@ -26,37 +29,13 @@ fn free_port() -> u16 {
 
 /// `fleetd serve` against `db_url` on `port`; returns once it listens.
 fn start_fleetd(db_url: &str, port: u16) -> Child {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    let mut child = c
-        .args(["serve", "--database-url", db_url, "--listen", &format!("127.0.0.1:{port}")])
+    let mut c = fleetd();
+    c.args(["serve", "--database-url", db_url, "--listen", &format!("127.0.0.1:{port}")])
         .env("FLEETD_PUSH_TOKEN", TOKEN)
         // while PostgreSQL is down, give up on a connection after a second and answer 503
         .env("FLEETD_DB_ACQUIRE_TIMEOUT_MS", "1000")
-        .env("FLEETD_LOG", "warn")
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn fleetd");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("fleetd listening on ") {
-                let _ = tx.send(());
-            }
-        }
-    });
-    if rx.recv_timeout(Duration::from_secs(60)).is_err() {
-        let _ = child.kill();
-        panic!("fleetd did not start within 60 s");
-    }
-    child
+        .env("FLEETD_LOG", "warn");
+    spawn_until(&mut c, "fleetd listening on ", Duration::from_secs(60)).0
 }
 
 struct Pusher {
@@ -108,21 +87,8 @@ fn acked_fixes(stats: &PushStats) -> HashSet<(String, i64)> {
         .collect()
 }
 
-fn stop_gracefully(mut child: Child) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("SIGTERM");
-    for _ in 0..300 {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "{status}");
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    panic!("fleetd did not stop within 30 s");
+fn stop_gracefully(child: Child) {
+    stop(child, Signal::SIGTERM, Duration::from_secs(30));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

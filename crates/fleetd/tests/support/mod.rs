@@ -1,0 +1,62 @@
+//! Shared by the tests that run the fleetd binary: a command with a clean environment,
+//! starting a process and waiting for the line it prints when ready, stopping it by signal.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The fleetd binary with no inherited fleetd settings and outside the repository (no `.env`).
+pub fn fleetd() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
+    for (k, _) in std::env::vars() {
+        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
+            c.env_remove(k);
+        }
+    }
+    c.current_dir(std::env::temp_dir());
+    c
+}
+
+/// Spawns `cmd` and waits at most `within` for a stdout line starting with `prefix`; returns
+/// the process and the rest of that line (e.g. the address it listens on).
+pub fn spawn_until(cmd: &mut Command, prefix: &'static str, within: Duration) -> (Child, String) {
+    let mut child =
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn fleetd");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix(prefix) {
+                let _ = tx.send(rest.to_owned());
+            }
+        }
+    });
+    let rest = rx.recv_timeout(within).unwrap_or_else(|_| {
+        let _ = child.kill();
+        panic!("no {prefix:?} line within {within:?}")
+    });
+    (child, rest)
+}
+
+/// Sends `signal` and asserts a clean exit within `within`.
+pub fn stop(mut child: Child, signal: Signal, within: Duration) {
+    kill(Pid::from_raw(child.id() as i32), signal).expect("signal");
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success(), "clean exit on {signal}: {status}");
+            return;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("fleetd did not exit within {within:?} of {signal}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
