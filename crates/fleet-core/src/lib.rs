@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod device;
 pub mod geo;
+pub mod geofence;
 pub mod position;
 pub mod record;
 pub mod trips;
@@ -12,9 +13,10 @@ pub mod trips;
 pub use analytics::{AnalyticsSettings, SettingsError};
 pub use device::{Imei, ImeiError};
 pub use geo::{CoordinateError, LatLon};
+pub use geofence::{CrossingKind, Geofence, GeofenceEvent, GeofenceShape, Geofences};
 pub use position::{FixKind, PositionSource};
 pub use record::{
     AlarmClass, AlarmEvent, CellFix, DeviceEvent, DeviceProfile, Heartbeat, PositionFix,
     SensorKind, SensorReading, SessionEventKind, VendorTrip,
 };
-pub use trips::{EndReason, LateData, Segment, Stop, StopKind, Trip, TripBuilder, TripPoint};
+pub use trips::{EndReason, LateData, Segment, Span, Stop, StopKind, Trip, TripBuilder, TripPoint};

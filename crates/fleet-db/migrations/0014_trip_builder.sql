@@ -51,18 +51,20 @@ comment on column fleet.geofence_events.lon is 'Longitude of that fix.';
 
 -- The writer marks a device here in the same transaction that stores its new fixes or alarms;
 -- the trip builder deletes the mark in the transaction that stores what it derived from them,
--- so a crash between the two never loses work.
+-- and only if no new mark came meanwhile (version unchanged), so no data is ever left behind.
 create table fleet.analytics_backlog (
     device_id       integer primary key references fleet.devices (device_id) on delete cascade,
     positions_from  timestamptz,
     kpi_from        timestamptz,
     marked_at       timestamptz not null default now(),
+    version         bigint not null default 0,
     check (positions_from is not null or kpi_from is not null)
 );
 
 comment on table fleet.analytics_backlog is 'Devices with data the trip builder has not processed yet: the earliest GPS time of new fixes (positions_from) and of other new data that changes daily KPIs such as alarms (kpi_from). Empty when trips are up to date.';
 comment on column fleet.analytics_backlog.positions_from is 'Earliest GPS time among fixes stored since the device was last processed; -infinity asks for a rebuild from the first fix.';
 comment on column fleet.analytics_backlog.kpi_from is 'Earliest time of other new data (alarms) whose local days need their KPIs recomputed.';
+comment on column fleet.analytics_backlog.version is 'Bumped by every new mark; the trip builder clears a mark only at the version it processed.';
 comment on column fleet.analytics_backlog.marked_at is 'When the oldest unprocessed mark was made: now() - marked_at is the trip builder''s lag.';
 
 -- Every device with stored fixes is due a build (databases that had fixes before trips existed).
@@ -70,6 +72,56 @@ insert into fleet.analytics_backlog (device_id, positions_from)
 select d.device_id, '-infinity'
 from fleet.devices d
 where exists (select from fleet.positions p where p.device_id = d.device_id);
+
+-- A change of analytics settings re-derives what depends on them: trips (and everything after
+-- them) when a trip rule changed, only the daily KPIs when a KPI value did. So does a device
+-- moving to another cost centre or city, whose overrides then apply.
+create function fleet.mark_analytics_rebuild(p_device_ids integer[], p_trips boolean) returns void
+language sql as $$
+    insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
+    select id, case when p_trips then '-infinity'::timestamptz end, '-infinity'::timestamptz
+    from unnest(p_device_ids) as id
+    order by id
+    on conflict (device_id) do update set
+        positions_from = case when p_trips then '-infinity'::timestamptz
+                              else fleet.analytics_backlog.positions_from end,
+        kpi_from = '-infinity',
+        version = fleet.analytics_backlog.version + 1
+$$;
+
+create function fleet.analytics_config_changed() returns trigger
+language plpgsql as $$
+declare
+    r record := coalesce(new, old);
+    trips boolean := tg_op <> 'UPDATE' or (old.speed_limit_kmh, old.moving_speed_kmh,
+        old.work_stop_min_s, old.long_gap_s, old.idle_min_s, old.min_trip_distance_m,
+        old.min_trip_duration_s, old.motion_confirm_distance_m)
+        is distinct from (new.speed_limit_kmh, new.moving_speed_kmh, new.work_stop_min_s,
+        new.long_gap_s, new.idle_min_s, new.min_trip_distance_m, new.min_trip_duration_s,
+        new.motion_confirm_distance_m);
+begin
+    perform fleet.mark_analytics_rebuild(array(
+        select d.device_id from fleet.devices d
+        where r.scope = 'global'
+           or (r.scope = 'cost_centre' and d.cost_centre = r.scope_key)
+           or (r.scope = 'city' and d.city = r.scope_key)
+           or (r.scope = 'device' and d.imei = r.scope_key)), trips);
+    return null;
+end $$;
+
+create trigger analytics_config_changed after insert or update or delete on fleet.analytics_config
+    for each row execute function fleet.analytics_config_changed();
+
+create function fleet.device_grouping_changed() returns trigger
+language plpgsql as $$
+begin
+    perform fleet.mark_analytics_rebuild(array[new.device_id], true);
+    return null;
+end $$;
+
+create trigger device_grouping_changed after update of cost_centre, city on fleet.devices
+    for each row when (old.cost_centre is distinct from new.cost_centre or old.city is distinct from new.city)
+    execute function fleet.device_grouping_changed();
 
 -- Each device's analytics settings with the overrides applied: device, then cost centre, then
 -- city, then the global row.

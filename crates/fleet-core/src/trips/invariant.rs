@@ -243,3 +243,77 @@ proptest! {
         prop_assert_eq!(worker.result(last), rebuild(&points, &settings, last));
     }
 }
+
+/// The trip worker's algorithm: after each batch it stores its emitted segments plus the tail
+/// as of that batch's newest fix, and its builder may be lost between batches (a restart, a
+/// lease change, eviction). A cold start re-derives from `restart_point` over the *stored*
+/// segments, tail included; a warm one pushes onto its builder.
+fn storing_worker(
+    points_in_batches: &[Vec<TripPoint>],
+    settings: &AnalyticsSettings,
+    cold: &[bool],
+) -> Vec<Segment> {
+    use std::collections::BTreeMap;
+
+    use super::{restart_point, TripBuilder};
+
+    let mut fixes: BTreeMap<_, TripPoint> = BTreeMap::new();
+    let mut stored: Vec<Segment> = Vec::new();
+    let mut settled = 0usize; // stored[..settled] were emitted, the rest is the tail
+    let mut builder: Option<TripBuilder> = None;
+    for (k, batch) in points_in_batches.iter().enumerate() {
+        let fresh: Vec<TripPoint> =
+            batch.iter().filter(|p| !fixes.contains_key(&p.time)).copied().collect();
+        for p in &fresh {
+            fixes.entry(p.time).or_insert(*p);
+        }
+        let Some(earliest) = fresh.iter().map(|p| p.time).min() else { continue };
+        if cold.get(k).copied().unwrap_or(false) {
+            builder = None;
+        }
+        let warm = builder.as_mut().filter(|b| b.last_time().is_none_or(|t| t < earliest));
+        let emitted = match warm {
+            Some(b) => {
+                stored.truncate(settled);
+                b.push(&fresh).expect("newer than the builder's last fix")
+            }
+            None => {
+                let from = restart_point(&stored, earliest);
+                stored.retain(|s| s.start() < from);
+                let mut b = TripBuilder::new(settings);
+                let replay: Vec<TripPoint> = fixes.range(from..).map(|(_, p)| *p).collect();
+                let emitted = b.push(&replay).expect("a new builder takes any fixes");
+                builder = Some(b);
+                emitted
+            }
+        };
+        stored.extend(emitted);
+        settled = stored.len();
+        let newest = *fixes.keys().next_back().expect("fixes were stored");
+        stored.extend(builder.as_ref().expect("set above").tail(newest));
+    }
+    stored
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_worker_storing_tails_and_losing_its_builder_equals_a_full_rebuild(
+        episodes in prop::collection::vec(episode(), 1..20),
+        acc in acc(),
+        jitter_m in prop_oneof![Just(0.0), 5.0f64..50.0],
+        settings in settings(),
+        seed in any::<u64>(),
+        n_batches in 1usize..9,
+        runs in any::<bool>(),
+        cold in prop::collection::vec(any::<bool>(), 9),
+    ) {
+        let points = track(&episodes, acc, jitter_m, 0.2, seed);
+        let Some(last) = points.last().map(|p| p.time) else { return Ok(()) };
+        let mut rng = Rng::new(seed ^ 0xC01D);
+        let delivered = batches(&points, n_batches, runs, &mut rng);
+        // the worker's final tail is as of the newest fix, so compare with that data end
+        prop_assert_eq!(storing_worker(&delivered, &settings, &cold), rebuild(&points, &settings, last));
+    }
+}

@@ -272,16 +272,35 @@ pub fn rebuild(
 /// confirmed it and break the halt, merging it into the previous trip. Without such a stop the
 /// answer is [`DateTime::<Utc>::MIN_UTC`]: re-derive from the device's first fix.
 pub fn restart_point(segments: &[Segment], late_time: DateTime<Utc>) -> DateTime<Utc> {
-    segments
+    let spans: Vec<Span> = segments.iter().map(Span::of).collect();
+    restart_point_of(&spans, late_time)
+}
+
+/// A stored segment reduced to what [`restart_point_of`] needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    pub is_trip: bool,
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Span {
+    pub fn of(segment: &Segment) -> Self {
+        Self { is_trip: segment.as_trip().is_some(), start: segment.start(), end: segment.end() }
+    }
+}
+
+/// [`restart_point`] over spans in time order: callers that keep segments in storage need only
+/// load the last few that end at or before `late_time` (any earlier answer is also safe, only
+/// slower).
+pub fn restart_point_of(spans: &[Span], late_time: DateTime<Utc>) -> DateTime<Utc> {
+    spans
         .windows(2)
         .rev()
-        .find_map(|pair| match (&pair[0], &pair[1]) {
-            (Segment::Stop(stop), Segment::Trip(trip))
-                if trip.end <= late_time && stop.end > stop.start =>
-            {
-                Some(stop.start)
-            }
-            _ => None,
+        .find_map(|pair| {
+            let (stop, trip) = (&pair[0], &pair[1]);
+            (!stop.is_trip && trip.is_trip && trip.end <= late_time && stop.end > stop.start)
+                .then_some(stop.start)
         })
         .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

@@ -85,6 +85,7 @@ pub async fn flush(
     // positions of every job in one COPY; keys remember which job sent each fix first
     let mut copy_buf = String::new();
     let mut first_sender: HashMap<(i32, i64), usize> = HashMap::new();
+    let mut backlog = Backlog::default();
     let mut positions_per_job = vec![0usize; jobs.len()];
     for (sub, (_, records)) in jobs.iter().enumerate() {
         for r in records.iter() {
@@ -107,6 +108,7 @@ pub async fn flush(
         let inserted: Vec<(i32, chrono::DateTime<chrono::Utc>)> =
             sqlx::query_as(INSERT_POSITIONS).fetch_all(&mut *tx).await?;
         for (id, t) in inserted {
+            backlog.positions(id, t);
             if let Some(&sub) = first_sender.get(&(id, t.timestamp_micros())) {
                 reports[sub].new += 1;
             }
@@ -128,12 +130,13 @@ pub async fn flush(
                 (_, None) => rejects.push(unknown_device(r)),
             }
         }
-        let stored = store_others(&mut tx, &others).await?;
+        let stored = store_others(&mut tx, &others, &mut backlog).await?;
         reports[sub].new += stored;
         reports[sub].duplicate += others.len() - stored;
         store_rejects(&mut tx, channel, &rejects).await?;
         reports[sub].rejected += rejects.len();
     }
+    backlog.store(&mut tx).await?;
     store_windows(&mut tx, windows).await?;
     tx.commit().await?;
     // only now are newly registered devices real
@@ -218,6 +221,7 @@ fn alarm_source(a: &AlarmEvent) -> &'static str {
 async fn store_others(
     tx: &mut PgConnection,
     others: &[(i32, &Record)],
+    backlog: &mut Backlog,
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
@@ -293,7 +297,14 @@ async fn store_others(
             .bind(&t.extra),
             Record::Position(_) | Record::Reject(_) => continue,
         };
-        new += q.execute(&mut *tx).await?.rows_affected();
+        let inserted = q.execute(&mut *tx).await?.rows_affected();
+        new += inserted;
+        // alarms and the vendor's trips feed daily KPIs (alarms by class, reconciliation)
+        match r {
+            Record::Alarm(a) if inserted > 0 => backlog.kpi(*id, a.alarm_time),
+            Record::VendorTrip { trip, .. } if inserted > 0 => backlog.kpi(*id, trip.start_time),
+            _ => {}
+        }
     }
     Ok(new as usize)
 }
@@ -344,4 +355,51 @@ async fn store_windows(tx: &mut PgConnection, windows: &[ClosedWindow]) -> Resul
         .await?;
     }
     Ok(())
+}
+
+/// Devices whose new data the trip builder must process, marked in the flush's transaction so
+/// a mark exists exactly when the data does.
+#[derive(Debug, Default)]
+struct Backlog {
+    /// Earliest new fix per device.
+    positions: HashMap<i32, chrono::DateTime<chrono::Utc>>,
+    /// Earliest new alarm or vendor trip per device.
+    kpi: HashMap<i32, chrono::DateTime<chrono::Utc>>,
+}
+
+impl Backlog {
+    fn positions(&mut self, id: i32, t: chrono::DateTime<chrono::Utc>) {
+        let e = self.positions.entry(id).or_insert(t);
+        *e = (*e).min(t);
+    }
+
+    fn kpi(&mut self, id: i32, t: chrono::DateTime<chrono::Utc>) {
+        let e = self.kpi.entry(id).or_insert(t);
+        *e = (*e).min(t);
+    }
+
+    async fn store(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        if self.positions.is_empty() && self.kpi.is_empty() {
+            return Ok(());
+        }
+        let ids: BTreeSet<i32> = self.positions.keys().chain(self.kpi.keys()).copied().collect();
+        let positions: Vec<_> = ids.iter().map(|id| self.positions.get(id).copied()).collect();
+        let kpi: Vec<_> = ids.iter().map(|id| self.kpi.get(id).copied()).collect();
+        let ids: Vec<i32> = ids.into_iter().collect();
+        // devices in id order, so concurrent flushes lock backlog rows in one order
+        sqlx::query(
+            "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
+             select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[])
+             on conflict (device_id) do update set
+                 positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
+                 kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
+                 version = fleet.analytics_backlog.version + 1",
+        )
+        .bind(&ids)
+        .bind(&positions)
+        .bind(&kpi)
+        .execute(&mut *tx)
+        .await?;
+        Ok(())
+    }
 }
