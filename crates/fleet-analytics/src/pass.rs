@@ -1,0 +1,201 @@
+//! One pass of the trip builder over a chunk of devices.
+//!
+//! A device whose builder is in memory and whose new fixes are all newer than the builder's
+//! last one is *warm*: only the new fixes are read and pushed. Any other device is *cold*: the
+//! stored segments say where re-derivation may safely restart (`restart_point_of`, the start of
+//! the latest stop before the late data), the segments from there are replaced, and a fresh
+//! builder reads the stored fixes from that point. A cold start is always correct, so the
+//! in-memory builders are only a cache: losing them (a restart, a lost lease) costs time, never
+//! correctness. The domain crate property-tests exactly this algorithm against a full rebuild.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Utc};
+use fleet_core::trips::restart_point_of;
+use fleet_core::{AnalyticsSettings, Geofences, Segment, TripBuilder, TripPoint};
+use sqlx::PgPool;
+
+use crate::load::{self, Claim, Since};
+use crate::store::{self, DeviceOutput};
+
+/// A device's builder kept between passes.
+#[derive(Debug, Clone)]
+pub(crate) struct Warm {
+    builder: TripBuilder,
+    settings: AnalyticsSettings,
+    /// Where the builder's unemitted tail starts (`None`: at the device's first fix).
+    settled_until: Option<DateTime<Utc>>,
+    /// Geofences the newest fix read is in.
+    inside: Option<BTreeSet<i32>>,
+}
+
+/// The builders kept in memory, by device id.
+#[derive(Debug, Default)]
+pub struct BuilderCache {
+    devices: HashMap<i32, Warm>,
+}
+
+impl BuilderCache {
+    pub fn clear(&mut self) {
+        self.devices.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.devices.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.devices.is_empty()
+    }
+}
+
+/// What a chunk did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkStats {
+    pub devices: usize,
+    /// Devices re-derived from stored segments rather than continued in memory.
+    pub cold: usize,
+    pub fixes_read: usize,
+    pub trips_written: usize,
+}
+
+enum Plan {
+    Warm(Warm),
+    Cold { from: Option<DateTime<Utc>> },
+}
+
+/// Processes `claims` (one chunk) and commits the result in one transaction.
+pub async fn run_chunk(
+    pool: &PgPool,
+    cache: &mut BuilderCache,
+    claims: &[Claim],
+    settings: &HashMap<i32, AnalyticsSettings>,
+    fences: &Geofences,
+    now: DateTime<Utc>,
+) -> Result<ChunkStats, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let fallback = AnalyticsSettings::default();
+    let settings_of = |id: i32| settings.get(&id).unwrap_or(&fallback);
+
+    // warm devices continue in memory; the others need their restart point
+    let mut plans: HashMap<i32, Plan> = HashMap::new();
+    let mut late: Vec<(i32, Option<DateTime<Utc>>)> = Vec::new();
+    for c in claims {
+        let warm = cache.devices.remove(&c.device_id).filter(|w| {
+            !c.full
+                && w.settings == *settings_of(c.device_id)
+                && match (c.positions_from, w.builder.last_time()) {
+                    (Some(from), Some(last)) => from > last,
+                    _ => true,
+                }
+        });
+        match warm {
+            Some(w) => {
+                plans.insert(c.device_id, Plan::Warm(w));
+            }
+            None if c.full => {
+                plans.insert(c.device_id, Plan::Cold { from: None });
+            }
+            None => late.push((c.device_id, c.positions_from)),
+        }
+    }
+    let spans = load::recent_spans(&mut conn, &late).await?;
+    for (id, late_time) in &late {
+        let from = restart_point_of(
+            spans.get(id).map_or(&[][..], Vec::as_slice),
+            late_time.unwrap_or(DateTime::<Utc>::MAX_UTC),
+        );
+        plans.insert(*id, Plan::Cold { from: (from != DateTime::<Utc>::MIN_UTC).then_some(from) });
+    }
+
+    let since: Vec<Since> = claims
+        .iter()
+        .map(|c| match &plans[&c.device_id] {
+            Plan::Warm(w) => {
+                Since { device_id: c.device_id, time: w.builder.last_time(), inclusive: false }
+            }
+            Plan::Cold { from } => Since { device_id: c.device_id, time: *from, inclusive: true },
+        })
+        .collect();
+    let mut fixes = load::fixes(&mut conn, &since).await?;
+    let before: Vec<(i32, DateTime<Utc>)> = if fences.is_empty() {
+        Vec::new()
+    } else {
+        plans
+            .iter()
+            .filter_map(|(id, p)| match p {
+                Plan::Cold { from: Some(t) } => Some((*id, *t)),
+                _ => None,
+            })
+            .collect()
+    };
+    let stood = load::fix_before(&mut conn, &before).await?;
+    drop(conn);
+
+    let mut stats = ChunkStats { devices: claims.len(), ..ChunkStats::default() };
+    let mut outputs = Vec::with_capacity(claims.len());
+    let mut next: Vec<(i32, Warm)> = Vec::with_capacity(claims.len());
+    for c in claims {
+        let points = fixes.remove(&c.device_id).unwrap_or_default();
+        stats.fixes_read += points.len();
+        let s = settings_of(c.device_id);
+        let (mut builder, segments_from, inside_before) = match plans.remove(&c.device_id) {
+            Some(Plan::Warm(w)) => (w.builder, w.settled_until, w.inside),
+            Some(Plan::Cold { from }) => {
+                stats.cold += 1;
+                let inside = match from {
+                    Some(_) if !fences.is_empty() => {
+                        Some(stood.get(&c.device_id).map(|l| fences.ids_at(l)).unwrap_or_default())
+                    }
+                    _ => None,
+                };
+                (TripBuilder::new(s), from, inside)
+            }
+            None => continue,
+        };
+        let emitted = match builder.push(&points) {
+            Ok(emitted) => emitted,
+            Err(e) => {
+                // cannot happen (warm fixes are newer, cold builders are new); stay safe
+                tracing::error!(device = c.device_id, error = %e, "trip builder refused fixes");
+                continue;
+            }
+        };
+        let settled_until = emitted.last().map(Segment::end).or(segments_from);
+        let mut segments = emitted;
+        segments.extend(builder.tail(now));
+        let events = fences.crossings(inside_before.clone(), &points);
+        let inside = points.last().map(|p| fences.ids_at(&p.location)).or(inside_before);
+        outputs.push(DeviceOutput {
+            device_id: c.device_id,
+            segments_from,
+            segments,
+            events_from: points.first().map(|p| p.time),
+            events,
+            kpi_from: kpi_from(c, segments_from, &points),
+            kpi_to: points.last().map_or(now, |p| p.time.max(now)),
+            version: c.version,
+        });
+        next.push((c.device_id, Warm { builder, settings: s.clone(), settled_until, inside }));
+    }
+
+    let mut tx = pool.begin().await?;
+    stats.trips_written = store::write_chunk(&mut tx, &outputs, fences).await?;
+    tx.commit().await?;
+    cache.devices.extend(next);
+    Ok(stats)
+}
+
+/// The earliest time whose local day's KPIs may have changed: where segments were replaced,
+/// the first fix read, or other new data. `None`: from the first day.
+fn kpi_from(
+    c: &Claim,
+    segments_from: Option<DateTime<Utc>>,
+    points: &[TripPoint],
+) -> Option<DateTime<Utc>> {
+    if c.kpi_full || c.full {
+        return None;
+    }
+    let segments_from = segments_from?;
+    [Some(segments_from), c.kpi_from, points.first().map(|p| p.time)].into_iter().flatten().min()
+}

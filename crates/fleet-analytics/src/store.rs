@@ -1,0 +1,289 @@
+//! Writing what the trip builder derived: one chunk of devices per transaction.
+//!
+//! Each device's segments are replaced from the time its re-derivation started, its geofence
+//! events from its first re-read fix, its daily KPIs refreshed over the days touched, and its
+//! backlog mark cleared if no new mark came meanwhile — all in the transaction, so readers see
+//! either the old or the new derivation, and a failure leaves the mark for the next pass.
+
+use chrono::{DateTime, Utc};
+use fleet_core::{GeofenceEvent, Geofences, Segment};
+use sqlx::{PgConnection, Postgres, Transaction};
+
+/// One device's re-derivation.
+#[derive(Debug, Clone)]
+pub struct DeviceOutput {
+    pub device_id: i32,
+    /// Stored segments starting at or after this are replaced (`None`: all of them).
+    pub segments_from: Option<DateTime<Utc>>,
+    pub segments: Vec<Segment>,
+    /// Stored geofence events at or after this are replaced (`None`: nothing re-read).
+    pub events_from: Option<DateTime<Utc>>,
+    pub events: Vec<GeofenceEvent>,
+    /// Local days overlapping [kpi_from, kpi_to] get their KPIs recomputed (`None`: from the
+    /// first day).
+    pub kpi_from: Option<DateTime<Utc>>,
+    pub kpi_to: DateTime<Utc>,
+    /// Backlog version to clear.
+    pub version: Option<i64>,
+}
+
+/// Columns of `fleet.trips` as arrays, one element per trip.
+#[derive(Debug, Default)]
+struct TripColumns {
+    device_id: Vec<i32>,
+    start: Vec<DateTime<Utc>>,
+    end: Vec<DateTime<Utc>>,
+    start_lat: Vec<f64>,
+    start_lon: Vec<f64>,
+    end_lat: Vec<f64>,
+    end_lon: Vec<f64>,
+    distance_m: Vec<f64>,
+    duration_s: Vec<i32>,
+    moving_s: Vec<i32>,
+    idle_s: Vec<i32>,
+    max_speed: Vec<f32>,
+    avg_speed: Vec<f32>,
+    overspeed_count: Vec<i32>,
+    overspeed_s: Vec<i32>,
+    point_count: Vec<i32>,
+    gap_s: Vec<i32>,
+    end_reason: Vec<&'static str>,
+    start_geofence: Vec<Option<String>>,
+    end_geofence: Vec<Option<String>>,
+}
+
+#[derive(Debug, Default)]
+struct StopColumns {
+    device_id: Vec<i32>,
+    start: Vec<DateTime<Utc>>,
+    end: Vec<DateTime<Utc>>,
+    lat: Vec<f64>,
+    lon: Vec<f64>,
+    kind: Vec<&'static str>,
+    duration_s: Vec<i32>,
+    idle_s: Vec<i32>,
+    geofence: Vec<Option<String>>,
+}
+
+fn secs(v: i64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+/// Writes a chunk's outputs in one transaction. Returns the number of trips written.
+pub async fn write_chunk(
+    tx: &mut Transaction<'static, Postgres>,
+    outputs: &[DeviceOutput],
+    fences: &Geofences,
+) -> Result<usize, sqlx::Error> {
+    let mut trips = TripColumns::default();
+    let mut stops = StopColumns::default();
+    for out in outputs {
+        for segment in &out.segments {
+            match segment {
+                Segment::Trip(t) => {
+                    trips.device_id.push(out.device_id);
+                    trips.start.push(t.start);
+                    trips.end.push(t.end);
+                    trips.start_lat.push(t.start_location.lat());
+                    trips.start_lon.push(t.start_location.lon());
+                    trips.end_lat.push(t.end_location.lat());
+                    trips.end_lon.push(t.end_location.lon());
+                    trips.distance_m.push(t.distance_m);
+                    trips.duration_s.push(secs(t.duration_s));
+                    trips.moving_s.push(secs(t.moving_s));
+                    trips.idle_s.push(secs(t.idle_s));
+                    trips.max_speed.push(t.max_speed_kmh as f32);
+                    trips.avg_speed.push(t.avg_speed_kmh as f32);
+                    trips.overspeed_count.push(i32::try_from(t.overspeed_count).unwrap_or(i32::MAX));
+                    trips.overspeed_s.push(secs(t.overspeed_s));
+                    trips.point_count.push(i32::try_from(t.point_count).unwrap_or(i32::MAX));
+                    trips.gap_s.push(secs(t.gap_s));
+                    trips.end_reason.push(t.end_reason.as_str());
+                    trips.start_geofence.push(fences.name_at(&t.start_location).map(str::to_owned));
+                    trips.end_geofence.push(fences.name_at(&t.end_location).map(str::to_owned));
+                }
+                Segment::Stop(s) => {
+                    stops.device_id.push(out.device_id);
+                    stops.start.push(s.start);
+                    stops.end.push(s.end);
+                    stops.lat.push(s.location.lat());
+                    stops.lon.push(s.location.lon());
+                    stops.kind.push(s.kind.as_str());
+                    stops.duration_s.push(secs(s.duration_s));
+                    stops.idle_s.push(secs(s.idle_s));
+                    stops.geofence.push(fences.name_at(&s.location).map(str::to_owned));
+                }
+            }
+        }
+    }
+    delete_segments(tx, outputs).await?;
+    insert_trips(tx, &trips).await?;
+    insert_stops(tx, &stops).await?;
+    replace_events(tx, outputs).await?;
+    refresh_kpis(tx, outputs).await?;
+    clear_backlog(tx, outputs).await?;
+    Ok(trips.device_id.len())
+}
+
+async fn delete_segments(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
+    let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.segments_from).collect();
+    for table in ["fleet.trips", "fleet.stops"] {
+        sqlx::query(&format!(
+            "delete from {table} x using unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+             where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')"
+        ))
+        .bind(&ids)
+        .bind(&from)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+async fn insert_trips(tx: &mut PgConnection, t: &TripColumns) -> Result<(), sqlx::Error> {
+    if t.device_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into fleet.trips (device_id, start_time, end_time, start_lat, start_lon, end_lat,
+             end_lon, distance_m, duration_s, moving_s, idle_s, max_speed_kmh, avg_speed_kmh,
+             overspeed_count, overspeed_s, point_count, gap_s, end_reason, start_geofence,
+             end_geofence)
+         select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $4::float8[],
+             $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::int[], $10::int[],
+             $11::int[], $12::real[], $13::real[], $14::int[], $15::int[], $16::int[],
+             $17::int[], $18::text[], $19::text[], $20::text[])",
+    )
+    .bind(&t.device_id)
+    .bind(&t.start)
+    .bind(&t.end)
+    .bind(&t.start_lat)
+    .bind(&t.start_lon)
+    .bind(&t.end_lat)
+    .bind(&t.end_lon)
+    .bind(&t.distance_m)
+    .bind(&t.duration_s)
+    .bind(&t.moving_s)
+    .bind(&t.idle_s)
+    .bind(&t.max_speed)
+    .bind(&t.avg_speed)
+    .bind(&t.overspeed_count)
+    .bind(&t.overspeed_s)
+    .bind(&t.point_count)
+    .bind(&t.gap_s)
+    .bind(&t.end_reason)
+    .bind(&t.start_geofence)
+    .bind(&t.end_geofence)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_stops(tx: &mut PgConnection, s: &StopColumns) -> Result<(), sqlx::Error> {
+    if s.device_id.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into fleet.stops (device_id, start_time, end_time, lat, lon, kind, duration_s,
+             idle_s, geofence)
+         select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $4::float8[],
+             $5::float8[], $6::text[], $7::int[], $8::int[], $9::text[])",
+    )
+    .bind(&s.device_id)
+    .bind(&s.start)
+    .bind(&s.end)
+    .bind(&s.lat)
+    .bind(&s.lon)
+    .bind(&s.kind)
+    .bind(&s.duration_s)
+    .bind(&s.idle_s)
+    .bind(&s.geofence)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn replace_events(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+    let replaced: Vec<&DeviceOutput> = outputs.iter().filter(|o| o.events_from.is_some()).collect();
+    if replaced.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i32> = replaced.iter().map(|o| o.device_id).collect();
+    let from: Vec<Option<DateTime<Utc>>> = replaced.iter().map(|o| o.events_from).collect();
+    sqlx::query(
+        "delete from fleet.geofence_events e using unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+         where e.device_id = v.device_id and e.event_time >= v.since",
+    )
+    .bind(&ids)
+    .bind(&from)
+    .execute(&mut *tx)
+    .await?;
+    let events: Vec<(i32, &GeofenceEvent)> =
+        replaced.iter().flat_map(|o| o.events.iter().map(|e| (o.device_id, e))).collect();
+    if events.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "insert into fleet.geofence_events (device_id, event_time, geofence_id, event, lat, lon)
+         select * from unnest($1::int[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[], $6::float8[])
+         on conflict do nothing",
+    )
+    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.time).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.geofence_id).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.kind.as_str()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.location.lat()).collect::<Vec<_>>())
+    .bind(events.iter().map(|e| e.1.location.lon()).collect::<Vec<_>>())
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+async fn refresh_kpis(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+    if outputs.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
+    let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
+    let to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
+    sqlx::query(
+        "select fleet.refresh_kpi_daily(array_agg(d order by n),
+             array_agg(coalesce(f, '-infinity') order by n), array_agg(t order by n))
+         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) with ordinality as u(d, f, t, n)",
+    )
+    .bind(&ids)
+    .bind(&from)
+    .bind(&to)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// Clears the marks processed, locking them in device order first like the writer does, so the
+/// two never deadlock; a mark whose version moved stays for the next pass.
+async fn clear_backlog(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+    let marked: Vec<(i32, i64)> =
+        outputs.iter().filter_map(|o| Some((o.device_id, o.version?))).collect();
+    if marked.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i32> = marked.iter().map(|m| m.0).collect();
+    let versions: Vec<i64> = marked.iter().map(|m| m.1).collect();
+    sqlx::query(
+        "select device_id from fleet.analytics_backlog where device_id = any($1)
+         order by device_id for update",
+    )
+    .bind(&ids)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "delete from fleet.analytics_backlog b using unnest($1::int[], $2::int8[]) as v(device_id, version)
+         where b.device_id = v.device_id and b.version = v.version",
+    )
+    .bind(&ids)
+    .bind(&versions)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}

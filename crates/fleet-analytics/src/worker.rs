@@ -1,0 +1,207 @@
+//! The trip builder as a background job: one per database, under the `trip-builder` lease.
+
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use fleet_db::{Lease, LeaseOptions};
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::load;
+use crate::pass::{run_chunk, BuilderCache, ChunkStats};
+
+/// How the trip builder runs.
+#[derive(Debug, Clone)]
+pub struct TripWorkerConfig {
+    /// Pause between passes when the backlog is empty.
+    pub interval: Duration,
+    /// Devices per chunk (one transaction each).
+    pub chunk_devices: i64,
+    pub lease_name: String,
+    pub lease_check: Duration,
+    /// Builders kept in memory at most; beyond it the cache is dropped (devices restart cold).
+    pub max_cached_devices: usize,
+}
+
+impl Default for TripWorkerConfig {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(10),
+            chunk_devices: 200,
+            lease_name: "trip-builder".to_owned(),
+            lease_check: Duration::from_secs(5),
+            max_cached_devices: 50_000,
+        }
+    }
+}
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassReport {
+    pub chunks: usize,
+    pub devices: usize,
+    pub cold: usize,
+    pub fixes_read: usize,
+    pub trips_written: usize,
+}
+
+impl PassReport {
+    fn add(&mut self, c: ChunkStats) {
+        self.chunks += 1;
+        self.devices += c.devices;
+        self.cold += c.cold;
+        self.fixes_read += c.fixes_read;
+        self.trips_written += c.trips_written;
+    }
+}
+
+/// The trip builder: call [`TripWorker::pass`] directly (tests, `fleetd trips rebuild`) or
+/// [`TripWorker::run`] it in the background under the lease.
+#[derive(Debug)]
+pub struct TripWorker {
+    pool: PgPool,
+    config: TripWorkerConfig,
+    cache: BuilderCache,
+}
+
+impl TripWorker {
+    pub fn new(pool: PgPool, config: TripWorkerConfig) -> Self {
+        Self { pool, config, cache: BuilderCache::default() }
+    }
+
+    /// Processes the whole backlog once (chunk by chunk, in device order), then closes the open
+    /// trips of devices that fell silent. `progress` is called after each chunk with the
+    /// devices done so far. Call it only while holding the lease (or alone on the database).
+    pub async fn pass(
+        &mut self,
+        mut progress: impl FnMut(&PassReport),
+    ) -> Result<PassReport, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let settings = load::settings(&mut conn).await?;
+        let fences = load::geofences(&mut conn).await?;
+        drop(conn);
+        if self.cache.len() > self.config.max_cached_devices {
+            self.cache.clear();
+        }
+        let mut report = PassReport::default();
+        let mut after = 0;
+        loop {
+            let mut conn = self.pool.acquire().await?;
+            let claims = load::backlog(&mut conn, after, self.config.chunk_devices).await?;
+            drop(conn);
+            let Some(last) = claims.last() else { break };
+            after = last.device_id;
+            let now = Utc::now();
+            let stats = self.chunk(&claims, &settings, &fences, now).await?;
+            report.add(stats);
+            progress(&report);
+        }
+        let mut conn = self.pool.acquire().await?;
+        let silent = load::silent_open_trips(&mut conn, self.config.chunk_devices).await?;
+        drop(conn);
+        if !silent.is_empty() {
+            report.add(self.chunk(&silent, &settings, &fences, Utc::now()).await?);
+            progress(&report);
+        }
+        Ok(report)
+    }
+
+    async fn chunk(
+        &mut self,
+        claims: &[load::Claim],
+        settings: &std::collections::HashMap<i32, fleet_core::AnalyticsSettings>,
+        fences: &fleet_core::Geofences,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<ChunkStats, sqlx::Error> {
+        run_chunk(&self.pool, &mut self.cache, claims, settings, fences, now).await
+    }
+
+    /// Runs passes every `interval` while holding the lease, until `shutdown`. Another process
+    /// holding the lease makes this one stand by; a lost lease drops the in-memory builders
+    /// (the new holder may have changed the stored trips) and waits to take it again.
+    pub async fn run(mut self, shutdown: CancellationToken) {
+        loop {
+            let Some(lease) = self.acquire(&shutdown).await else { return };
+            self.cache.clear();
+            loop {
+                let started = Instant::now();
+                match self.pass(|_| {}).await {
+                    Ok(r) if r.devices > 0 => info!(
+                        devices = r.devices,
+                        cold = r.cold,
+                        fixes = r.fixes_read,
+                        trips = r.trips_written,
+                        took_ms = started.elapsed().as_millis() as u64,
+                        "trip builder pass"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => error!(error = %e, "trip builder pass failed; retrying"),
+                }
+                tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        lease.release().await;
+                        info!("trip builder stopped");
+                        return;
+                    }
+                    _ = lease.lost() => {
+                        error!(lease = lease.name(), "trip builder lease lost; standing by");
+                        break;
+                    }
+                    _ = tokio::time::sleep(self.config.interval) => {}
+                }
+            }
+            self.cache.clear();
+            lease.release().await;
+        }
+    }
+
+    async fn acquire(&self, shutdown: &CancellationToken) -> Option<Lease> {
+        let opts = LeaseOptions { check_every: self.config.lease_check };
+        let mut standing_by = false;
+        loop {
+            let attempt = tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                r = Lease::try_acquire(&self.pool, &self.config.lease_name, opts) => r,
+            };
+            match attempt {
+                Ok(Some(lease)) => return Some(lease),
+                Ok(None) if !standing_by => {
+                    info!(lease = %self.config.lease_name, "another process builds trips; standing by");
+                    standing_by = true;
+                }
+                Ok(None) => {}
+                Err(e) => warn!(error = %e, "could not try the trip builder lease"),
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = tokio::time::sleep(self.config.interval) => {}
+            }
+        }
+    }
+}
+
+/// Asks for a re-derivation of every device (or the given ones) from `since` (`None`: from the
+/// first fix), as `fleetd trips rebuild` does; returns how many devices were marked.
+pub async fn mark_rebuild(
+    pool: &PgPool,
+    device_ids: Option<&[i32]>,
+    since: Option<chrono::DateTime<Utc>>,
+) -> Result<u64, sqlx::Error> {
+    let marked = sqlx::query(
+        "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
+         select device_id, coalesce($2, '-infinity'), coalesce($2, '-infinity')
+         from fleet.devices where $1::int[] is null or device_id = any($1)
+         order by device_id
+         on conflict (device_id) do update set
+             positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
+             kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
+             version = fleet.analytics_backlog.version + 1",
+    )
+    .bind(device_ids)
+    .bind(since)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(marked)
+}
