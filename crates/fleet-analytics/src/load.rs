@@ -229,6 +229,8 @@ pub struct Since {
     pub inclusive: bool,
 }
 
+type FixRow = (i32, DateTime<Utc>, f64, f64, Option<f32>, Option<bool>);
+
 /// Fixes the trip builder uses, per device in time order. Cell-tower (LBS) fixes are left out:
 /// their error of hundreds of metres would make trips out of a parked vehicle.
 pub async fn fixes(
@@ -237,9 +239,12 @@ pub async fn fixes(
 ) -> Result<HashMap<i32, Vec<TripPoint>>, sqlx::Error> {
     let ids: Vec<i32> = since.iter().map(|s| s.device_id).collect();
     let times: Vec<Option<DateTime<Utc>>> = since.iter().map(|s| s.time).collect();
-    let exclusive: HashMap<i32, DateTime<Utc>> =
-        since.iter().filter(|s| !s.inclusive).filter_map(|s| Some((s.device_id, s.time?))).collect();
-    let rows: Vec<(i32, DateTime<Utc>, f64, f64, Option<f32>, Option<bool>)> = sqlx::query_as(
+    let exclusive: HashMap<i32, DateTime<Utc>> = since
+        .iter()
+        .filter(|s| !s.inclusive)
+        .filter_map(|s| Some((s.device_id, s.time?)))
+        .collect();
+    let rows: Vec<FixRow> = sqlx::query_as(
         "select p.device_id, p.gps_time, p.lat, p.lon, p.speed_kmh, p.ignition
          from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
          join fleet.positions p

@@ -60,7 +60,7 @@ pub struct ChunkStats {
 }
 
 enum Plan {
-    Warm(Warm),
+    Warm(Box<Warm>),
     Cold { from: Option<DateTime<Utc>> },
 }
 
@@ -91,7 +91,7 @@ pub async fn run_chunk(
         });
         match warm {
             Some(w) => {
-                plans.insert(c.device_id, Plan::Warm(w));
+                plans.insert(c.device_id, Plan::Warm(Box::new(w)));
             }
             None if c.full => {
                 plans.insert(c.device_id, Plan::Cold { from: None });
@@ -140,7 +140,10 @@ pub async fn run_chunk(
         stats.fixes_read += points.len();
         let s = settings_of(c.device_id);
         let (mut builder, segments_from, inside_before) = match plans.remove(&c.device_id) {
-            Some(Plan::Warm(w)) => (w.builder, w.settled_until, w.inside),
+            Some(Plan::Warm(w)) => {
+                let w = *w;
+                (w.builder, w.settled_until, w.inside)
+            }
             Some(Plan::Cold { from }) => {
                 stats.cold += 1;
                 let inside = match from {

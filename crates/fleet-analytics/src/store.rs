@@ -94,7 +94,9 @@ pub async fn write_chunk(
                     trips.idle_s.push(secs(t.idle_s));
                     trips.max_speed.push(t.max_speed_kmh as f32);
                     trips.avg_speed.push(t.avg_speed_kmh as f32);
-                    trips.overspeed_count.push(i32::try_from(t.overspeed_count).unwrap_or(i32::MAX));
+                    trips
+                        .overspeed_count
+                        .push(i32::try_from(t.overspeed_count).unwrap_or(i32::MAX));
                     trips.overspeed_s.push(secs(t.overspeed_s));
                     trips.point_count.push(i32::try_from(t.point_count).unwrap_or(i32::MAX));
                     trips.gap_s.push(secs(t.gap_s));
@@ -125,7 +127,10 @@ pub async fn write_chunk(
     Ok(trips.device_id.len())
 }
 
-async fn delete_segments(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+async fn delete_segments(
+    tx: &mut PgConnection,
+    outputs: &[DeviceOutput],
+) -> Result<(), sqlx::Error> {
     let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.segments_from).collect();
     for table in ["fleet.trips", "fleet.stops"] {
@@ -204,7 +209,10 @@ async fn insert_stops(tx: &mut PgConnection, s: &StopColumns) -> Result<(), sqlx
     Ok(())
 }
 
-async fn replace_events(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+async fn replace_events(
+    tx: &mut PgConnection,
+    outputs: &[DeviceOutput],
+) -> Result<(), sqlx::Error> {
     let replaced: Vec<&DeviceOutput> = outputs.iter().filter(|o| o.events_from.is_some()).collect();
     if replaced.is_empty() {
         return Ok(());
