@@ -16,4 +16,6 @@ mod store;
 mod worker;
 
 pub use pass::{BuilderCache, ChunkStats};
-pub use worker::{mark_rebuild, PassReport, TripWorker, TripWorkerConfig};
+pub use worker::{
+    backlog_size, mark_rebuild, PassReport, RebuildError, TripWorker, TripWorkerConfig,
+};

@@ -181,27 +181,53 @@ impl TripWorker {
     }
 }
 
-/// Asks for a re-derivation of every device (or the given ones) from `since` (`None`: from the
-/// first fix), as `fleetd trips rebuild` does; returns how many devices were marked.
+/// Asks for a re-derivation of every device (or those with the given IMEIs) from `since`
+/// (`None`: from the first fix), as `fleetd trips rebuild` does; returns how many devices were
+/// marked. IMEIs of no registered device are an error naming them.
 pub async fn mark_rebuild(
     pool: &PgPool,
-    device_ids: Option<&[i32]>,
+    imeis: Option<&[String]>,
     since: Option<chrono::DateTime<Utc>>,
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, RebuildError> {
+    if let Some(imeis) = imeis {
+        let unknown: Vec<String> = sqlx::query_scalar(
+            "select i from unnest($1::text[]) as i
+             where not exists (select from fleet.devices d where d.imei = i) order by i",
+        )
+        .bind(imeis)
+        .fetch_all(pool)
+        .await?;
+        if !unknown.is_empty() {
+            return Err(RebuildError::UnknownDevices(unknown));
+        }
+    }
     let marked = sqlx::query(
         "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
          select device_id, coalesce($2, '-infinity'), coalesce($2, '-infinity')
-         from fleet.devices where $1::int[] is null or device_id = any($1)
+         from fleet.devices where $1::text[] is null or imei = any($1)
          order by device_id
          on conflict (device_id) do update set
              positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
              kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
              version = fleet.analytics_backlog.version + 1",
     )
-    .bind(device_ids)
+    .bind(imeis)
     .bind(since)
     .execute(pool)
     .await?
     .rows_affected();
     Ok(marked)
+}
+
+/// Devices waiting in the backlog.
+pub async fn backlog_size(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("select count(*) from fleet.analytics_backlog").fetch_one(pool).await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("no device has IMEI {}", .0.join(", "))]
+    UnknownDevices(Vec<String>),
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
 }

@@ -224,13 +224,8 @@ async fn trips_rebuild_since_a_time_keeps_what_came_before_and_matches_a_full_re
             .await
             .expect("trips");
 
-    let device_1: Vec<i32> =
-        sqlx::query_scalar("select device_id from fleet.devices where imei = $1")
-            .bind(support::imei(1).as_str())
-            .fetch_all(&db.pool)
-            .await
-            .expect("id");
-    let marked = mark_rebuild(&db.pool, Some(&device_1), Some(at(6, 40))).await.expect("mark");
+    let device_1 = [support::imei(1).as_str().to_owned()];
+    let marked = mark_rebuild(&db.pool, Some(&device_1[..]), Some(at(6, 40))).await.expect("mark");
     assert_eq!(marked, 1);
     let report = wk.pass(|_| {}).await.expect("pass");
     assert_eq!(report.devices, 1, "only the device asked for");
@@ -274,4 +269,13 @@ async fn only_the_holder_of_the_lease_builds_trips() {
     assert!(!stored(&db, 1).await.is_empty());
     shutdown.cancel();
     tokio::time::timeout(Duration::from_secs(10), task).await.expect("stops").expect("joins");
+}
+
+#[tokio::test]
+async fn a_rebuild_of_an_unknown_imei_is_refused_naming_it() {
+    let db = TestDb::migrated().await;
+    let err = mark_rebuild(&db.pool, Some(&["861234567999999".to_owned()][..]), None)
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.to_string(), "no device has IMEI 861234567999999");
 }

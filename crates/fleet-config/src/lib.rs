@@ -72,6 +72,8 @@ pub struct IngestConfig {
     pub poll_alarms: Duration,
     pub poll_trips: Duration,
     pub poll_devices: Duration,
+    /// Pause between trip builder passes.
+    pub trips_interval: Duration,
 }
 
 /// How fleetd logs.

@@ -157,6 +157,12 @@ pub const SETTINGS: &[Setting] = &[
     int("poll_alarms_s", "FLEETD_POLL_ALARMS_S", "300", "Seconds between alarm polls."),
     int("poll_trips_s", "FLEETD_POLL_TRIPS_S", "900", "Seconds between polls of the vendor's trip report."),
     int("poll_devices_s", "FLEETD_POLL_DEVICES_S", "21600", "Seconds between device-list syncs."),
+    int(
+        "trips_interval_s",
+        "FLEETD_TRIPS_INTERVAL_S",
+        "10",
+        "Seconds between trip builder passes over devices with new data (trips, stops, daily KPIs).",
+    ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

@@ -48,6 +48,11 @@ pub enum Command {
         #[command(subcommand)]
         command: IngestCommand,
     },
+    /// Trips and stops derived from the stored fixes.
+    Trips {
+        #[command(subcommand)]
+        command: TripsCommand,
+    },
     /// Run the Tracksolid simulator: a seeded fleet behind the vendor's OpenAPI.
     ///
     /// Serves /route/rest with the vendor's signing, tokens, limits and error codes; accepts
@@ -114,6 +119,30 @@ pub enum IngestCommand {
     /// Safe to repeat and to overlap with the pollers: what is already stored is left as it is.
     /// The vendor keeps about three months of history.
     Backfill(BackfillArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TripsCommand {
+    /// Recompute trips, stops, geofence events and daily KPIs from the stored fixes.
+    ///
+    /// Re-derives every device (or the given ones) from its first fix, or from --since (from
+    /// the start of the stop before it, the earliest point the result can change). When a
+    /// running fleetd holds the trip-builder lease, the devices are handed to it instead.
+    Rebuild(TripsRebuildArgs),
+}
+
+/// Which devices and from when to rebuild.
+#[derive(Debug, Args, Clone)]
+pub struct TripsRebuildArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Only this device (repeat for several); default every device.
+    #[arg(long = "imei", value_parser = parse_imei)]
+    pub imeis: Vec<fleet_core::Imei>,
+    /// Re-derive from this time (UTC): 2026-11-01, "2026-11-01 06:00:00" or RFC 3339; default
+    /// from each device's first fix.
+    #[arg(long, value_parser = parse_time)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The range and devices to backfill.
@@ -190,6 +219,7 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         Command::Serve(a) | Command::Demo(a) => (Some(&a.db), a.listen.as_ref()),
         Command::Migrate(d) | Command::Db { command: DbCommand::Status(d) } => (Some(d), None),
         Command::Ingest { command: IngestCommand::Backfill(b) } => (Some(&b.db), None),
+        Command::Trips { command: TripsCommand::Rebuild(t) } => (Some(&t.db), None),
         Command::Config | Command::Sim(_) => (None, None),
     };
     if let Some(db) = db {

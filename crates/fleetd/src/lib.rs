@@ -7,7 +7,7 @@ mod database;
 mod shutdown;
 pub mod telemetry;
 
-use cli::{Cli, Command, DbCommand, IngestCommand};
+use cli::{Cli, Command, DbCommand, IngestCommand, TripsCommand};
 use fleet_config::Config;
 
 /// Runs one command to completion on a multi-threaded runtime.
@@ -26,6 +26,9 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Command::Sim(args) => commands::sim::run(args).await,
             Command::Ingest { command: IngestCommand::Backfill(args) } => {
                 commands::backfill::run(config, args).await
+            }
+            Command::Trips { command: TripsCommand::Rebuild(args) } => {
+                commands::trips::rebuild(config, args).await
             }
             Command::Config => Ok(()),
         }

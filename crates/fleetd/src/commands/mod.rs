@@ -7,3 +7,4 @@ pub mod pollers;
 pub mod serve;
 pub mod sim;
 pub mod status;
+pub mod trips;

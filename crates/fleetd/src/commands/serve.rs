@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
+use fleet_analytics::{TripWorker, TripWorkerConfig};
 use fleet_config::{Config, Secret};
 use fleet_db::PgPool;
 use fleet_ingest::{PushReceiver, Writer, WriterConfig};
@@ -90,6 +91,13 @@ async fn serve(
             None
         }
     };
+    let trips = tokio::spawn(
+        TripWorker::new(
+            db.pool.clone(),
+            TripWorkerConfig { interval: cfg.ingest.trips_interval, ..TripWorkerConfig::default() },
+        )
+        .run(shutdown.clone()),
+    );
     announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref());
 
     let receiver = PushReceiver {
@@ -108,6 +116,7 @@ async fn serve(
         demo.stopped().await;
     }
     let _ = maintenance.await;
+    let _ = trips.await;
     writer_stop.cancel();
     let _ = writer_task.await;
     served.context("HTTP server failed")
