@@ -244,18 +244,35 @@ pub async fn fixes(
         .filter(|s| !s.inclusive)
         .filter_map(|s| Some((s.device_id, s.time?)))
         .collect();
-    let rows: Vec<FixRow> = sqlx::query_as(
-        "select p.device_id, p.gps_time, p.lat, p.lon, p.speed_kmh, p.ignition
-         from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
-         join fleet.positions p
-           on p.device_id = v.device_id and p.gps_time >= coalesce(v.since, '-infinity')
-         where p.fix_kind <> 'lbs'
-         order by p.device_id, p.gps_time",
-    )
-    .bind(&ids)
-    .bind(&times)
-    .fetch_all(&mut *conn)
-    .await?;
+    let whole_history = since.iter().all(|s| s.time.is_none());
+    let rows: Vec<FixRow> = if whole_history {
+        // rebuilding devices from scratch: one sequential scan beats an index scan per device
+        // (rows of one device are scattered over the heap in arrival order); sorted below
+        sqlx::query_as(
+            "select device_id, gps_time, lat, lon, speed_kmh, ignition from fleet.positions
+             where device_id = any($1) and fix_kind <> 'lbs'",
+        )
+        .bind(&ids)
+        .fetch_all(&mut *conn)
+        .await?
+    } else {
+        sqlx::query_as(
+            // one ordered index range scan per device: rows come grouped by device and in
+            // time order without a sort of the whole result
+            "select v.device_id, p.gps_time, p.lat, p.lon, p.speed_kmh, p.ignition
+             from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+             cross join lateral (
+                 select gps_time, lat, lon, speed_kmh, ignition from fleet.positions p
+                 where p.device_id = v.device_id and p.gps_time >= coalesce(v.since, '-infinity')
+                   and p.fix_kind <> 'lbs'
+                 order by p.gps_time
+             ) p",
+        )
+        .bind(&ids)
+        .bind(&times)
+        .fetch_all(&mut *conn)
+        .await?
+    };
     let mut out: HashMap<i32, Vec<TripPoint>> = HashMap::new();
     for (id, time, lat, lon, speed_kmh, ignition) in rows {
         if exclusive.get(&id) == Some(&time) {
@@ -264,6 +281,11 @@ pub async fn fixes(
         // the table's checks guarantee a valid, non-null coordinate
         let Ok(location) = LatLon::new(lat, lon) else { continue };
         out.entry(id).or_default().push(TripPoint { time, location, speed_kmh, ignition });
+    }
+    if whole_history {
+        for points in out.values_mut() {
+            points.sort_by_key(|p| p.time);
+        }
     }
     Ok(out)
 }

@@ -73,6 +73,7 @@ pub async fn run_chunk(
     fences: &Geofences,
     now: DateTime<Utc>,
 ) -> Result<ChunkStats, sqlx::Error> {
+    let started = std::time::Instant::now();
     let mut conn = pool.acquire().await?;
     let fallback = AnalyticsSettings::default();
     let settings_of = |id: i32| settings.get(&id).unwrap_or(&fallback);
@@ -131,6 +132,7 @@ pub async fn run_chunk(
     };
     let stood = load::fix_before(&mut conn, &before).await?;
     drop(conn);
+    let loaded = started.elapsed();
 
     let mut stats = ChunkStats { devices: claims.len(), ..ChunkStats::default() };
     let mut outputs = Vec::with_capacity(claims.len());
@@ -182,9 +184,18 @@ pub async fn run_chunk(
         next.push((c.device_id, Warm { builder, settings: s.clone(), settled_until, inside }));
     }
 
+    let built = started.elapsed();
     let mut tx = pool.begin().await?;
     stats.trips_written = store::write_chunk(&mut tx, &outputs, fences).await?;
     tx.commit().await?;
+    tracing::debug!(
+        devices = stats.devices,
+        fixes = stats.fixes_read,
+        load_ms = loaded.as_millis() as u64,
+        build_ms = (built - loaded).as_millis() as u64,
+        write_ms = (started.elapsed() - built).as_millis() as u64,
+        "trip builder chunk"
+    );
     cache.devices.extend(next);
     Ok(stats)
 }

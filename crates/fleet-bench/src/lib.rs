@@ -4,7 +4,9 @@
 //! - [`fixes`]: the GPS Data Push items of a simulated fleet, pre-encoded as request bodies.
 //! - [`load`]: POSTs those bodies over concurrent keep-alive connections and times the acks.
 //! - [`csv`]: the same fixes as CSV rows for the `psql \copy` baseline.
+//! - [`trips`]: the trips benchmark's generated positions and its materialized-view baseline.
 
 pub mod csv;
 pub mod fixes;
 pub mod load;
+pub mod trips;

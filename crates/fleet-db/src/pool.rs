@@ -1,5 +1,10 @@
 //! The one connection pool of a fleetd process: a fixed budget, a statement timeout and an
 //! application_name so fleetd's sessions are recognisable in pg_stat_activity.
+//!
+//! JIT compilation is off for fleetd's sessions: its queries are short and run often, and the
+//! planner's cost estimates for array-driven lateral scans over the partitioned positions table
+//! exceed `jit_above_cost`, so JIT spent ~100 ms compiling a query that runs in a few
+//! milliseconds. Analysts' own sessions keep the server's setting.
 
 use std::str::FromStr;
 
@@ -15,7 +20,11 @@ pub fn connect_options(url: &str, cfg: &DbConfig) -> Result<PgConnectOptions, Db
     let opts = PgConnectOptions::from_str(url)
         .map_err(DbError::Url)?
         .application_name(&cfg.application_name)
-        .options([("statement_timeout", timeout_ms.to_string()), ("TimeZone", "UTC".to_owned())])
+        .options([
+            ("statement_timeout", timeout_ms.to_string()),
+            ("TimeZone", "UTC".to_owned()),
+            ("jit", "off".to_owned()),
+        ])
         .log_statements(tracing::log::LevelFilter::Debug);
     Ok(opts)
 }
