@@ -131,7 +131,7 @@ select d.device_id, d.imei, d.name, d.plate, d.cost_centre, d.city,
             else 'live' end as status
 from fleet.devices d
 left join fleet.device_latest l using (device_id)
-cross join reporting.v_analytics_global g
+join reporting.v_device_analytics_settings g using (device_id)
 cross join lateral (
     select count(*) as fixes_24h,
            percentile_cont(array[0.5, 0.95]::float8[]) within group (
@@ -148,7 +148,7 @@ comment on column reporting.v_ingest_health_devices.gps_age_s is 'Seconds since 
 comment on column reporting.v_ingest_health_devices.fixes_24h is 'Fixes with gps_time in the last 24 hours.';
 comment on column reporting.v_ingest_health_devices.delay_p50_s is 'Median delivery delay (received_at - gps_time) of the fixes of the last 24 hours, seconds; percentile_cont, so interpolated between fixes. Null without fixes.';
 comment on column reporting.v_ingest_health_devices.delay_p95_s is '95th percentile delivery delay of the fixes of the last 24 hours, seconds; percentile_cont (interpolated). Null without fixes.';
-comment on column reporting.v_ingest_health_devices.status is 'never_seen (no fix ever), offline (newest fix older than the global offline_after_s, default 3600 s), stale (older than 600 s), else live; checked in that order.';
+comment on column reporting.v_ingest_health_devices.status is 'never_seen (no fix ever), offline (newest fix older than the device''s offline_after_s, overrides applied, default 3600 s), stale (older than 600 s), else live; checked in that order.';
 
 -- The one view the health panels and analysts query: jobs and devices side by side.
 create view reporting.v_ingest_health as

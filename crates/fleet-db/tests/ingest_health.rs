@@ -275,7 +275,7 @@ async fn device_status_is_live_stale_offline_or_never_seen_by_the_age_of_its_new
 }
 
 #[tokio::test]
-async fn the_offline_threshold_is_the_global_offline_after_s() {
+async fn the_offline_threshold_is_the_offline_after_s_setting() {
     let db = TestDb::migrated().await;
     device(&db.pool, "359339075000002", Some(20 * 60)).await;
     device(&db.pool, "359339075000003", Some(2 * 3600)).await;
@@ -296,6 +296,16 @@ async fn the_offline_threshold_is_the_global_offline_after_s() {
     assert_eq!(statuses(&db.pool).await, pairs(&expected));
     set(4 * 3600).await;
     let expected = [("359339075000002", "stale"), ("359339075000003", "stale")];
+    assert_eq!(statuses(&db.pool).await, pairs(&expected));
+    // a device's own override wins over the global value
+    sqlx::query(
+        "insert into fleet.analytics_config (scope, scope_key, offline_after_s)
+         values ('device', '359339075000002', 900)",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("override");
+    let expected = [("359339075000002", "offline"), ("359339075000003", "stale")];
     assert_eq!(statuses(&db.pool).await, pairs(&expected));
 }
 
