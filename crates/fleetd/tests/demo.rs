@@ -16,6 +16,7 @@ fn start(args: &[&str], data_dir: &std::path::Path) -> (Child, String) {
         .arg("--data-dir")
         .arg(data_dir)
         .args(["--listen", "127.0.0.1:0"])
+        .env("FLEETD_TRIPS_INTERVAL_S", "1")
         .current_dir(data_dir);
     spawn_until(&mut c, "fleetd listening on ", Duration::from_secs(120))
 }
@@ -60,6 +61,21 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
         .await
         .expect("devices");
     assert!(devices > 0);
+    // the trip builder runs in the demo: the devices' fixes become stops and trips
+    let mut segments = 0i64;
+    for _ in 0..300 {
+        segments = sqlx::query_scalar(
+            "select (select count(*) from fleet.stops) + (select count(*) from fleet.trips)",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("segments");
+        if segments > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(segments > 0, "no trips or stops derived within 60 s");
     drop(conn);
 
     stop(child, Signal::SIGTERM, Duration::from_secs(60));
