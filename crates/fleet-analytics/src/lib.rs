@@ -6,15 +6,18 @@
 //! device it continues the in-memory [`fleet_core::TripBuilder`] with the new fixes, or, when
 //! fixes arrived older than what the builder has read (or the builder is not in memory),
 //! re-derives from the start of the stop before them. The result replaces the stored segments
-//! from that point, daily KPIs of the touched local days are recomputed by
-//! `fleet.refresh_kpi_daily`, and the mark is cleared — one transaction per chunk. Exactly one
+//! from that point, the touched local days are queued in `fleet.kpi_backlog`, and the mark is
+//! cleared — one transaction per chunk. A slower KPI step ([`refresh_kpis`]) recomputes the
+//! queued days with `fleet.refresh_kpi_daily`. Exactly one
 //! process builds trips per database, holding the `trip-builder` lease.
 
+mod kpi;
 mod load;
 mod pass;
 mod store;
 mod worker;
 
+pub use kpi::{refresh_queued as refresh_kpis, KpiReport};
 pub use pass::{BuilderCache, ChunkStats};
 pub use worker::{
     backlog_size, mark_rebuild, PassReport, RebuildError, TripWorker, TripWorkerConfig,

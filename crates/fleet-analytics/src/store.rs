@@ -1,8 +1,8 @@
 //! Writing what the trip builder derived: one chunk of devices per transaction.
 //!
 //! Each device's segments are replaced from the time its re-derivation started, its geofence
-//! events from its first re-read fix, its daily KPIs refreshed over the days touched, and its
-//! backlog mark cleared if no new mark came meanwhile — all in the transaction, so readers see
+//! events from its first re-read fix, the local days touched are queued for a KPI refresh, and
+//! its backlog mark is cleared if no new mark came meanwhile — all in the transaction, so readers see
 //! either the old or the new derivation, and a failure leaves the mark for the next pass.
 
 use chrono::{DateTime, Utc};
@@ -19,7 +19,7 @@ pub struct DeviceOutput {
     /// Stored geofence events at or after this are replaced (`None`: nothing re-read).
     pub events_from: Option<DateTime<Utc>>,
     pub events: Vec<GeofenceEvent>,
-    /// Local days overlapping [kpi_from, kpi_to] get their KPIs recomputed (`None`: from the
+    /// Local days overlapping [kpi_from, kpi_to] are queued for a KPI refresh (`None`: from the
     /// first day).
     pub kpi_from: Option<DateTime<Utc>>,
     pub kpi_to: DateTime<Utc>,
@@ -122,7 +122,7 @@ pub async fn write_chunk(
     insert_trips(tx, &trips).await?;
     insert_stops(tx, &stops).await?;
     replace_events(tx, outputs).await?;
-    refresh_kpis(tx, outputs).await?;
+    mark_kpis(tx, outputs).await?;
     clear_backlog(tx, outputs).await?;
     Ok(trips.device_id.len())
 }
@@ -248,7 +248,8 @@ async fn replace_events(
     Ok(())
 }
 
-async fn refresh_kpis(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
+/// Records the local days whose KPIs changed; the KPI step refreshes them later.
+async fn mark_kpis(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
     if outputs.is_empty() {
         return Ok(());
     }
@@ -256,9 +257,14 @@ async fn refresh_kpis(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result
     let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
     let to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
     sqlx::query(
-        "select fleet.refresh_kpi_daily(array_agg(d order by n),
-             array_agg(coalesce(f, '-infinity') order by n), array_agg(t order by n))
-         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) with ordinality as u(d, f, t, n)",
+        "insert into fleet.kpi_backlog (device_id, from_time, to_time)
+         select d, coalesce(f, '-infinity'), t
+         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) as u(d, f, t)
+         order by d
+         on conflict (device_id) do update set
+             from_time = least(fleet.kpi_backlog.from_time, excluded.from_time),
+             to_time = greatest(fleet.kpi_backlog.to_time, excluded.to_time),
+             version = fleet.kpi_backlog.version + 1",
     )
     .bind(&ids)
     .bind(&from)

@@ -14,8 +14,10 @@ use crate::pass::{run_chunk, BuilderCache, ChunkStats};
 /// How the trip builder runs.
 #[derive(Debug, Clone)]
 pub struct TripWorkerConfig {
-    /// Pause between passes when the backlog is empty.
+    /// Pause between trip passes.
     pub interval: Duration,
+    /// Least time between KPI steps (daily KPIs of the device-days trips changed).
+    pub kpi_interval: Duration,
     /// Devices per chunk (one transaction each).
     pub chunk_devices: i64,
     pub lease_name: String,
@@ -28,6 +30,7 @@ impl Default for TripWorkerConfig {
     fn default() -> Self {
         Self {
             interval: Duration::from_secs(10),
+            kpi_interval: Duration::from_secs(60),
             chunk_devices: 200,
             lease_name: "trip-builder".to_owned(),
             lease_check: Duration::from_secs(5),
@@ -124,6 +127,7 @@ impl TripWorker {
         loop {
             let Some(lease) = self.acquire(&shutdown).await else { return };
             self.cache.clear();
+            let mut last_kpi: Option<Instant> = None;
             loop {
                 let started = Instant::now();
                 match self.pass(|_| {}).await {
@@ -137,6 +141,22 @@ impl TripWorker {
                     ),
                     Ok(_) => {}
                     Err(e) => error!(error = %e, "trip builder pass failed; retrying"),
+                }
+                if last_kpi.is_none_or(|t| t.elapsed() >= self.config.kpi_interval) {
+                    let started = Instant::now();
+                    match crate::kpi::refresh_queued(&self.pool, self.config.chunk_devices, |_| {})
+                        .await
+                    {
+                        Ok(r) if r.devices > 0 => info!(
+                            devices = r.devices,
+                            rows = r.rows,
+                            took_ms = started.elapsed().as_millis() as u64,
+                            "daily KPIs refreshed"
+                        ),
+                        Ok(_) => {}
+                        Err(e) => error!(error = %e, "daily KPI refresh failed; retrying"),
+                    }
+                    last_kpi = Some(Instant::now());
                 }
                 tokio::select! {
                     _ = shutdown.cancelled() => {

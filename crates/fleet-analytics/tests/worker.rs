@@ -5,7 +5,7 @@ mod support;
 use std::time::Duration;
 
 use chrono::Utc;
-use fleet_analytics::{mark_rebuild, TripWorker, TripWorkerConfig};
+use fleet_analytics::{mark_rebuild, refresh_kpis, TripWorker, TripWorkerConfig};
 use fleet_core::AnalyticsSettings;
 use fleet_db::{Lease, LeaseOptions};
 use fleet_testkit::TestDb;
@@ -278,4 +278,36 @@ async fn a_rebuild_of_an_unknown_imei_is_refused_naming_it() {
         .await
         .expect_err("unknown");
     assert_eq!(err.to_string(), "no device has IMEI 861234567999999");
+}
+
+#[tokio::test]
+async fn the_kpi_step_refreshes_the_days_the_trip_pass_queued_once() {
+    let db = TestDb::migrated().await;
+    let (w, _stop) = writer(&db);
+    let points = working_day();
+    let mut wk = worker(&db);
+    for part in points.chunks(100) {
+        deliver(&w, 1, part).await;
+        wk.pass(|_| {}).await.expect("pass");
+    }
+    let queued: i64 = sqlx::query_scalar("select count(*) from fleet.kpi_backlog")
+        .fetch_one(&db.pool)
+        .await
+        .expect("kpi backlog");
+    assert_eq!(queued, 1, "several passes over one device-day queue it once");
+    let report = refresh_kpis(&db.pool, 200, |_| {}).await.expect("kpi step");
+    assert_eq!((report.devices, report.rows), (1, 1));
+    // 05:00-07:00 UTC is 08:00-10:00 in Nairobi: one local day with both trips
+    let (trips, distance_m, kpi_trips, kpi_distance_m): (i64, f64, i32, f64) = sqlx::query_as(
+        "select (select count(*) from fleet.trips), (select sum(distance_m) from fleet.trips),
+                k.trips, k.distance_m
+         from fleet.kpi_daily k where k.local_date = '2026-03-02'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("kpi row");
+    assert_eq!(i64::from(kpi_trips), trips);
+    // the KPI table keeps whole metres
+    assert!((kpi_distance_m - distance_m).abs() <= 0.5, "{kpi_distance_m} vs {distance_m}");
+    assert_eq!(refresh_kpis(&db.pool, 200, |_| {}).await.expect("again").devices, 0);
 }

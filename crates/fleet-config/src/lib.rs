@@ -74,6 +74,8 @@ pub struct IngestConfig {
     pub poll_devices: Duration,
     /// Pause between trip builder passes.
     pub trips_interval: Duration,
+    /// Least time between daily KPI refreshes.
+    pub kpi_interval: Duration,
 }
 
 /// How fleetd logs.

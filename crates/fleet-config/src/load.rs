@@ -297,6 +297,7 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         poll_trips: secs("poll_trips_s", 60)?,
         poll_devices: secs("poll_devices_s", 60)?,
         trips_interval: secs("trips_interval_s", 1)?,
+        kpi_interval: secs("kpi_interval_s", 1)?,
     };
     let demo_vehicles = t.required("demo_vehicles", integer(1, 10_000))? as usize;
 

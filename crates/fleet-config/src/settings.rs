@@ -163,6 +163,12 @@ pub const SETTINGS: &[Setting] = &[
         "10",
         "Seconds between trip builder passes over devices with new data (trips, stops, daily KPIs).",
     ),
+    int(
+        "kpi_interval_s",
+        "FLEETD_KPI_INTERVAL_S",
+        "60",
+        "Least seconds between refreshes of the daily KPIs of the vehicle-days whose trips or alarms changed.",
+    ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

@@ -67,6 +67,23 @@ comment on column fleet.analytics_backlog.kpi_from is 'Earliest time of other ne
 comment on column fleet.analytics_backlog.version is 'Bumped by every new mark; the trip builder clears a mark only at the version it processed.';
 comment on column fleet.analytics_backlog.marked_at is 'When the oldest unprocessed mark was made: now() - marked_at is the trip builder''s lag.';
 
+-- Daily KPIs are recomputed on a slower cadence than trips (they read every fix of a day): the
+-- trip builder records here which local days of which device changed, in the transaction that
+-- changed them, and a later step refreshes them.
+create table fleet.kpi_backlog (
+    device_id  integer primary key references fleet.devices (device_id) on delete cascade,
+    from_time  timestamptz not null,
+    to_time    timestamptz not null,
+    marked_at  timestamptz not null default now(),
+    version    bigint not null default 0
+);
+
+comment on table fleet.kpi_backlog is 'Devices whose daily KPIs (fleet.kpi_daily) are out of date for the local days overlapping [from_time, to_time]; filled by the trip builder, emptied by its KPI step.';
+comment on column fleet.kpi_backlog.from_time is 'Earliest changed time; -infinity for every day of the device.';
+comment on column fleet.kpi_backlog.to_time is 'Latest changed time.';
+comment on column fleet.kpi_backlog.marked_at is 'When the oldest unrefreshed change was recorded: now() - marked_at is the KPIs'' lag.';
+comment on column fleet.kpi_backlog.version is 'Bumped by every new mark; the KPI step clears a mark only at the version it refreshed.';
+
 -- Every device with stored fixes is due a build (databases that had fixes before trips existed).
 insert into fleet.analytics_backlog (device_id, positions_from)
 select d.device_id, '-infinity'
@@ -153,4 +170,4 @@ left join fleet.analytics_config dv on dv.scope = 'device' and dv.scope_key = d.
 comment on view reporting.v_device_analytics_settings is 'Each device''s analytics thresholds with overrides applied (device, then cost centre, then city, then global). The trip builder and the daily KPIs use these values.';
 comment on column reporting.v_device_analytics_settings.updated_at is 'Latest change to any row the device''s values come from; the trip builder rebuilds a device''s trips when it moves.';
 
-grant select on fleet.stops, fleet.geofence_events, fleet.analytics_backlog to fleet_ro;
+grant select on fleet.stops, fleet.geofence_events, fleet.analytics_backlog, fleet.kpi_backlog to fleet_ro;

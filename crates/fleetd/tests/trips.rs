@@ -47,6 +47,9 @@ async fn trips_rebuild_derives_trips_and_stops_from_the_stored_fixes() {
     );
     assert_eq!(count(&db, "select count(*) from fleet.stops").await, 2);
     assert_eq!(count(&db, "select count(*) from fleet.analytics_backlog").await, 0);
+    assert!(stdout.contains(", 1 daily KPI rows"), "{stdout}");
+    assert_eq!(count(&db, "select count(*) from fleet.kpi_daily where trips = 1").await, 1);
+    assert_eq!(count(&db, "select count(*) from fleet.kpi_backlog").await, 0);
 }
 
 #[tokio::test]

@@ -94,7 +94,11 @@ async fn serve(
     let trips = tokio::spawn(
         TripWorker::new(
             db.pool.clone(),
-            TripWorkerConfig { interval: cfg.ingest.trips_interval, ..TripWorkerConfig::default() },
+            TripWorkerConfig {
+                interval: cfg.ingest.trips_interval,
+                kpi_interval: cfg.ingest.kpi_interval,
+                ..TripWorkerConfig::default()
+            },
         )
         .run(shutdown.clone()),
     );

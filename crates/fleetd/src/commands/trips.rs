@@ -3,7 +3,7 @@
 
 use std::time::Instant;
 
-use fleet_analytics::{backlog_size, mark_rebuild, TripWorker, TripWorkerConfig};
+use fleet_analytics::{backlog_size, mark_rebuild, refresh_kpis, TripWorker, TripWorkerConfig};
 use fleet_config::Config;
 use fleet_db::{Lease, LeaseOptions};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -29,20 +29,30 @@ pub async fn rebuild(cfg: Config, args: TripsRebuildArgs) -> anyhow::Result<()> 
         let total = backlog_size(&db.pool).await?;
         let bar = ProgressBar::new(u64::try_from(total).unwrap_or(0));
         bar.set_style(
-            ProgressStyle::with_template("{spinner} trips {bar:40} {pos}/{len} devices ({elapsed}, eta {eta})")
+            ProgressStyle::with_template("{spinner} {msg} {bar:40} {pos}/{len} devices ({elapsed}, eta {eta})")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
+        bar.set_message("trips");
         let started = Instant::now();
+        let chunk = config.chunk_devices;
         let mut worker = TripWorker::new(db.pool.clone(), config);
-        let report = worker.pass(|r| bar.set_position(r.devices as u64)).await;
+        let done = async {
+            let trips = worker.pass(|r| bar.set_position(r.devices as u64)).await?;
+            bar.set_position(0);
+            bar.set_message("daily KPIs");
+            let kpis = refresh_kpis(&db.pool, chunk, |r| bar.set_position(r.devices as u64)).await?;
+            anyhow::Ok((trips, kpis))
+        }
+        .await;
         bar.finish_and_clear();
         lease.release().await;
-        let r = report?;
+        let (r, k) = done?;
         println!(
-            "rebuilt {} devices: {} fixes read, {} trips written in {:.1} s",
+            "rebuilt {} devices: {} fixes read, {} trips written, {} daily KPI rows in {:.1} s",
             r.devices,
             r.fixes_read,
             r.trips_written,
+            k.rows,
             started.elapsed().as_secs_f64()
         );
         anyhow::Ok(())
