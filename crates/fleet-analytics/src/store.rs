@@ -134,9 +134,17 @@ async fn delete_segments(
     let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.segments_from).collect();
     for table in ["fleet.trips", "fleet.stops"] {
+        // the rows are found with one index range scan per device and deleted by ctid: a join
+        // against the array would make the planner scan the whole table (`offset 0` keeps the
+        // lateral subquery from being flattened into such a join)
         sqlx::query(&format!(
-            "delete from {table} x using unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
-             where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')"
+            "delete from {table} where ctid = any(array(
+                 select x.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+                 cross join lateral (
+                     select ctid from {table} x
+                     where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')
+                     offset 0
+                 ) x))"
         ))
         .bind(&ids)
         .bind(&from)
@@ -220,8 +228,13 @@ async fn replace_events(
     let ids: Vec<i32> = replaced.iter().map(|o| o.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = replaced.iter().map(|o| o.events_from).collect();
     sqlx::query(
-        "delete from fleet.geofence_events e using unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
-         where e.device_id = v.device_id and e.event_time >= v.since",
+        "delete from fleet.geofence_events where ctid = any(array(
+             select e.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+             cross join lateral (
+                 select ctid from fleet.geofence_events e
+                 where e.device_id = v.device_id and e.event_time >= v.since
+                 offset 0
+             ) e))",
     )
     .bind(&ids)
     .bind(&from)
