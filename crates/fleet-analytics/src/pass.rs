@@ -141,9 +141,13 @@ pub async fn run_chunk(
         let points = fixes.remove(&c.device_id).unwrap_or_default();
         stats.fixes_read += points.len();
         let s = settings_of(c.device_id);
+        // where the days whose KPIs may change begin: for a warm device, where its data ended
+        // before (the open segment grows from there); for a cold one, its restart point
+        let mut changed_from = None;
         let (mut builder, segments_from, inside_before) = match plans.remove(&c.device_id) {
             Some(Plan::Warm(w)) => {
                 let w = *w;
+                changed_from = Some(w.builder.last_time());
                 (w.builder, w.settled_until, w.inside)
             }
             Some(Plan::Cold { from }) => {
@@ -177,7 +181,7 @@ pub async fn run_chunk(
             segments,
             events_from: points.first().map(|p| p.time),
             events,
-            kpi_from: kpi_from(c, segments_from, &points),
+            kpi_from: kpi_from(c, changed_from.unwrap_or(segments_from), &points),
             kpi_to: points.last().map_or(now, |p| p.time.max(now)),
             version: c.version,
         });
@@ -200,16 +204,19 @@ pub async fn run_chunk(
     Ok(stats)
 }
 
-/// The earliest time whose local day's KPIs may have changed: where segments were replaced,
-/// the first fix read, or other new data. `None`: from the first day.
+/// The earliest time whose local day's KPIs may have changed: `changed_from` (where the
+/// device's derived data can differ; `None` = from its first fix), the first fix read, or other
+/// new data. `None`: from the first day.
 fn kpi_from(
     c: &Claim,
-    segments_from: Option<DateTime<Utc>>,
+    changed_from: Option<DateTime<Utc>>,
     points: &[TripPoint],
 ) -> Option<DateTime<Utc>> {
     if c.kpi_full || c.full {
         return None;
     }
-    let segments_from = segments_from?;
-    [Some(segments_from), c.kpi_from, points.first().map(|p| p.time)].into_iter().flatten().min()
+    let first_point = points.first().map(|p| p.time);
+    // a builder that had read nothing yet: the device's data starts with these fixes
+    let changed_from = changed_from.or(first_point)?;
+    [Some(changed_from), c.kpi_from, first_point].into_iter().flatten().min()
 }
