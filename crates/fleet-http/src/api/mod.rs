@@ -15,8 +15,9 @@ use axum::http::{header, HeaderValue, Method};
 use axum::response::IntoResponse;
 use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::response::ResponseBuilder;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::OpenApi as Document;
+use utoipa::openapi::{Content, OpenApi as Document, Ref};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -90,7 +91,44 @@ fn routes() -> OpenApiRouter<AppState> {
 
 /// The OpenAPI 3.1 document of the API, paths including [`PREFIX`].
 pub fn openapi() -> Document {
-    OpenApiRouter::<AppState>::new().nest(PREFIX, routes()).into_openapi()
+    let mut doc = OpenApiRouter::<AppState>::new().nest(PREFIX, routes()).into_openapi();
+    add_common_problems(&mut doc);
+    doc
+}
+
+/// Adds the errors any route can answer with: 500 and 503 wherever the database is used
+/// (everything but this document), 413 wherever a body is read.
+fn add_common_problems(doc: &mut Document) {
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::error::PROBLEM_JSON,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let meta = op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "meta"));
+            let responses = &mut op.responses.responses;
+            if op.request_body.is_some() {
+                responses.insert("413".into(), problem("The body is larger than 2 MiB").into());
+            }
+            if !meta {
+                responses.insert(
+                    "500".into(),
+                    problem("Internal error (details are in fleetd's log)").into(),
+                );
+                responses.insert(
+                    "503".into(),
+                    problem("The database is unavailable; retry after Retry-After seconds").into(),
+                );
+            }
+        }
+    }
 }
 
 /// The API router, to be nested at [`PREFIX`]: unknown paths and methods answer with problems,

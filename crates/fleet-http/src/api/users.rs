@@ -97,7 +97,14 @@ pub(crate) async fn create_user(
     Admin(who): Admin,
     JsonBody(body): JsonBody<CreateUser>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let role = parse_role(&body.role).map_err(|e| ApiError::Validation(vec![e]))?;
+    let role = match parse_role(&body.role) {
+        Ok(role) => role,
+        Err(e) => {
+            let mut errors = users::check_new(&body.username, &body.display_name, &body.password);
+            errors.push(e);
+            return Err(ApiError::Validation(errors));
+        }
+    };
     let new = NewUser {
         username: body.username,
         display_name: body.display_name,

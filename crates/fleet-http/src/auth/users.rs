@@ -72,18 +72,24 @@ pub fn check_display_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// Creates a user; 422 for an invalid field, 409 when the username is taken (ignoring case).
-pub async fn create(pool: &PgPool, new: NewUser) -> Result<User, ApiError> {
+/// The field errors of a user to create (empty when it is valid).
+pub fn check_new(username: &str, display_name: &str, password: &str) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if let Err(m) = check_username(&new.username) {
+    if let Err(m) = check_username(username) {
         errors.push(FieldError::new("username", m));
     }
-    if let Err(m) = check_display_name(&new.display_name) {
+    if let Err(m) = check_display_name(display_name) {
         errors.push(FieldError::new("display_name", m));
     }
-    if let Err(m) = password::check_policy(&new.password) {
+    if let Err(m) = password::check_policy(password) {
         errors.push(FieldError::new("password", m));
     }
+    errors
+}
+
+/// Creates a user; 422 for an invalid field, 409 when the username is taken (ignoring case).
+pub async fn create(pool: &PgPool, new: NewUser) -> Result<User, ApiError> {
+    let errors = check_new(&new.username, &new.display_name, &new.password);
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
