@@ -86,7 +86,7 @@ pub(crate) async fn create_token(
 ) -> Result<impl IntoResponse, ApiError> {
     let mut errors = Vec::new();
     let name = body.name.trim();
-    if let Err(m) = check_name(name) {
+    if let Err(m) = token::check_name(name) {
         errors.push(FieldError::new("name", m));
     }
     if body.expires_at.is_some_and(|t| t <= Utc::now()) {
@@ -111,18 +111,6 @@ pub(crate) async fn create_token(
         [(header::LOCATION, location)],
         Json(CreatedToken { token: created.token, info: created.info }),
     ))
-}
-
-/// Checks a token name: 1-100 characters, no control characters.
-pub fn check_name(name: &str) -> Result<(), String> {
-    match name.chars().count() {
-        0 => Err("must not be empty".to_owned()),
-        101.. => Err("at most 100 characters".to_owned()),
-        _ if name.chars().any(char::is_control) => {
-            Err("must not contain control characters".to_owned())
-        }
-        _ => Ok(()),
-    }
 }
 
 /// Revoke a token.
