@@ -99,10 +99,7 @@ pub(crate) async fn login(
     } else {
         None
     };
-    let (user_id, hash) = match found {
-        Some((id, _, _, hash)) => (Some(id), Some(hash)),
-        None => (None, None),
-    };
+    let (user_id, hash) = found.unzip();
     let ok = password::verify_async(body.password, hash).await?;
     let Some(user_id) = user_id.filter(|_| ok) else {
         tracing::info!(user.name = %body.username, client.addr = ?client.address, "failed login");

@@ -142,13 +142,13 @@ pub async fn id_of(pool: &PgPool, username: &str) -> Result<Option<i32>, ApiErro
         .await?)
 }
 
-/// What login needs: (user id, canonical username, role, password hash) of an active user.
+/// What login needs: the id and password hash of the active user with this username.
 pub(crate) async fn credentials(
     pool: &PgPool,
     username: &str,
-) -> Result<Option<(i32, String, String, String)>, ApiError> {
+) -> Result<Option<(i32, String)>, ApiError> {
     Ok(sqlx::query_as(
-        "select user_id, username, role, password_hash from fleet.users
+        "select user_id, password_hash from fleet.users
          where lower(username) = lower($1) and active",
     )
     .bind(username)
