@@ -484,7 +484,7 @@ async fn cors_answers_only_allow_listed_origins_with_credentials() {
 }
 
 #[tokio::test]
-async fn an_unreachable_database_is_503_with_retry_after_not_a_500() {
+async fn an_unreachable_database_is_503_with_retry_after_and_locks_nobody_out() {
     let app = App::start().await;
     let id = app.user("vic", Role::Viewer).await;
     let token = As::Bearer(app.token(id).await);
@@ -493,4 +493,9 @@ async fn an_unreachable_database_is_503_with_retry_after_not_a_500() {
     assert_eq!(resp.headers()["retry-after"], "5");
     let (status, body) = support::json(resp).await;
     assert_eq!((status, kind(&body)), (503, "unavailable"), "{body}");
+    // logins the database could not decide are not failures: no lock-out after the outage
+    for _ in 0..6 {
+        let (status, body) = support::json(login_response(&app, "vic", "pw-of-vic").await).await;
+        assert_eq!(status, 503, "{body}");
+    }
 }

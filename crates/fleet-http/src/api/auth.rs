@@ -92,18 +92,18 @@ pub(crate) async fn login(
         .login_limiter
         .begin(&body.username, client.address)
         .map_err(|retry_after| ApiError::RateLimited { retry_after })?;
-    let found = if users::check_username(&body.username).is_ok()
-        && body.password.chars().count() <= password::MAX_PASSWORD_CHARS
-    {
-        users::credentials(&state.pool, &body.username).await?
-    } else {
-        None
-    };
-    let (user_id, hash) = found.unzip();
-    let ok = password::verify_async(body.password, hash).await?;
-    let Some(user_id) = user_id.filter(|_| ok) else {
-        tracing::info!(user.name = %body.username, client.addr = ?client.address, "failed login");
-        return Err(ApiError::Unauthenticated("wrong username or password".to_owned()));
+    let checked = check_password(&state, &body).await;
+    let user_id = match checked {
+        Ok(Some(id)) => id,
+        Ok(None) => {
+            drop(attempt); // counted as a failure
+            tracing::info!(user.name = %body.username, client.addr = ?client.address, "failed login");
+            return Err(ApiError::Unauthenticated("wrong username or password".to_owned()));
+        }
+        Err(e) => {
+            attempt.undecided();
+            return Err(e);
+        }
     };
     attempt.succeeded();
     if let Some(old) = &client.session {
@@ -119,6 +119,19 @@ pub(crate) async fn login(
         session_expires_at: Some(new.expires_at),
     };
     Ok(([(header::SET_COOKIE, session::set_cookie(&new.id, client.https))], Json(me)))
+}
+
+/// The id of the active user these credentials belong to, if they are right.
+async fn check_password(state: &AppState, body: &LoginRequest) -> Result<Option<i32>, ApiError> {
+    let plausible = users::check_username(&body.username).is_ok()
+        && body.password.chars().count() <= password::MAX_PASSWORD_CHARS;
+    let found = match plausible {
+        true => users::credentials(&state.pool, &body.username).await?,
+        false => None,
+    };
+    let (user_id, hash) = found.unzip();
+    let ok = password::verify_async(body.password.clone(), hash).await?;
+    Ok(user_id.filter(|_| ok))
 }
 
 /// Log out: end the session and clear its cookie.

@@ -105,7 +105,18 @@ impl Attempt<'_> {
     pub fn succeeded(self) {
         let mut map = self.limiter.failures.lock().unwrap_or_else(|p| p.into_inner());
         map.remove(&self.account);
-        if let Some(times) = self.address.as_ref().and_then(|a| map.get_mut(a)) {
+        self.uncount(&mut map, self.address.as_ref());
+    }
+
+    /// The attempt could not be decided (the database failed): it does not count at all.
+    pub fn undecided(self) {
+        let mut map = self.limiter.failures.lock().unwrap_or_else(|p| p.into_inner());
+        self.uncount(&mut map, Some(&self.account));
+        self.uncount(&mut map, self.address.as_ref());
+    }
+
+    fn uncount(&self, map: &mut HashMap<Key, VecDeque<Instant>>, key: Option<&Key>) {
+        if let Some(times) = key.and_then(|k| map.get_mut(k)) {
             if let Some(i) = times.iter().rposition(|t| *t == self.at) {
                 times.remove(i);
             }
@@ -166,6 +177,15 @@ mod tests {
         drop(l.begin_at("f", Some(ip), t0).expect("the success did not count"));
         assert!(l.begin_at("g", Some(ip), t0).is_err(), "5 failures from one address");
         assert!(l.begin_at("g", Some("203.0.113.6".parse().expect("ip")), t0).is_ok());
+    }
+
+    #[test]
+    fn an_undecided_attempt_does_not_count() {
+        let l = LoginLimiter::new(LoginLimits { per_account: 1, ..limits() });
+        let t0 = Instant::now();
+        l.begin_at("ann", None, t0).expect("allowed").undecided();
+        drop(l.begin_at("ann", None, t0).expect("still allowed"));
+        assert!(l.begin_at("ann", None, t0).is_err());
     }
 
     #[test]
