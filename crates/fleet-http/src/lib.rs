@@ -50,7 +50,10 @@ impl AppState {
             .filter_map(|o| match HeaderValue::from_str(&o) {
                 Ok(v) => Some(v),
                 Err(_) => {
-                    tracing::warn!(cors.origin = %o, "ignoring a CORS origin that is not a valid header value");
+                    tracing::warn!(
+                        cors.origin = %o,
+                        "ignoring a CORS origin that is not a valid header value"
+                    );
                     None
                 }
             })

@@ -335,7 +335,15 @@ async fn users_are_validated_unique_ignoring_case_and_never_show_hashes() {
     app.user("root", Role::Admin).await;
     let admin = As::Session(app.login("root").await);
     let (status, user) = app
-        .send(Method::POST, "/users", &admin, json!({"username": "Dana", "password": "long enough", "role": "operator", "display_name": "Dana K"}))
+        .send(
+            Method::POST,
+            "/users",
+            &admin,
+            json!({
+                "username": "Dana", "password": "long enough", "role": "operator",
+                "display_name": "Dana K"
+            }),
+        )
         .await;
     assert_eq!(status, 201, "{user}");
     assert_eq!(

@@ -97,7 +97,9 @@ pub(crate) async fn login(
         Ok(Some(id)) => id,
         Ok(None) => {
             drop(attempt); // counted as a failure
-            tracing::info!(user.name = %body.username, client.addr = ?client.address, "failed login");
+            tracing::info!(
+                user.name = %body.username, client.addr = ?client.address, "failed login"
+            );
             return Err(ApiError::Unauthenticated("wrong username or password".to_owned()));
         }
         Err(e) => {

@@ -66,10 +66,14 @@ impl Modify for SecuritySchemes {
                 "Session cookie set by POST /api/v1/auth/login",
             ))),
         );
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).bearer_format("fltd_…").description(Some("API token created by an admin (POST /api/v1/tokens or `fleetd token create`)")).build()),
-        );
+        let bearer = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("fltd_…")
+            .description(Some(
+                "API token created by an admin (POST /api/v1/tokens or `fleetd token create`)",
+            ))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
     }
 }
 

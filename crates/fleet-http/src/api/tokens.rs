@@ -104,7 +104,13 @@ pub(crate) async fn create_token(
         return Err(ApiError::Validation(errors));
     }
     let created = token::create(&state.pool, user_id, name, body.expires_at).await?;
-    tracing::info!(token.id = created.info.token_id, token.prefix = %created.info.token_prefix, user.name = %created.info.username, by = %who.username, "API token created");
+    tracing::info!(
+        token.id = created.info.token_id,
+        token.prefix = %created.info.token_prefix,
+        user.name = %created.info.username,
+        by = %who.username,
+        "API token created"
+    );
     let location = format!("/api/v1/tokens/{}", created.info.token_id);
     Ok((
         StatusCode::CREATED,

@@ -112,7 +112,9 @@ pub(crate) async fn create_user(
         password: body.password,
     };
     let user = users::create(&state.pool, new).await?;
-    tracing::info!(user.name = %user.username, user.role = %user.role, by = %who.username, "user created");
+    tracing::info!(
+        user.name = %user.username, user.role = %user.role, by = %who.username, "user created"
+    );
     let location = format!("/api/v1/users/{}", user.user_id);
     Ok((StatusCode::CREATED, [(header::LOCATION, location)], Json(user)))
 }
@@ -179,7 +181,13 @@ pub(crate) async fn update_user(
         password: body.password,
     };
     let user = users::update(&state.pool, id, changes).await?;
-    tracing::info!(user.name = %user.username, user.role = %user.role, user.active = user.active, by = %who.username, "user changed");
+    tracing::info!(
+        user.name = %user.username,
+        user.role = %user.role,
+        user.active = user.active,
+        by = %who.username,
+        "user changed"
+    );
     Ok(Json(user))
 }
 
