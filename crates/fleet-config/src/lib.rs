@@ -33,6 +33,7 @@ pub struct Config {
     /// The Tracksolid account; `None` when no credentials are configured (no pollers).
     pub tracksolid: Option<TracksolidConfig>,
     pub ingest: IngestConfig,
+    pub http: HttpConfig,
     /// Vehicles of the simulator `fleetd demo` runs.
     pub demo_vehicles: usize,
     /// Each setting's effective value as printable text (secrets redacted) and its source.
@@ -76,6 +77,14 @@ pub struct IngestConfig {
     pub trips_interval: Duration,
     /// Least time between daily KPI refreshes.
     pub kpi_interval: Duration,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HttpConfig {
+    /// Origins (`https://ops.example.com`, lowercase, no path) whose pages may call the API
+    /// with credentials; empty: CORS off.
+    pub cors_origins: Vec<String>,
 }
 
 /// How fleetd logs.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::settings::{setting, Kind, Setting, SETTINGS};
 use crate::{
-    redact_url, Config, DbConfig, EffectiveSetting, IngestConfig, LogConfig, LogFormat, Secret,
-    TracksolidConfig,
+    redact_url, Config, DbConfig, EffectiveSetting, HttpConfig, IngestConfig, LogConfig, LogFormat,
+    Secret, TracksolidConfig,
 };
 
 /// Where a setting's effective value came from, lowest precedence first.
@@ -300,6 +300,8 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         kpi_interval: secs("kpi_interval_s", 1)?,
     };
     let demo_vehicles = t.required("demo_vehicles", integer(1, 10_000))? as usize;
+    let http =
+        HttpConfig { cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default() };
 
     let effective = SETTINGS
         .iter()
@@ -335,9 +337,58 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         log: LogConfig { level, format },
         tracksolid,
         ingest,
+        http,
         demo_vehicles,
         effective,
     })
+}
+
+/// A comma-separated list of origins: `scheme://host[:port]`, no path, no wildcard (the API
+/// allows credentials, which browsers refuse to combine with `*`).
+fn cors_origins(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if item.contains('*') {
+            return Err("list origins one by one; * is not allowed".to_owned());
+        }
+        let bad = || format!("{item:?} is not an origin like https://ops.example.com");
+        let origin = item.to_ascii_lowercase();
+        let rest = origin
+            .strip_prefix("https://")
+            .or_else(|| origin.strip_prefix("http://"))
+            .ok_or_else(bad)?;
+        if rest.contains('/') {
+            return Err(format!("{item:?} has a path; an origin is scheme://host[:port] only"));
+        }
+        let (host_ok, port) = match rest.strip_prefix('[') {
+            // IPv6 literal: [::1] or [::1]:8080
+            Some(v6) => {
+                let (addr, after) = v6.split_once(']').ok_or_else(bad)?;
+                let port = match after {
+                    "" => None,
+                    p => Some(p.strip_prefix(':').ok_or_else(bad)?),
+                };
+                (addr.parse::<std::net::Ipv6Addr>().is_ok(), port)
+            }
+            None => {
+                let (host, port) = match rest.split_once(':') {
+                    Some((h, p)) => (h, Some(p)),
+                    None => (rest, None),
+                };
+                let ok = !host.is_empty()
+                    && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+                (ok, port)
+            }
+        };
+        let port_ok = port.is_none_or(|p| p.parse::<u16>().is_ok_and(|n| n > 0));
+        if !host_ok || !port_ok {
+            return Err(bad());
+        }
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
 }
 
 /// The Tracksolid account: all five settings or none.

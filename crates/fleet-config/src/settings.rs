@@ -169,6 +169,12 @@ pub const SETTINGS: &[Setting] = &[
         "60",
         "Least seconds between refreshes of the daily KPIs of the vehicle-days whose trips or alarms changed.",
     ),
+    text(
+        "cors_origins",
+        "FLEETD_CORS_ORIGINS",
+        "",
+        "Origins allowed to call the API from a browser (CORS), comma-separated, e.g. https://ops.example.com. Unset: no CORS headers.",
+    ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

@@ -152,3 +152,36 @@ fn the_tracksolid_account_is_all_five_settings_or_none() {
         assert!(!shown.contains(secret), "{secret} leaked");
     }
 }
+
+#[test]
+fn cors_origins_are_an_allow_list_of_exact_origins() {
+    assert!(loader().load().expect("loads").http.cors_origins.is_empty(), "off by default");
+    let c = loader()
+        .env(env_of(&[(
+            "FLEETD_CORS_ORIGINS",
+            "https://Ops.Example.com, http://127.0.0.1:5173,,https://ops.example.com,http://[::1]:3000",
+        )]))
+        .load()
+        .expect("loads");
+    assert_eq!(
+        c.http.cors_origins,
+        ["https://ops.example.com", "http://127.0.0.1:5173", "http://[::1]:3000"],
+        "lowercased, deduplicated"
+    );
+    for (bad, says) in [
+        ("*", "* is not allowed"),
+        ("https://*.example.com", "* is not allowed"),
+        ("ops.example.com", "is not an origin"),
+        ("https://ops.example.com/", "has a path"),
+        ("https://ops.example.com/app", "has a path"),
+        ("https://ops.example.com:99999", "is not an origin"),
+        ("ftp://ops.example.com", "is not an origin"),
+    ] {
+        let err = loader().env(env_of(&[("FLEETD_CORS_ORIGINS", bad)])).load().expect_err(bad);
+        let text = err.to_string();
+        assert!(
+            text.contains("cors_origins (FLEETD_CORS_ORIGINS") && text.contains(says),
+            "{bad}: {text}"
+        );
+    }
+}

@@ -1,32 +1,84 @@
-//! fleetd's HTTP server. The server takes its listener and its shutdown signal as arguments,
-//! so tests bind port 0 and stop it deterministically.
+//! fleetd's HTTP server: `/healthz`, `/readyz` and the JSON API under `/api/v1` with its
+//! authentication and OpenAPI document. The server takes its listener and its shutdown signal
+//! as arguments, so tests bind port 0 and stop it deterministically.
 
+pub mod api;
+pub mod auth;
+pub mod error;
 mod health;
 
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
 
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+pub use api::openapi;
+pub use auth::limit::LoginLimits;
+pub use error::{ApiError, FieldError, Problem};
 pub use health::{Readiness, READINESS_TIMEOUT};
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    pub(crate) login_limiter: Arc<auth::limit::LoginLimiter>,
+    /// Origins allowed to call the API from a browser (CORS); empty: no CORS headers at all.
+    pub(crate) cors_origins: Arc<[HeaderValue]>,
 }
 
-/// Every route fleetd serves.
+impl AppState {
+    /// State with the default login limits and CORS off.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
+            cors_origins: Arc::new([]),
+        }
+    }
+
+    /// Allows these origins (`https://ops.example.com`) to call the API from a browser, with
+    /// credentials. Values that cannot be header values are skipped with a warning (the
+    /// configuration validates them first).
+    pub fn with_cors_origins<I: IntoIterator<Item = String>>(mut self, origins: I) -> Self {
+        self.cors_origins = origins
+            .into_iter()
+            .filter_map(|o| match HeaderValue::from_str(&o) {
+                Ok(v) => Some(v),
+                Err(_) => {
+                    tracing::warn!(
+                        cors.origin = %o,
+                        "ignoring a CORS origin that is not a valid header value"
+                    );
+                    None
+                }
+            })
+            .collect();
+        self
+    }
+
+    /// Replaces the failed-login limits (tests use small windows).
+    pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
+        self.login_limiter = Arc::new(auth::limit::LoginLimiter::new(limits));
+        self
+    }
+}
+
+/// Every route fleet-http serves: health, readiness and `/api/v1`.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .nest("/api/v1", api::router(&state))
         .with_state(state)
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
+/// Handlers see the peer address (login rate limits are per client address).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -35,5 +87,7 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(http.addr = %addr, "HTTP server listening");
     }
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }

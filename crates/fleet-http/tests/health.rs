@@ -13,7 +13,7 @@ async fn spawn_app(
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
-    let app = fleet_http::router(fleet_http::AppState { pool: db.pool.clone() });
+    let app = fleet_http::router(fleet_http::AppState::new(db.pool.clone()));
     let server = tokio::spawn(fleet_http::serve(listener, app, async move {
         let _ = stopped.await;
     }));

@@ -53,6 +53,16 @@ pub enum Command {
         #[command(subcommand)]
         command: TripsCommand,
     },
+    /// Manage the people who sign in to the API and the web apps.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Bearer tokens for integrations.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run the Tracksolid simulator: a seeded fleet behind the vendor's OpenAPI.
     ///
     /// Serves /route/rest with the vendor's signing, tokens, limits and error codes; accepts
@@ -183,6 +193,61 @@ fn parse_imei(s: &str) -> Result<fleet_core::Imei, String> {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    ///
+    /// The password (at least 8 characters) is read from standard input with --password-stdin,
+    /// otherwise prompted for twice without echo.
+    Add(UserAddArgs),
+}
+
+/// A user to create.
+#[derive(Debug, Args, Clone)]
+pub struct UserAddArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Login name: 1-64 letters, digits and _ . @ - (unique, ignoring case).
+    pub username: String,
+    /// What the user may do: viewer (reads), operator (also edits vehicles, acknowledges
+    /// alarms) or admin (also manages users, tokens and settings).
+    #[arg(long, value_parser = parse_role)]
+    pub role: fleet_http::auth::Role,
+    /// Read the password from standard input (up to the first newline) instead of prompting.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Name shown in the apps.
+    #[arg(long, default_value = "")]
+    pub display_name: String,
+}
+
+fn parse_role(s: &str) -> Result<fleet_http::auth::Role, String> {
+    fleet_http::auth::Role::parse(s)
+        .ok_or_else(|| format!("{s:?} is not a role: use viewer, operator or admin"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a bearer token acting as a user and print it; it is shown only this once.
+    ///
+    /// Only the token is printed on standard output, so `TOKEN=$(fleetd token create ...)`
+    /// captures it. Revoke tokens with `DELETE /api/v1/tokens/{id}`.
+    Create(TokenCreateArgs),
+}
+
+/// The token to create.
+#[derive(Debug, Args, Clone)]
+pub struct TokenCreateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The user the token acts as (with that user's role).
+    #[arg(long)]
+    pub user: String,
+    /// What the token is for, e.g. erp-sync.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum DbCommand {
     /// Show applied and pending migrations, positions partitions and row counts per table.
     Status(DbArgs),
@@ -220,6 +285,8 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         Command::Migrate(d) | Command::Db { command: DbCommand::Status(d) } => (Some(d), None),
         Command::Ingest { command: IngestCommand::Backfill(b) } => (Some(&b.db), None),
         Command::Trips { command: TripsCommand::Rebuild(t) } => (Some(&t.db), None),
+        Command::User { command: UserCommand::Add(u) } => (Some(&u.db), None),
+        Command::Token { command: TokenCommand::Create(t) } => (Some(&t.db), None),
         Command::Config | Command::Sim(_) => (None, None),
     };
     if let Some(db) = db {

@@ -7,7 +7,7 @@ mod database;
 mod shutdown;
 pub mod telemetry;
 
-use cli::{Cli, Command, DbCommand, IngestCommand, TripsCommand};
+use cli::{Cli, Command, DbCommand, IngestCommand, TokenCommand, TripsCommand, UserCommand};
 use fleet_config::Config;
 
 /// Runs one command to completion on a multi-threaded runtime.
@@ -29,6 +29,12 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             }
             Command::Trips { command: TripsCommand::Rebuild(args) } => {
                 commands::trips::rebuild(config, args).await
+            }
+            Command::User { command: UserCommand::Add(args) } => {
+                commands::users::add(config, args).await
+            }
+            Command::Token { command: TokenCommand::Create(args) } => {
+                commands::users::create_token(config, args).await
             }
             Command::Config => Ok(()),
         }

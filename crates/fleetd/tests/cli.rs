@@ -20,7 +20,7 @@ fn help_lists_every_subcommand_and_each_has_its_own_help() {
     let out = run(fleetd().arg("--help"));
     assert!(out.status.success());
     let help = text(&out.stdout);
-    for sub in ["serve", "demo", "migrate", "db", "config", "sim", "ingest"] {
+    for sub in ["serve", "demo", "migrate", "db", "config", "sim", "ingest", "user", "token"] {
         assert!(help.contains(&format!("  {sub} ")), "--help lacks {sub}:\n{help}");
     }
     for args in [
@@ -28,6 +28,8 @@ fn help_lists_every_subcommand_and_each_has_its_own_help() {
         &["demo", "--help"],
         &["migrate", "--help"],
         &["db", "status", "--help"],
+        &["user", "add", "--help"],
+        &["token", "create", "--help"],
     ] {
         let out = run(fleetd().args(args));
         assert!(out.status.success(), "{args:?}");

@@ -1,4 +1,5 @@
-//! `fleetd demo` on the embedded database: comes up ready, stops PostgreSQL on SIGTERM.
+//! `fleetd demo` on the embedded database: comes up ready with a demo admin who can log in,
+//! stops PostgreSQL on SIGTERM.
 
 mod support;
 
@@ -7,10 +8,14 @@ use std::process::Child;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, spawn_until, spawn_until_all, stop};
 
 /// Starts fleetd with the given arguments and waits (bounded) for its `listening on` line.
 fn start(args: &[&str], data_dir: &std::path::Path) -> (Child, String) {
+    spawn_until(&mut command(args, data_dir), "fleetd listening on ", Duration::from_secs(120))
+}
+
+fn command(args: &[&str], data_dir: &std::path::Path) -> std::process::Command {
     let mut c = fleetd();
     c.args(args)
         .arg("--data-dir")
@@ -18,7 +23,7 @@ fn start(args: &[&str], data_dir: &std::path::Path) -> (Child, String) {
         .args(["--listen", "127.0.0.1:0"])
         .env("FLEETD_TRIPS_INTERVAL_S", "1")
         .current_dir(data_dir);
-    spawn_until(&mut c, "fleetd listening on ", Duration::from_secs(120))
+    c
 }
 
 fn pg_running(pgdata: &std::path::Path) -> bool {
@@ -31,11 +36,40 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let pgdata = dir.path().join("postgres/pgdata");
 
-    let (child, url) = start(&["demo"], dir.path());
+    let (child, lines) = spawn_until_all(
+        &mut command(&["demo"], dir.path()),
+        &["fleetd listening on ", "  login      user admin, password "],
+        Duration::from_secs(120),
+    );
+    let url = lines[0].clone();
     let resp = reqwest::get(format!("{url}/readyz")).await.expect("readyz");
     assert_eq!(resp.status().as_u16(), 200);
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["migrations"], "current");
+
+    // the printed demo admin logs in to the API
+    let password = lines[1].split_whitespace().next().expect("password").to_owned();
+    let login = reqwest::Client::new()
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&serde_json::json!({"username": "admin", "password": password}))
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 200);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .expect("ascii")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let live = reqwest::Client::new()
+        .get(format!("{url}/api/v1/fleet/live"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .expect("live");
+    assert_eq!(live.status().as_u16(), 200);
     assert!(pg_running(&pgdata), "the embedded cluster lives in the data directory");
 
     // the built-in simulator pushes to fleetd's own receivers: positions arrive within seconds

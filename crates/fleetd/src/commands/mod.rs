@@ -8,3 +8,4 @@ pub mod serve;
 pub mod sim;
 pub mod status;
 pub mod trips;
+pub mod users;

@@ -102,15 +102,17 @@ async fn serve(
         )
         .run(shutdown.clone()),
     );
-    announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref());
+    let access = access(mode, &db.pool).await?;
+    announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref(), &access);
 
     let receiver = PushReceiver {
         writer: writer.clone(),
         token: push_token,
         max_body_bytes: cfg.ingest.push_max_body_bytes,
     };
-    let app = fleet_http::router(fleet_http::AppState { pool: db.pool.clone() })
-        .merge(fleet_ingest::push_routes(receiver));
+    let state = fleet_http::AppState::new(db.pool.clone())
+        .with_cors_origins(cfg.http.cors_origins.iter().cloned());
+    let app = fleet_http::router(state).merge(fleet_ingest::push_routes(receiver));
     let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     if let Some(p) = pollers {
@@ -147,6 +149,37 @@ async fn partition_maintenance(pool: PgPool, months_ahead: u32, shutdown: Cancel
     }
 }
 
+/// How a person gets into the API.
+enum Access {
+    /// The demo's admin, created or reset at this start.
+    DemoAdmin { username: &'static str, password: String },
+    /// Nobody can log in yet.
+    NoUsers,
+    /// Users exist.
+    Users,
+}
+
+/// Username of the admin `fleetd demo` creates.
+const DEMO_ADMIN: &str = "admin";
+
+async fn access(mode: Mode, pool: &PgPool) -> anyhow::Result<Access> {
+    if mode == Mode::Demo {
+        let password = random_password();
+        fleet_http::auth::users::ensure_admin(pool, DEMO_ADMIN, &password)
+            .await
+            .context("creating the demo admin")?;
+        return Ok(Access::DemoAdmin { username: DEMO_ADMIN, password });
+    }
+    let users = fleet_http::auth::users::list(pool).await.context("listing users")?;
+    Ok(if users.is_empty() { Access::NoUsers } else { Access::Users })
+}
+
+/// 16 random letters and digits.
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::rngs::OsRng, 16)
+}
+
 /// Tells the person at the terminal what runs where. The `listening on` line is also what
 /// scripts and tests wait for.
 fn announce(
@@ -156,9 +189,16 @@ fn announce(
     cfg: &Config,
     demo: Option<&DemoSim>,
     push_token: Option<&Secret<String>>,
+    access: &Access,
 ) {
     println!("fleetd listening on http://{addr}");
     if mode == Mode::Serve {
+        if let Access::NoUsers = access {
+            tracing::warn!("no users yet: nobody can log in to the API");
+            println!(
+                "No users yet: create the first admin with `fleetd user add <name> --role admin`."
+            );
+        }
         return;
     }
     let database = match &db.embedded {
@@ -185,13 +225,21 @@ fn announce(
     } else {
         ""
     };
+    let login = match access {
+        Access::DemoAdmin { username, password } => format!(
+            "  login      user {username}, password {password}  (new at every demo start)\n"
+        ),
+        Access::NoUsers | Access::Users => String::new(),
+    };
     println!(
         "\nfleetd demo is running\n  \
          database   {database}, schema migrated\n\
          {simulator}{token_note}  \
+         API        http://{addr}/api/v1  (log in: POST /api/v1/auth/login; document: /api/v1/openapi.json)\n\
+         {login}  \
          health     http://{addr}/healthz  and  http://{addr}/readyz\n  \
          analysts   {analyst}\n  \
-         the API and web apps join this build as they land.\n\
+         the web apps join this build as they land.\n\
          Press Ctrl-C to stop (the embedded database stops with it).\n"
     );
 }

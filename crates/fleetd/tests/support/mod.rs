@@ -26,22 +26,44 @@ pub fn fleetd() -> Command {
 /// Spawns `cmd` and waits at most `within` for a stdout line starting with `prefix`; returns
 /// the process and the rest of that line (e.g. the address it listens on).
 pub fn spawn_until(cmd: &mut Command, prefix: &'static str, within: Duration) -> (Child, String) {
+    let (child, mut rests) = spawn_until_all(cmd, &[prefix], within);
+    (child, rests.remove(0))
+}
+
+/// Like [`spawn_until`] for several lines: waits until a line starting with each prefix was
+/// printed and returns their rests, in the order of `prefixes`.
+pub fn spawn_until_all(
+    cmd: &mut Command,
+    prefixes: &[&'static str],
+    within: Duration,
+) -> (Child, Vec<String>) {
     let mut child =
         cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("spawn fleetd");
     let stdout = child.stdout.take().expect("stdout");
     let (tx, rx) = mpsc::channel();
+    let wanted = prefixes.to_vec();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix(prefix) {
-                let _ = tx.send(rest.to_owned());
+            for (i, prefix) in wanted.iter().enumerate() {
+                if let Some(rest) = line.strip_prefix(prefix) {
+                    let _ = tx.send((i, rest.to_owned()));
+                }
             }
         }
     });
-    let rest = rx.recv_timeout(within).unwrap_or_else(|_| {
-        let _ = child.kill();
-        panic!("no {prefix:?} line within {within:?}")
-    });
-    (child, rest)
+    let deadline = Instant::now() + within;
+    let mut rests: Vec<Option<String>> = vec![None; prefixes.len()];
+    while rests.iter().any(Option::is_none) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok((i, rest)) => rests[i] = rests[i].take().or(Some(rest)),
+            Err(_) => {
+                let _ = child.kill();
+                panic!("no {prefixes:?} lines within {within:?}")
+            }
+        }
+    }
+    (child, rests.into_iter().flatten().collect())
 }
 
 /// Sends `signal` and asserts a clean exit within `within`.

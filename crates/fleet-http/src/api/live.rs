@@ -1,0 +1,295 @@
+//! `/fleet/live`: every active vehicle's newest fix and status as GeoJSON, read from
+//! `fleet.device_latest` (one row per device, never `fleet.positions`), with a summary by
+//! status for the live map's counters.
+//!
+//! Status is device_latest's motion state (moving, idling, parked), or offline when the newest
+//! fix is older than the global `offline_after_s` analytics setting: the same rule as
+//! `reporting.v_live_positions`.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::Query;
+use crate::auth::Viewer;
+use crate::error::FieldError;
+use crate::{ApiError, AppState, Problem};
+
+/// Media type of the response.
+pub const GEO_JSON: &str = "application/geo+json";
+
+/// A vehicle's status on the live map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LiveStatus {
+    Moving,
+    Idling,
+    Parked,
+    /// The newest fix is older than `offline_after_s` (default 3600 s).
+    Offline,
+}
+
+impl LiveStatus {
+    pub const ALL: [LiveStatus; 4] =
+        [LiveStatus::Moving, LiveStatus::Idling, LiveStatus::Parked, LiveStatus::Offline];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveStatus::Moving => "moving",
+            LiveStatus::Idling => "idling",
+            LiveStatus::Parked => "parked",
+            LiveStatus::Offline => "offline",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl TryFrom<String> for LiveStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        LiveStatus::parse(&s).ok_or_else(|| format!("unknown status {s:?}"))
+    }
+}
+
+/// Filters of the live view.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LiveQuery {
+    /// Only this cost centre (case does not matter).
+    pub cost_centre: Option<String>,
+    /// Only this city (case does not matter).
+    pub city: Option<String>,
+    /// Only these statuses, comma-separated: `moving,idling`. The summary ignores this filter.
+    #[param(example = "moving,idling")]
+    pub status: Option<String>,
+    /// Only vehicles whose newest fix has the ignition on (`true`) or off (`false`).
+    pub ignition: Option<bool>,
+}
+
+/// The live fleet: a GeoJSON FeatureCollection with a summary.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveFleet {
+    #[schema(value_type = String, example = "FeatureCollection")]
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub features: Vec<LiveFeature>,
+    pub summary: LiveSummary,
+    /// When this answer was computed (fix ages are relative to it).
+    pub generated_at: DateTime<Utc>,
+}
+
+/// One vehicle: a GeoJSON Point Feature, `id` = device id.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct LiveFeature {
+    #[schema(value_type = String, example = "Feature")]
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub id: i32,
+    pub geometry: PointGeometry,
+    pub properties: LiveProperties,
+}
+
+/// A GeoJSON Point: `[longitude, latitude]` in WGS 84 degrees.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct PointGeometry {
+    #[schema(value_type = String, example = "Point")]
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub coordinates: [f64; 2],
+}
+
+/// What the live map shows of a vehicle.
+#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+pub struct LiveProperties {
+    pub device_id: i32,
+    pub imei: String,
+    pub name: String,
+    pub plate: Option<String>,
+    pub driver_name: Option<String>,
+    pub cost_centre: Option<String>,
+    pub city: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub status: LiveStatus,
+    /// When the device entered its motion state (moving, idling or parked).
+    pub state_since: DateTime<Utc>,
+    pub speed_kmh: Option<f32>,
+    /// Heading, degrees clockwise from north.
+    pub course_deg: Option<f32>,
+    pub ignition: Option<bool>,
+    /// GPS time of the newest fix.
+    pub gps_time: DateTime<Utc>,
+    /// When fleetd stored it.
+    pub received_at: DateTime<Utc>,
+    /// Age of the newest fix, seconds.
+    pub fix_age_s: i64,
+    /// gps, lbs (cell tower) or wifi.
+    pub fix_kind: String,
+    /// Tracker battery, percent.
+    pub battery_pct: Option<f32>,
+    /// Vehicle supply voltage, volts.
+    pub external_v: Option<f32>,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub lat: f64,
+    #[serde(skip)]
+    #[schema(ignore)]
+    pub lon: f64,
+}
+
+/// Vehicles by status, over the vehicles matching every filter except `status`.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LiveSummary {
+    /// Vehicles with a fix: moving + idling + parked + offline.
+    pub total: i64,
+    pub moving: i64,
+    pub idling: i64,
+    pub parked: i64,
+    pub offline: i64,
+    /// Active vehicles that never reported a fix (not among the features).
+    pub no_fix: i64,
+}
+
+/// The live fleet map.
+#[utoipa::path(
+    get,
+    path = "/fleet/live",
+    tag = "fleet",
+    description = "Requires role: viewer. Reads one row per vehicle from device_latest, never the positions history.",
+    security(("session" = []), ("bearer" = [])),
+    params(LiveQuery),
+    responses(
+        (status = 200, description = "Every active vehicle with a fix", body = LiveFleet, content_type = "application/geo+json"),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn live(
+    State(state): State<AppState>,
+    _: Viewer,
+    Query(query): Query<LiveQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let statuses = match query.status.as_deref().map(parse_statuses).transpose() {
+        Ok(s) => s,
+        Err(m) => return Err(ApiError::Validation(vec![FieldError::new("status", m)])),
+    };
+    let (generated_at, rows, no_fix) = fetch(&state.pool, &query).await?;
+    let mut summary = LiveSummary { no_fix, ..LiveSummary::default() };
+    for r in &rows {
+        summary.total += 1;
+        *match r.status {
+            LiveStatus::Moving => &mut summary.moving,
+            LiveStatus::Idling => &mut summary.idling,
+            LiveStatus::Parked => &mut summary.parked,
+            LiveStatus::Offline => &mut summary.offline,
+        } += 1;
+    }
+    let rows = rows
+        .into_iter()
+        .filter(|r| statuses.as_ref().is_none_or(|s| s.contains(&r.status)))
+        .collect();
+    Ok(respond(generated_at, rows, summary))
+}
+
+/// The clock, the vehicles with a fix and the count of those without, from one snapshot.
+async fn fetch(
+    pool: &sqlx::PgPool,
+    query: &LiveQuery,
+) -> Result<(DateTime<Utc>, Vec<LiveProperties>, i64), ApiError> {
+    let cost_centre = query.cost_centre.as_deref().map(str::trim);
+    let city = query.city.as_deref().map(str::trim);
+    let mut tx = pool.begin().await?;
+    sqlx::query("set transaction isolation level repeatable read, read only")
+        .execute(&mut *tx)
+        .await?;
+    let now: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
+    let rows = sqlx::query_as(
+        "select d.device_id, d.imei, d.name, d.plate, d.driver_name, d.cost_centre, d.city,
+                case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
+                     then 'offline' else l.motion_state end as status,
+                l.state_since, l.speed_kmh, l.course_deg, l.ignition, l.gps_time,
+                l.received_at, extract(epoch from now() - l.gps_time)::bigint as fix_age_s,
+                l.fix_kind, l.battery_pct, l.external_v, l.lat, l.lon
+         from fleet.device_latest l
+         join fleet.devices d using (device_id)
+         cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
+         where d.active
+           and ($1::text is null or lower(d.cost_centre) = lower($1))
+           and ($2::text is null or lower(d.city) = lower($2))
+           and ($3::boolean is null or l.ignition = $3)
+         order by d.device_id",
+    )
+    .bind(cost_centre)
+    .bind(city)
+    .bind(query.ignition)
+    .fetch_all(&mut *tx)
+    .await?;
+    // a vehicle without a fix has no ignition either: an ignition filter excludes it
+    let no_fix: i64 = sqlx::query_scalar(
+        "select count(*) from fleet.devices d
+         where d.active and $3::boolean is null
+           and not exists (select from fleet.device_latest l where l.device_id = d.device_id)
+           and ($1::text is null or lower(d.cost_centre) = lower($1))
+           and ($2::text is null or lower(d.city) = lower($2))",
+    )
+    .bind(cost_centre)
+    .bind(city)
+    .bind(query.ignition)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((now, rows, no_fix))
+}
+
+fn respond(
+    generated_at: DateTime<Utc>,
+    rows: Vec<LiveProperties>,
+    summary: LiveSummary,
+) -> impl IntoResponse {
+    let features = rows
+        .into_iter()
+        .map(|p| LiveFeature {
+            type_: "Feature".to_owned(),
+            id: p.device_id,
+            geometry: PointGeometry { type_: "Point".to_owned(), coordinates: [p.lon, p.lat] },
+            properties: p,
+        })
+        .collect();
+    let body = LiveFleet { type_: "FeatureCollection".to_owned(), features, summary, generated_at };
+    ([(header::CONTENT_TYPE, GEO_JSON)], Json(body))
+}
+
+/// `moving,idling` into statuses; the message names what is wrong.
+fn parse_statuses(s: &str) -> Result<Vec<LiveStatus>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            LiveStatus::parse(p).ok_or_else(|| {
+                format!("{p:?} is not a status; use moving, idling, parked or offline")
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_parse_from_a_comma_separated_list() {
+        assert_eq!(
+            parse_statuses("moving, offline").expect("ok"),
+            [LiveStatus::Moving, LiveStatus::Offline]
+        );
+        assert!(parse_statuses("moving,asleep").expect_err("bad").contains("asleep"));
+    }
+}

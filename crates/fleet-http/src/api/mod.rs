@@ -1,0 +1,184 @@
+//! The JSON API under `/api/v1`. Routes are registered through utoipa-axum's `routes!`, so
+//! the router and the OpenAPI document come from the same list and cannot drift apart; each
+//! handler's `#[utoipa::path]` documents its parameters, body, responses and errors.
+
+mod auth;
+mod devices;
+pub mod extract;
+mod live;
+mod tokens;
+mod users;
+
+use std::sync::OnceLock;
+
+use axum::http::{header, HeaderValue, Method};
+use axum::response::IntoResponse;
+use axum::Router;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use utoipa::openapi::response::ResponseBuilder;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, OpenApi as Document, Ref};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+pub use auth::{LoginRequest, Me};
+pub use devices::{Device, DevicePage, UpdateDevice};
+pub use live::{LiveFeature, LiveFleet, LiveProperties, LiveStatus, LiveSummary};
+pub use tokens::{CreateToken, CreatedToken, TokenList};
+pub use users::{CreateUser, UpdateUser, UserList};
+
+use crate::{ApiError, AppState};
+
+/// Where the API is mounted.
+pub const PREFIX: &str = "/api/v1";
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "fleetd API",
+        description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles, their live state, users and tokens. \
+            Authenticate with the `fleetd_session` cookie from `POST /api/v1/auth/login` or with `Authorization: Bearer <token>`. \
+            Errors are `application/problem+json` with a stable `type` URI (`https://fleetd.dev/problems/<kind>`).",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Logging in and out"),
+        (name = "users", description = "People who sign in (admins only)"),
+        (name = "tokens", description = "Bearer tokens for integrations (admins only)"),
+        (name = "devices", description = "The vehicle registry"),
+        (name = "fleet", description = "The live fleet"),
+        (name = "meta", description = "This document"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, doc: &mut Document) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                crate::auth::session::COOKIE,
+                "Session cookie set by POST /api/v1/auth/login",
+            ))),
+        );
+        let bearer = Http::builder()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("fltd_…")
+            .description(Some(
+                "API token created by an admin (POST /api/v1/tokens or `fleetd token create`)",
+            ))
+            .build();
+        components.add_security_scheme("bearer", SecurityScheme::Http(bearer));
+    }
+}
+
+/// Every API route with its documentation, relative to [`PREFIX`].
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user, users::delete_user))
+        .routes(routes!(tokens::list_tokens, tokens::create_token))
+        .routes(routes!(tokens::revoke_token))
+        .routes(routes!(devices::list_devices))
+        .routes(routes!(devices::get_device, devices::update_device))
+        .routes(routes!(live::live))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI 3.1 document of the API, paths including [`PREFIX`].
+pub fn openapi() -> Document {
+    let mut doc = OpenApiRouter::<AppState>::new().nest(PREFIX, routes()).into_openapi();
+    add_common_problems(&mut doc);
+    doc
+}
+
+/// Adds the errors any route can answer with: 500 and 503 wherever the database is used
+/// (everything but this document), 413 wherever a body is read.
+fn add_common_problems(doc: &mut Document) {
+    let problem = |description: &str| {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                crate::error::PROBLEM_JSON,
+                Content::new(Some(Ref::from_schema_name("Problem"))),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations =
+            [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+        for op in operations.into_iter().flatten() {
+            let meta = op.tags.as_ref().is_some_and(|t| t.iter().any(|t| t == "meta"));
+            let responses = &mut op.responses.responses;
+            if op.request_body.is_some() {
+                responses.insert("413".into(), problem("The body is larger than 2 MiB").into());
+            }
+            if !meta {
+                responses.insert(
+                    "500".into(),
+                    problem("Internal error (details are in fleetd's log)").into(),
+                );
+                responses.insert(
+                    "503".into(),
+                    problem("The database is unavailable; retry after Retry-After seconds").into(),
+                );
+            }
+        }
+    }
+}
+
+/// The API router, to be nested at [`PREFIX`]: unknown paths and methods answer with problems,
+/// and browsers from the configured origins may call it (CORS).
+pub(crate) fn router(state: &AppState) -> Router<AppState> {
+    let (router, _) = routes().split_for_parts();
+    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    if state.cors_origins.is_empty() {
+        return router;
+    }
+    router.layer(cors(&state.cors_origins))
+}
+
+/// CORS for the allow-listed origins, with credentials (the session cookie) allowed.
+fn cors(origins: &[HeaderValue]) -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::LOCATION, header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(3600))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("there is no such API route; see /api/v1/openapi.json".to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not accept that method".to_owned())
+}
+
+/// This document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API", content_type = "application/json", body = Object))
+)]
+pub(crate) async fn openapi_json() -> impl IntoResponse {
+    static DOC: OnceLock<String> = OnceLock::new();
+    let json = DOC.get_or_init(|| {
+        openapi().to_pretty_json().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the OpenAPI document does not serialise");
+            "{}".to_owned()
+        })
+    });
+    ([(header::CONTENT_TYPE, "application/json")], json.as_str())
+}

@@ -1,0 +1,397 @@
+//! The device registry and the live fleet over real HTTP with seeded data: search, filters and
+//! keyset pages of devices, edits and their validation, and the GeoJSON live view with its
+//! statuses and summary.
+
+mod support;
+
+use fleet_http::auth::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{kind, App, As};
+
+/// (imei, name, plate, driver, cost centre, city, active)
+const DEVICES: [(&str, &str, &str, &str, &str, &str, bool); 8] = [
+    ("868120303960001", "Van 1", "KDA 123X", "Amina Otieno", "Logistics", "Nairobi", true),
+    ("868120303960002", "Van 2", "KDB 456Y", "Brian Mwangi", "Logistics", "Mombasa", true),
+    ("868120303960003", "Pickup 3", "KCC 789Z", "Carol Wanjiku", "Sales", "Nairobi", true),
+    ("868120303960004", "Truck 4", "KBD 100A", "David Kamau", "Sales", "Kisumu", true),
+    ("868120303960005", "Truck 5", "KBE 200B", "Esther Achieng", "Field", "Nairobi", true),
+    ("868120303960006", "Bike 6", "KMEA 1C", "Felix Njoroge", "Field", "Mombasa", true),
+    ("868120303960007", "50%_off van", "KDC 300D", "Grace Mutua", "Logistics", "Nairobi", true),
+    ("868120303960008", "Retired 8", "KAA 001A", "Old Driver", "Logistics", "Nairobi", false),
+];
+
+async fn seeded() -> (App, Vec<i32>, As, As) {
+    let app = App::start().await;
+    let mut ids = Vec::new();
+    for (imei, name, plate, driver, cc, city, active) in DEVICES {
+        let id: i32 = sqlx::query_scalar(
+            "insert into fleet.devices (imei, name, plate, driver_name, cost_centre, city, active)
+             values ($1, $2, $3, $4, $5, $6, $7) returning device_id",
+        )
+        .bind(imei)
+        .bind(name)
+        .bind(plate)
+        .bind(driver)
+        .bind(cc)
+        .bind(city)
+        .bind(active)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("device");
+        ids.push(id);
+    }
+    app.user("vic", Role::Viewer).await;
+    app.user("olga", Role::Operator).await;
+    let viewer = As::Session(app.login("vic").await);
+    let operator = As::Session(app.login("olga").await);
+    (app, ids, viewer, operator)
+}
+
+fn names(page: &Value) -> Vec<String> {
+    page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["name"].as_str().expect("name").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn devices_page_by_id_with_a_cursor_until_the_last_page() {
+    let (app, ids, viewer, _) = seeded().await;
+    let (status, all) = app.get("/devices", &viewer).await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(names(&all).len(), 7, "active devices only");
+    assert_eq!(all["next_after"], Value::Null);
+
+    let (_, p1) = app.get("/devices?limit=3", &viewer).await;
+    assert_eq!(names(&p1), ["Van 1", "Van 2", "Pickup 3"]);
+    assert_eq!(p1["next_after"], ids[2]);
+    let (_, p2) = app.get(&format!("/devices?limit=3&after={}", ids[2]), &viewer).await;
+    assert_eq!(names(&p2), ["Truck 4", "Truck 5", "Bike 6"]);
+    let (_, p3) = app.get(&format!("/devices?limit=3&after={}", p2["next_after"]), &viewer).await;
+    assert_eq!(names(&p3), ["50%_off van"]);
+    assert_eq!(p3["next_after"], Value::Null, "the last page says so");
+
+    let (_, exact) = app.get("/devices?limit=7", &viewer).await;
+    assert_eq!((names(&exact).len(), &exact["next_after"]), (7, &Value::Null), "a full last page");
+    let (_, empty) = app.get(&format!("/devices?after={}", ids[6]), &viewer).await;
+    assert_eq!((names(&empty).len(), &empty["next_after"]), (0, &Value::Null), "past the end");
+    let (_, retired) = app.get("/devices?active=false", &viewer).await;
+    assert_eq!(names(&retired), ["Retired 8"]);
+}
+
+#[tokio::test]
+async fn devices_search_name_plate_imei_and_driver_and_filter_by_cost_centre_and_city() {
+    let (app, _, viewer, _) = seeded().await;
+    let search = |q: &str| {
+        let app = &app;
+        let viewer = &viewer;
+        let q = q.to_owned();
+        async move {
+            let url = format!("/devices?q={}", q.replace('%', "%25").replace(' ', "%20"));
+            let (status, page) = app.get(&url, viewer).await;
+            assert_eq!(status, 200, "{q}: {page}");
+            names(&page)
+        }
+    };
+    assert_eq!(search("truck").await, ["Truck 4", "Truck 5"], "name, any case");
+    assert_eq!(search("kda123").await, ["Van 1"], "plate, spaces ignored");
+    assert_eq!(search("960006").await, ["Bike 6"], "imei");
+    assert_eq!(search("wanjiku").await, ["Pickup 3"], "driver");
+    assert_eq!(search("50%").await, ["50%_off van"], "% is literal");
+    assert_eq!(search("_").await, ["50%_off van"], "_ is literal");
+    assert!(search("Retired").await.is_empty(), "inactive devices are not listed");
+    assert_eq!(search("  ").await.len(), 7, "blank q is no search");
+
+    let (_, page) = app.get("/devices?cost_centre=logistics", &viewer).await;
+    assert_eq!(names(&page), ["Van 1", "Van 2", "50%_off van"]);
+    let (_, page) = app.get("/devices?cost_centre=Logistics&city=NAIROBI", &viewer).await;
+    assert_eq!(names(&page), ["Van 1", "50%_off van"]);
+    let (_, page) = app.get("/devices?city=Mombasa&q=bike", &viewer).await;
+    assert_eq!(names(&page), ["Bike 6"]);
+    let (_, page) = app.get("/devices?city=Atlantis", &viewer).await;
+    assert!(names(&page).is_empty());
+}
+
+#[tokio::test]
+async fn bad_device_list_parameters_are_422_naming_the_parameter() {
+    let (app, _, viewer, _) = seeded().await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("limit=ten", "limit"),
+        ("after=x", "after"),
+        ("active=maybe", "active"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, body) = app.get(&format!("/devices?{query}"), &viewer).await;
+        assert_eq!((status, kind(&body)), (422, "validation"), "{query}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{query}: {body}");
+    }
+    let long = "x".repeat(101);
+    let (status, body) = app.get(&format!("/devices?q={long}"), &viewer).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("q")));
+}
+
+#[tokio::test]
+async fn a_device_is_read_by_id() {
+    let (app, ids, viewer, _) = seeded().await;
+    let (status, d) = app.get(&format!("/devices/{}", ids[0]), &viewer).await;
+    assert_eq!(status, 200);
+    assert_eq!(d["imei"], "868120303960001");
+    assert_eq!(
+        (d["plate"].as_str(), d["driver_name"].as_str()),
+        (Some("KDA 123X"), Some("Amina Otieno"))
+    );
+    assert_eq!(d["active"], true);
+    let (status, body) = app.get("/devices/424242", &viewer).await;
+    assert_eq!((status, kind(&body)), (404, "not-found"));
+    let (status, body) = app.get("/devices/van-1", &viewer).await;
+    assert_eq!((status, kind(&body)), (400, "bad-request"));
+}
+
+#[tokio::test]
+async fn operators_edit_device_fields_and_null_clears_them() {
+    let (app, ids, _, operator) = seeded().await;
+    let path = format!("/devices/{}", ids[1]);
+    let (status, d) = app
+        .send(
+            Method::PATCH,
+            &path,
+            &operator,
+            json!({
+                "name": "  Van 2B ", "plate": "KDB 457Y", "driver_name": "Zawadi",
+                "driver_phone": "+254 712 345678", "cost_centre": "Sales", "city": "Nakuru"
+            }),
+        )
+        .await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["name"], "Van 2B", "trimmed");
+    assert_eq!((d["cost_centre"].as_str(), d["city"].as_str()), (Some("Sales"), Some("Nakuru")));
+    let stored: (String, Option<String>) =
+        sqlx::query_as("select name, driver_phone from fleet.devices where device_id = $1")
+            .bind(ids[1])
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("row");
+    assert_eq!(stored, ("Van 2B".to_owned(), Some("+254 712 345678".to_owned())));
+
+    let (status, d) =
+        app.send(Method::PATCH, &path, &operator, json!({"driver_phone": null, "city": ""})).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!((&d["driver_phone"], &d["city"]), (&Value::Null, &Value::Null));
+    assert_eq!(d["driver_name"], "Zawadi", "absent fields stay");
+    let (status, same) = app.send(Method::PATCH, &path, &operator, json!({})).await;
+    assert_eq!((status, &same["name"]), (200, &d["name"]));
+
+    // a new cost centre re-derives the device's trips (its analytics overrides may differ)
+    let marked: bool = sqlx::query_scalar(
+        "select exists (select from fleet.analytics_backlog where device_id = $1)",
+    )
+    .bind(ids[1])
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("backlog");
+    assert!(marked);
+}
+
+#[tokio::test]
+async fn invalid_device_edits_are_422_with_every_field_named() {
+    let (app, ids, _, operator) = seeded().await;
+    let path = format!("/devices/{}", ids[0]);
+    let (status, body) = app
+        .send(
+            Method::PATCH,
+            &path,
+            &operator,
+            json!({
+                "name": "", "plate": "KDA/123", "driver_name": "x".repeat(101),
+                "driver_phone": "call me", "cost_centre": "c".repeat(65), "city": "Nai\nrobi"
+            }),
+        )
+        .await;
+    assert_eq!((status, kind(&body)), (422, "validation"), "{body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
+    assert_eq!(fields, ["name", "plate", "driver_name", "driver_phone", "cost_centre", "city"]);
+    assert_eq!(body["detail"], "6 fields are invalid");
+    for (patch, field) in [
+        (json!({"name": null}), "name"),
+        (json!({"plate": 42}), "plate"),
+        (json!({"driver": "Ann"}), "driver"),
+        (json!({"imei": "868120303960099"}), "imei"),
+    ] {
+        let (status, body) = app.send(Method::PATCH, &path, &operator, patch.clone()).await;
+        assert_eq!(
+            (status, body["errors"][0]["field"].as_str()),
+            (422, Some(field)),
+            "{patch}: {body}"
+        );
+    }
+    let (_, d) = app.get(&path, &operator).await;
+    assert_eq!(
+        (d["name"].as_str(), d["plate"].as_str()),
+        (Some("Van 1"), Some("KDA 123X")),
+        "unchanged"
+    );
+    let (status, _) =
+        app.send(Method::PATCH, "/devices/424242", &operator, json!({"name": "x"})).await;
+    assert_eq!(status, 404);
+}
+
+/// (device index, minutes since the fix, motion state, ignition, speed)
+const FIXES: [(usize, i32, &str, Option<bool>, f32); 5] = [
+    (0, 1, "moving", Some(true), 48.5),
+    (1, 2, "idling", Some(true), 0.0),
+    (2, 20, "parked", Some(false), 0.0),
+    // silent for two hours: offline whatever its last motion state
+    (3, 120, "moving", None, 30.0),
+    // inactive device: never on the live map
+    (7, 1, "moving", Some(true), 60.0),
+];
+
+async fn seeded_live() -> (App, Vec<i32>, As) {
+    let (app, ids, viewer, _) = seeded().await;
+    for (i, minutes, state, ignition, speed) in FIXES {
+        sqlx::query(
+            "insert into fleet.device_latest (device_id, gps_time, received_at, lat, lon, speed_kmh,
+                 course_deg, ignition, battery_pct, external_v, source, motion_state, state_since)
+             values ($1, now() - make_interval(mins => $2), now() - make_interval(mins => $2),
+                     -1.28 - $1 * 0.01, 36.82 + $1 * 0.01, $3, 90, $4, 87, 12.6, 'push', $5,
+                     now() - make_interval(mins => $2 + 5))",
+        )
+        .bind(ids[i])
+        .bind(minutes)
+        .bind(speed)
+        .bind(ignition)
+        .bind(state)
+        .execute(&app.db.pool)
+        .await
+        .expect("device_latest");
+    }
+    (app, ids, viewer)
+}
+
+async fn live(app: &App, query: &str, who: &As) -> Value {
+    let resp =
+        app.call(Method::GET, &format!("/fleet/live{query}"), who).send().await.expect("live");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    resp.json().await.expect("json")
+}
+
+fn statuses(fc: &Value) -> Vec<(String, String)> {
+    fc["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| {
+            (
+                f["properties"]["name"].as_str().expect("name").to_owned(),
+                f["properties"]["status"].as_str().expect("status").to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_live_fleet_is_geojson_with_statuses_and_a_summary() {
+    let (app, ids, viewer) = seeded_live().await;
+    let fc = live(&app, "", &viewer).await;
+    assert_eq!(fc["type"], "FeatureCollection");
+    assert_eq!(
+        statuses(&fc),
+        [("Van 1", "moving"), ("Van 2", "idling"), ("Pickup 3", "parked"), ("Truck 4", "offline")]
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    );
+    assert_eq!(
+        fc["summary"],
+        json!({"total": 4, "moving": 1, "idling": 1, "parked": 1, "offline": 1, "no_fix": 3})
+    );
+    let f = &fc["features"][0];
+    assert_eq!((f["type"].as_str(), f["id"].as_i64()), (Some("Feature"), Some(ids[0] as i64)));
+    assert_eq!(f["geometry"]["type"], "Point");
+    let c = f["geometry"]["coordinates"].as_array().expect("coordinates");
+    let (lon, lat) = (c[0].as_f64().expect("lon"), c[1].as_f64().expect("lat"));
+    assert!(
+        (lon - (36.82 + ids[0] as f64 * 0.01)).abs() < 1e-9
+            && (lat + 1.28 + ids[0] as f64 * 0.01).abs() < 1e-9,
+        "[lon, lat]: {c:?}"
+    );
+    let p = &f["properties"];
+    assert_eq!(p["device_id"], ids[0]);
+    assert_eq!(
+        (p["imei"].as_str(), p["plate"].as_str(), p["driver_name"].as_str()),
+        (Some("868120303960001"), Some("KDA 123X"), Some("Amina Otieno"))
+    );
+    assert_eq!(
+        (p["cost_centre"].as_str(), p["city"].as_str()),
+        (Some("Logistics"), Some("Nairobi"))
+    );
+    assert_eq!(
+        (p["speed_kmh"].as_f64(), p["course_deg"].as_f64(), p["ignition"].as_bool()),
+        (Some(48.5), Some(90.0), Some(true))
+    );
+    assert_eq!((p["battery_pct"].as_f64(), p["external_v"].as_f64()), (Some(87.0), Some(12.6)));
+    assert!(
+        p["gps_time"].is_string() && p["state_since"].is_string() && p["received_at"].is_string()
+    );
+    let age = fc["features"][3]["properties"]["fix_age_s"].as_i64().expect("age");
+    assert!((7200..7260).contains(&age), "{age}");
+    assert!(fc["generated_at"].is_string());
+}
+
+#[tokio::test]
+async fn live_filters_narrow_the_features_and_the_summary_ignores_only_the_status_filter() {
+    let (app, _, viewer) = seeded_live().await;
+    let fc = live(&app, "?status=offline", &viewer).await;
+    assert_eq!(statuses(&fc), [("Truck 4".to_owned(), "offline".to_owned())]);
+    assert_eq!(fc["summary"]["total"], 4, "the counters stay whole for the map's chips");
+    let fc = live(&app, "?status=moving,idling", &viewer).await;
+    assert_eq!(statuses(&fc).len(), 2);
+    let fc = live(&app, "?ignition=false", &viewer).await;
+    assert_eq!(statuses(&fc), [("Pickup 3".to_owned(), "parked".to_owned())]);
+    assert_eq!(fc["summary"]["no_fix"], 0, "a vehicle without a fix has no ignition");
+    let fc = live(&app, "?cost_centre=sales", &viewer).await;
+    assert_eq!(statuses(&fc).len(), 2);
+    assert_eq!(
+        fc["summary"],
+        json!({"total": 2, "moving": 0, "idling": 0, "parked": 1, "offline": 1, "no_fix": 0})
+    );
+    let fc = live(&app, "?city=Nairobi&cost_centre=Logistics", &viewer).await;
+    assert_eq!(statuses(&fc), [("Van 1".to_owned(), "moving".to_owned())]);
+    assert_eq!(fc["summary"]["no_fix"], 1, "50%_off van has no fix");
+    let (status, body) = app.get("/fleet/live?status=asleep", &viewer).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("status")), "{body}");
+    let (status, body) = app.get("/fleet/live?ignition=perhaps", &viewer).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("ignition")), "{body}");
+}
+
+#[tokio::test]
+async fn the_offline_threshold_is_the_analytics_setting() {
+    let (app, _, viewer) = seeded_live().await;
+    sqlx::query("update fleet.analytics_config set offline_after_s = 600 where scope = 'global'")
+        .execute(&app.db.pool)
+        .await
+        .expect("setting");
+    let fc = live(&app, "", &viewer).await;
+    assert_eq!(fc["summary"]["offline"], 2, "the 20-minute-old fix is offline now");
+}
+
+#[tokio::test]
+async fn the_live_fleet_never_reads_positions() {
+    let (app, _, viewer) = seeded_live().await;
+    // with the positions table out of the way the live view still answers
+    sqlx::query("alter table fleet.positions rename to positions_elsewhere")
+        .execute(&app.db.pool)
+        .await
+        .expect("rename");
+    let fc = live(&app, "", &viewer).await;
+    assert_eq!(fc["summary"]["total"], 4);
+}

@@ -1,0 +1,288 @@
+//! Every API route: the role matrix (each role and anonymous against each route, with a token
+//! and with a session), and the OpenAPI document against the router: the same routes, each
+//! answered, each documented with its security, parameters and error bodies.
+
+mod support;
+
+use std::collections::BTreeSet;
+
+use fleet_http::auth::Role;
+use reqwest::Method;
+use serde_json::{json, Value};
+use support::{kind, password_of, App, As};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Anonymous,
+    Viewer,
+    Operator,
+    Admin,
+}
+
+const WHO: [Who; 4] = [Who::Anonymous, Who::Viewer, Who::Operator, Who::Admin];
+
+/// One route and the status each caller gets: [anonymous, viewer, operator, admin].
+struct Row {
+    method: Method,
+    /// As documented, with `{id}`.
+    path: &'static str,
+    expect: [u16; 4],
+}
+
+/// The role matrix. Ordered so that what a row destroys (a user, a token, the caller's
+/// session) is not needed by later rows.
+fn matrix() -> Vec<Row> {
+    let row = |method: Method, path: &'static str, expect: [u16; 4]| Row { method, path, expect };
+    vec![
+        row(Method::GET, "/api/v1/openapi.json", [200, 200, 200, 200]),
+        row(Method::GET, "/api/v1/auth/me", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/devices", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/devices/{id}", [401, 200, 200, 200]),
+        row(Method::PATCH, "/api/v1/devices/{id}", [401, 403, 200, 200]),
+        row(Method::GET, "/api/v1/fleet/live", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/users", [401, 403, 403, 201]),
+        row(Method::GET, "/api/v1/users/{id}", [401, 403, 403, 200]),
+        row(Method::PATCH, "/api/v1/users/{id}", [401, 403, 403, 200]),
+        row(Method::GET, "/api/v1/tokens", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/tokens", [401, 403, 403, 201]),
+        row(Method::DELETE, "/api/v1/tokens/{id}", [401, 403, 403, 204]),
+        row(Method::DELETE, "/api/v1/users/{id}", [401, 403, 403, 204]),
+        row(Method::POST, "/api/v1/auth/logout", [401, 204, 204, 204]),
+        // last: logging in ends the session the request carries
+        row(Method::POST, "/api/v1/auth/login", [200, 200, 200, 200]),
+    ]
+}
+
+/// Ids the rows act on, fresh for each pass.
+struct Targets {
+    device: i32,
+    user: i32,
+    token: i32,
+}
+
+async fn targets(app: &App, pass: &str) -> Targets {
+    let device = app.device(&format!("86812030396{:04}", pass.len()), "Van").await;
+    let user = app.user(&format!("target-{pass}"), Role::Viewer).await;
+    let token = fleet_http::auth::token::create(&app.db.pool, user, "target", None)
+        .await
+        .expect("token")
+        .info
+        .token_id;
+    Targets { device, user, token }
+}
+
+fn body_for(row: &Row, pass: &str, who: Who) -> Option<Value> {
+    match (row.method.as_str(), row.path) {
+        ("POST", "/api/v1/auth/login") => {
+            Some(json!({"username": "login-probe", "password": password_of("login-probe")}))
+        }
+        ("PATCH", "/api/v1/devices/{id}") => Some(json!({"name": format!("Van {who:?}")})),
+        ("POST", "/api/v1/users") => Some(json!({
+            "username": format!("new-{pass}-{who:?}"), "password": "long enough", "role": "viewer"
+        })),
+        ("PATCH", "/api/v1/users/{id}") => Some(json!({"display_name": "changed"})),
+        ("POST", "/api/v1/tokens") => Some(json!({"name": format!("{pass}-{who:?}")})),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_sessions() {
+    let app = App::start().await;
+    app.user("login-probe", Role::Viewer).await;
+    let mut ids = Vec::new();
+    for (name, role) in
+        [("viewer", Role::Viewer), ("operator", Role::Operator), ("admin", Role::Admin)]
+    {
+        ids.push(app.user(name, role).await);
+    }
+    for pass in ["token", "session"] {
+        let callers: Vec<As> = if pass == "token" {
+            let mut c = vec![As::Anonymous];
+            for id in &ids {
+                c.push(As::Bearer(app.token(*id).await));
+            }
+            c
+        } else {
+            vec![
+                As::Anonymous,
+                As::Session(app.login("viewer").await),
+                As::Session(app.login("operator").await),
+                As::Session(app.login("admin").await),
+            ]
+        };
+        let t = targets(&app, pass).await;
+        let mut failures = Vec::new();
+        for row in matrix() {
+            let path = row.path.replace(
+                "{id}",
+                &match row.path {
+                    p if p.starts_with("/api/v1/devices/") => t.device,
+                    p if p.starts_with("/api/v1/users/") => t.user,
+                    _ => t.token,
+                }
+                .to_string(),
+            );
+            for (i, who) in WHO.iter().enumerate() {
+                let mut req = app.call(row.method.clone(), &path, &callers[i]);
+                if let Some(body) = body_for(&row, pass, *who) {
+                    req = req.json(&body);
+                }
+                let resp = req.send().await.expect("request");
+                let got = resp.status().as_u16();
+                if got != row.expect[i] {
+                    let body = resp.text().await.unwrap_or_default();
+                    failures.push(format!(
+                        "{pass}: {who:?} {} {path}: {got} (want {}) {body}",
+                        row.method, row.expect[i]
+                    ));
+                } else if got >= 400 {
+                    let (_, body) = support::json(resp).await;
+                    let want = if got == 401 { "unauthenticated" } else { "forbidden" };
+                    assert_eq!(kind(&body), want, "{body}");
+                }
+            }
+        }
+        assert!(failures.is_empty(), "role matrix:\n{}", failures.join("\n"));
+    }
+}
+
+async fn document(app: &App) -> Value {
+    let (status, doc) = app.get("/openapi.json", &As::Anonymous).await;
+    assert_eq!(status, 200);
+    doc
+}
+
+fn operations(doc: &Value) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            if ["get", "post", "put", "patch", "delete", "head", "options", "trace"]
+                .contains(&method.as_str())
+            {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_exactly_the_routes_of_the_role_matrix() {
+    let app = App::start().await;
+    let doc = document(&app).await;
+    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"), "{}", doc["openapi"]);
+    let documented = operations(&doc);
+    let tested: BTreeSet<(String, String)> =
+        matrix().iter().map(|r| (r.method.to_string(), r.path.to_owned())).collect();
+    assert_eq!(documented, tested, "documented vs role-matrix routes");
+    assert_eq!(doc, serde_json::to_value(fleet_http::openapi()).expect("doc"), "served = built");
+}
+
+#[tokio::test]
+async fn the_router_answers_every_documented_route_and_only_documented_methods() {
+    let app = App::start().await;
+    let doc = document(&app).await;
+    let documented = operations(&doc);
+    for (method, path) in &documented {
+        let concrete = path.replace("{id}", "1");
+        let (status, body) = app
+            .bare(Method::from_bytes(method.as_bytes()).expect("method"), &concrete, &As::Anonymous)
+            .await;
+        let fallback = status == 405
+            || (status == 404
+                && body["detail"].as_str().unwrap_or_default().contains("no such API route"));
+        assert!(!fallback, "{method} {path} is documented but not routed: {status} {body}");
+    }
+    let paths: BTreeSet<&String> = documented.iter().map(|(_, p)| p).collect();
+    for path in paths {
+        let concrete = path.replace("{id}", "1");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            if documented.contains(&(method.to_owned(), path.clone())) {
+                continue;
+            }
+            let (status, body) = app
+                .bare(
+                    Method::from_bytes(method.as_bytes()).expect("method"),
+                    &concrete,
+                    &As::Anonymous,
+                )
+                .await;
+            assert_eq!(
+                (status, kind(&body)),
+                (405, "method-not-allowed"),
+                "{method} {path} is routed but not documented"
+            );
+        }
+    }
+    let (status, body) = app.get("/api/v1/undocumented", &As::Anonymous).await;
+    assert_eq!((status, kind(&body)), (404, "not-found"));
+}
+
+#[tokio::test]
+async fn every_operation_documents_its_security_parameters_body_and_problems() {
+    let app = App::start().await;
+    let doc = document(&app).await;
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["session"]["type"], "apiKey");
+    assert_eq!(
+        (schemes["session"]["in"].as_str(), schemes["session"]["name"].as_str()),
+        (Some("cookie"), Some("fleetd_session"))
+    );
+    assert_eq!(
+        (schemes["bearer"]["type"].as_str(), schemes["bearer"]["scheme"].as_str()),
+        (Some("http"), Some("bearer"))
+    );
+    let public = ["/api/v1/openapi.json", "/api/v1/auth/login"];
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for (method, op) in item.as_object().expect("item") {
+            let what = format!("{method} {path}");
+            let responses = op["responses"].as_object().expect("responses");
+            let security = op["security"].as_array().cloned().unwrap_or_default();
+            if public.contains(&path.as_str()) {
+                assert!(security.is_empty(), "{what} is public");
+            } else {
+                let names: BTreeSet<String> = security
+                    .iter()
+                    .flat_map(|s| s.as_object().expect("req").keys().cloned())
+                    .collect();
+                assert_eq!(names, ["bearer".to_owned(), "session".to_owned()].into(), "{what}");
+                assert!(responses.contains_key("401"), "{what} documents 401");
+                let role = op["description"].as_str().unwrap_or_default();
+                if role.contains("role: operator") || role.contains("role: admin") {
+                    assert!(responses.contains_key("403"), "{what} documents 403");
+                }
+            }
+            if path != "/api/v1/openapi.json" {
+                for code in ["500", "503"] {
+                    assert!(responses.contains_key(code), "{what} documents {code}");
+                }
+            }
+            if op.get("requestBody").is_some() {
+                for code in ["400", "413", "415", "422"] {
+                    assert!(responses.contains_key(code), "{what} documents {code}");
+                }
+            }
+            if path.contains("{id}") {
+                let params = op["parameters"].as_array().expect("parameters");
+                assert!(
+                    params.iter().any(|p| p["name"] == "id" && p["in"] == "path"),
+                    "{what}: {params:?}"
+                );
+                assert!(responses.contains_key("404"), "{what} documents 404");
+            }
+            for (code, response) in responses {
+                let content = response["content"].as_object();
+                if code.starts_with('4') || code.starts_with('5') {
+                    let ct: Vec<&String> = content.expect("error body").keys().collect();
+                    assert_eq!(ct, ["application/problem+json"], "{what} {code}");
+                    let schema = &response["content"]["application/problem+json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/Problem", "{what} {code}");
+                } else if code != "204" {
+                    assert!(content.is_some_and(|c| !c.is_empty()), "{what} {code} has a body");
+                }
+            }
+        }
+    }
+}
