@@ -66,7 +66,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 /// The field a deserialisation error is about: its path (`plate`, `items[2].name`), or for
 /// errors about the whole object the field its message names ("unknown field `nmae`", "missing
 /// field `name`"), else `body`.
-fn field_of(path: &str, message: &str) -> String {
+pub(crate) fn field_of(path: &str, message: &str) -> String {
     if path != "." && !path.is_empty() {
         return path.to_owned();
     }

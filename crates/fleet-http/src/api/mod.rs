@@ -9,6 +9,11 @@ mod live;
 mod tokens;
 mod users;
 
+// trips, stops, tracks and a vehicle's day
+mod export;
+mod tracks;
+mod trips;
+
 use std::sync::OnceLock;
 
 use axum::http::{header, HeaderValue, Method};
@@ -27,6 +32,10 @@ pub use devices::{Device, DevicePage, UpdateDevice};
 pub use live::{LiveFeature, LiveFleet, LiveProperties, LiveStatus, LiveSummary};
 pub use tokens::{CreateToken, CreatedToken, TokenList};
 pub use users::{CreateUser, UpdateUser, UserList};
+
+// trips, stops, tracks and a vehicle's day
+pub use tracks::{DayReport, DayTotals, Fix};
+pub use trips::{Stop, StopPage, Trip, TripPage, TripTrack};
 
 use crate::{ApiError, AppState};
 
@@ -49,6 +58,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "tokens", description = "Bearer tokens for integrations (admins only)"),
         (name = "devices", description = "The vehicle registry"),
         (name = "fleet", description = "The live fleet"),
+        (name = "trips", description = "Trips, stops, tracks and a vehicle's day"),
         (name = "meta", description = "This document"),
     )
 )]
@@ -90,6 +100,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::get_device, devices::update_device))
         .routes(routes!(live::live))
+        // trips, stops, tracks and a vehicle's day
+        .routes(routes!(trips::list_trips))
+        .routes(routes!(trips::get_trip))
+        .routes(routes!(trips::trip_track))
+        .routes(routes!(trips::list_stops))
+        .routes(routes!(tracks::device_track))
+        .routes(routes!(tracks::device_day))
         .routes(routes!(openapi_json))
 }
 
