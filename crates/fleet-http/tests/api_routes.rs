@@ -40,6 +40,13 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/devices/{id}", [401, 200, 200, 200]),
         row(Method::PATCH, "/api/v1/devices/{id}", [401, 403, 200, 200]),
         row(Method::GET, "/api/v1/fleet/live", [401, 200, 200, 200]),
+        // trips, stops, tracks and a vehicle's day
+        row(Method::GET, "/api/v1/trips", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/trips/{device_id}/{start_time}", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/trips/{device_id}/{start_time}/track", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/stops", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/devices/{id}/track", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/devices/{id}/day", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
         row(Method::POST, "/api/v1/users", [401, 403, 403, 201]),
         row(Method::GET, "/api/v1/users/{id}", [401, 403, 403, 200]),
@@ -61,6 +68,9 @@ struct Targets {
     token: i32,
 }
 
+/// Start time of the trip `targets` gives the device.
+const TRIP_START: &str = "2026-03-02T06:00:00Z";
+
 async fn targets(app: &App, pass: &str) -> Targets {
     let device = app.device(&format!("86812030396{:04}", pass.len()), "Van").await;
     let user = app.user(&format!("target-{pass}"), Role::Viewer).await;
@@ -69,6 +79,17 @@ async fn targets(app: &App, pass: &str) -> Targets {
         .expect("token")
         .info
         .token_id;
+    sqlx::query(
+        "insert into fleet.trips (device_id, start_time, end_time, start_lat, start_lon, end_lat,
+             end_lon, distance_m, duration_s, point_count, end_reason)
+         values ($1, $2::timestamptz, $2::timestamptz + interval '20 minutes', -1.28, 36.82,
+             -1.3, 36.8, 5000, 1200, 10, 'work_stop')",
+    )
+    .bind(device)
+    .bind(TRIP_START)
+    .execute(&app.db.pool)
+    .await
+    .expect("trip");
     Targets { device, user, token }
 }
 
@@ -115,7 +136,7 @@ async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_se
         let t = targets(&app, pass).await;
         let mut failures = Vec::new();
         for row in matrix() {
-            let path = row.path.replace(
+            let mut path = row.path.replace(
                 "{id}",
                 &match row.path {
                     p if p.starts_with("/api/v1/devices/") => t.device,
@@ -124,6 +145,12 @@ async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_se
                 }
                 .to_string(),
             );
+            path = path
+                .replace("{device_id}", &t.device.to_string())
+                .replace("{start_time}", TRIP_START);
+            if row.path.ends_with("/track") && row.path.starts_with("/api/v1/devices/") {
+                path.push_str("?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z");
+            }
             for (i, who) in WHO.iter().enumerate() {
                 let mut req = app.call(row.method.clone(), &path, &callers[i]);
                 if let Some(body) = body_for(&row, pass, *who) {
