@@ -332,6 +332,21 @@ pub struct DayTotals {
     pub stopped_min: f64,
 }
 
+/// The device a day report is about, in its time zone.
+#[derive(Debug, sqlx::FromRow)]
+struct DaySubject {
+    imei: String,
+    name: String,
+    plate: Option<String>,
+    driver_name: Option<String>,
+    timezone: String,
+    today: NaiveDate,
+}
+
+/// Trips started, distance m, driving s, idle s (null without ignition data), parked s and
+/// the reporting time.
+type Totals = (i32, f64, f64, Option<f64>, f64, Option<DateTime<Utc>>);
+
 /// Seconds to minutes, to 0.1 min.
 fn minutes(s: f64) -> f64 {
     (s / 6.0).round() / 10.0
@@ -363,18 +378,17 @@ pub(crate) async fn device_day(
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
-    let device: Option<(String, String, Option<String>, Option<String>, String, NaiveDate)> =
-        sqlx::query_as(
-            "select d.imei, d.name, d.plate, d.driver_name, s.timezone,
-                    (now() at time zone s.timezone)::date
-             from fleet.devices d
-             join reporting.v_device_analytics_settings s on s.device_id = d.device_id
-             where d.device_id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let Some((imei, name, plate, driver_name, timezone, today)) = device else {
+    let device: Option<DaySubject> = sqlx::query_as(
+        "select d.imei, d.name, d.plate, d.driver_name, s.timezone,
+                (now() at time zone s.timezone)::date as today
+         from fleet.devices d
+         join reporting.v_device_analytics_settings s on s.device_id = d.device_id
+         where d.device_id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(DaySubject { imei, name, plate, driver_name, timezone, today }) = device else {
         return Err(ApiError::NotFound(format!("there is no device {id}")));
     };
     let date = query.date.unwrap_or(today);
@@ -405,7 +419,6 @@ pub(crate) async fn device_day(
     .bind(to)
     .fetch_all(&mut *tx)
     .await?;
-    type Totals = (i32, f64, f64, Option<f64>, f64, Option<DateTime<Utc>>);
     let kpi: Option<Totals> = sqlx::query_as(
         "select trips, distance_m, driving_s::float8, idle_s::float8, parked_s::float8, reporting_time
          from fleet.kpi_daily where device_id = $1 and local_date = $2",
@@ -451,7 +464,7 @@ async fn computed_totals(
     id: i32,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-) -> Result<(i32, f64, f64, Option<f64>, f64, Option<DateTime<Utc>>), ApiError> {
+) -> Result<Totals, ApiError> {
     let totals = sqlx::query_as(
         "with tr as (
              select t.*, case when t.duration_s > 0
