@@ -139,7 +139,18 @@ async fn a_track_comes_as_json_geojson_gpx_or_csv_named_after_the_imei_and_dates
     assert_eq!((d.status, d.body.as_str()), (200, "[]"));
     let d = download(&app, &format!("/devices/{dev}/track?{empty}&format=geojson"), &who).await;
     let geo: Value = serde_json::from_str(&d.body).expect("GeoJSON");
-    assert_eq!(geo["features"][0]["geometry"]["coordinates"], serde_json::json!([]));
+    assert_eq!(d.content_type, "application/geo+json");
+    assert!(geo["features"][0]["geometry"].is_null(), "no LineString without two fixes: {geo}");
+    assert_eq!(geo["features"][0]["properties"]["imei"], "868120303961001");
+    // one fix is not a line either; two are
+    let one = "from=2026-03-01T06:00:00Z&to=2026-03-01T06:00:30Z";
+    let d = download(&app, &format!("/devices/{dev}/track?{one}&format=geojson"), &who).await;
+    let geo: Value = serde_json::from_str(&d.body).expect("GeoJSON");
+    assert!(geo["features"][0]["geometry"].is_null(), "{geo}");
+    let two = "from=2026-03-01T06:00:00Z&to=2026-03-01T06:01:00Z";
+    let d = download(&app, &format!("/devices/{dev}/track?{two}&format=geojson"), &who).await;
+    let geo: Value = serde_json::from_str(&d.body).expect("GeoJSON");
+    assert_eq!(geo["features"][0]["geometry"]["coordinates"].as_array().map(Vec::len), Some(2));
     let d = download(&app, &format!("/devices/{dev}/track?{empty}&format=gpx"), &who).await;
     assert_eq!((d.status, d.body.matches("<trkpt").count()), (200, 0));
     assert!(d.body.contains("<trkseg>\n</trkseg>"));

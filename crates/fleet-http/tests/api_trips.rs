@@ -340,10 +340,11 @@ async fn one_trip_and_its_track() {
     );
     assert_eq!(track["properties"]["speeds_kmh"][0], 10.0);
 
-    // a trip without fixes has an empty line
+    // a trip without fixes has no line
     let (status, empty) = app.get(&format!("/trips/{b}/2026-03-01T06:00:00Z/track"), &who).await;
     assert_eq!(status, 200);
-    assert_eq!(empty["geometry"]["coordinates"], serde_json::json!([]));
+    assert!(empty["geometry"].is_null(), "{empty}");
+    assert_eq!(empty["properties"]["times"], serde_json::json!([]));
     let (status, body) = app.get(&format!("/trips/{a}/2026-03-05T06:00:00Z/track"), &who).await;
     assert_eq!((status, kind(&body)), (404, "not-found"));
 }
@@ -413,4 +414,58 @@ async fn stops_are_filtered_paged_and_exported() {
     assert_eq!(lines.len(), 5);
     assert!(lines[0].starts_with("device_id,imei,name,plate,driver_name,start_time,end_time"));
     assert!(lines[1].ends_with(",idling,1800,1800,Yard"), "{}", lines[1]);
+}
+
+#[tokio::test]
+async fn the_document_describes_the_filters_and_both_media_types() {
+    let app = App::start().await;
+    let (status, doc) = app.get("/openapi.json", &As::Anonymous).await;
+    assert_eq!(status, 200);
+    for (path, params) in [
+        (
+            "/api/v1/trips",
+            &[
+                "device_id",
+                "cost_centre",
+                "city",
+                "from",
+                "to",
+                "end_reason",
+                "limit",
+                "after",
+                "format",
+            ][..],
+        ),
+        (
+            "/api/v1/stops",
+            &["device_id", "cost_centre", "city", "from", "to", "kind", "limit", "after", "format"]
+                [..],
+        ),
+        ("/api/v1/devices/{id}/track", &["id", "from", "to", "format"][..]),
+        ("/api/v1/devices/{id}/day", &["id", "date"][..]),
+        ("/api/v1/trips/{device_id}/{start_time}", &["device_id", "start_time"][..]),
+    ] {
+        let op = &doc["paths"][path]["get"];
+        assert_eq!(op["tags"][0], "trips", "{path}");
+        let names: BTreeSet<&str> = op["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path}: {op}"))
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        assert_eq!(names, params.iter().copied().collect(), "{path}");
+    }
+    let content = |path: &str| -> BTreeSet<String> {
+        doc["paths"][path]["get"]["responses"]["200"]["content"]
+            .as_object()
+            .expect("content")
+            .keys()
+            .cloned()
+            .collect()
+    };
+    assert_eq!(
+        content("/api/v1/trips"),
+        ["application/json".to_owned(), "text/csv".to_owned()].into()
+    );
+    assert_eq!(content("/api/v1/devices/{id}/track").len(), 4);
 }

@@ -6,6 +6,7 @@ use axum::extract::State;
 use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use futures_util::stream::{self, StreamExt};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -131,6 +132,7 @@ async fn device_info(pool: &sqlx::PgPool, id: i32) -> Result<DeviceInfo, ApiErro
     tag = "trips",
     description = "Requires role: viewer. The device's fixes in [from, to), oldest first, streamed as they are read \
         (a long range is never held in memory), offered as a download named `track-<imei>-<from date>-<to date>.<ext>`. \
+        GeoJSON's one Feature has a null geometry when the range holds fewer than two fixes (a LineString needs two). \
         GPX carries each fix's time, its speed as `<desc>` (km/h) and in the Garmin TrackPointExtension (m/s) and course.",
     security(("session" = []), ("bearer" = [])),
     params(("id" = i32, Path, description = "Device id"), TrackQuery),
@@ -204,8 +206,23 @@ pub(crate) async fn device_track(
                 "to": rfc3339(query.to),
             });
             let head = format!(
-                r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{properties},"geometry":{{"type":"LineString","coordinates":["#
+                r#"{{"type":"FeatureCollection","features":[{{"type":"Feature","properties":{properties},"geometry":"#
             );
+            // a LineString needs two positions: look at the first two fixes before streaming
+            let mut fixes = fixes;
+            let mut first_two = Vec::with_capacity(2);
+            while first_two.len() < 2 {
+                match fixes.next().await {
+                    Some(fix) => first_two.push(fix.map_err(ApiError::from)?),
+                    None => break,
+                }
+            }
+            if first_two.len() < 2 {
+                let body = format!("{head}null}}]}}");
+                return Ok(export::download(body.into(), format.media_type(), &filename));
+            }
+            let fixes = stream::iter(first_two.into_iter().map(Ok)).chain(fixes).boxed();
+            let head = format!(r#"{head}{{"type":"LineString","coordinates":["#);
             export::stream_body(fixes, head, "]}}]}".into(), |fix, first, out| {
                 if !first {
                     out.push(',');

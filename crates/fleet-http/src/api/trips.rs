@@ -177,8 +177,7 @@ pub struct StopPage {
 pub struct TripQuery {
     /// Only these devices: repeat the parameter or separate ids with commas (`device_id=1,2`).
     #[param(example = "1,2")]
-    #[serde(skip_deserializing)]
-    #[allow(dead_code)] // documents the parameter; parse_query reads it, repeated or not
+    #[allow(dead_code)] // documents the parameter; parse_query takes it out, repeated or not
     pub device_id: Option<String>,
     /// Only this cost centre (case does not matter).
     pub cost_centre: Option<String>,
@@ -206,8 +205,7 @@ pub struct TripQuery {
 pub struct StopQuery {
     /// Only these devices: repeat the parameter or separate ids with commas (`device_id=1,2`).
     #[param(example = "1,2")]
-    #[serde(skip_deserializing)]
-    #[allow(dead_code)] // documents the parameter; parse_query reads it, repeated or not
+    #[allow(dead_code)] // documents the parameter; parse_query takes it out, repeated or not
     pub device_id: Option<String>,
     /// Only this cost centre (case does not matter).
     pub cost_centre: Option<String>,
@@ -592,7 +590,8 @@ pub struct TripTrack {
     #[schema(value_type = String, example = "Feature")]
     #[serde(rename = "type")]
     pub type_: String,
-    pub geometry: LineString,
+    /// Null when the trip has fewer than two fixes (a LineString needs two).
+    pub geometry: Option<LineString>,
     pub properties: TripTrackProperties,
 }
 
@@ -663,7 +662,8 @@ pub(crate) async fn trip_track(
     }
     let body = TripTrack {
         type_: "Feature".to_owned(),
-        geometry: LineString { type_: "LineString".to_owned(), coordinates },
+        geometry: (coordinates.len() >= 2)
+            .then(|| LineString { type_: "LineString".to_owned(), coordinates }),
         properties: TripTrackProperties {
             device_id,
             start_time: trip.start_time,
