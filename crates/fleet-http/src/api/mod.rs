@@ -9,6 +9,13 @@ mod live;
 mod tokens;
 mod users;
 
+// operations: alarms, geofences, analytics settings, KPIs and ingest health
+mod alarms;
+mod geofences;
+mod health;
+mod kpis;
+mod settings;
+
 use std::sync::OnceLock;
 
 use axum::http::{header, HeaderValue, Method};
@@ -27,6 +34,13 @@ pub use devices::{Device, DevicePage, UpdateDevice};
 pub use live::{LiveFeature, LiveFleet, LiveProperties, LiveStatus, LiveSummary};
 pub use tokens::{CreateToken, CreatedToken, TokenList};
 pub use users::{CreateUser, UpdateUser, UserList};
+
+// operations
+pub use alarms::{AckAlarm, Alarm, AlarmPage};
+pub use geofences::{Center, CreateGeofence, Geofence, GeofenceKind, GeofenceList, UpdateGeofence};
+pub use health::DeviceHealthPage;
+pub use kpis::{IdleVehicle, KpiDailyPage, KpiRows, LeaderboardRow, UtilisationDay};
+pub use settings::{AnalyticsConfig, SettingsRow, SettingsValues};
 
 use crate::{ApiError, AppState};
 
@@ -50,6 +64,11 @@ pub const PREFIX: &str = "/api/v1";
         (name = "devices", description = "The vehicle registry"),
         (name = "fleet", description = "The live fleet"),
         (name = "meta", description = "This document"),
+        (name = "alarms", description = "Alarms and their acknowledgement (operators)"),
+        (name = "geofences", description = "Named areas for trips and enter/exit events (admins edit)"),
+        (name = "settings", description = "Analytics thresholds, global and overrides (admins edit)"),
+        (name = "kpis", description = "Daily KPIs, rollups, rankings and idling vehicles"),
+        (name = "health", description = "Ingest health of jobs and devices"),
     )
 )]
 struct ApiDoc;
@@ -91,6 +110,26 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::get_device, devices::update_device))
         .routes(routes!(live::live))
         .routes(routes!(openapi_json))
+        // operations: alarms, geofences, analytics settings, KPIs and ingest health
+        .routes(routes!(alarms::list_alarms))
+        .routes(routes!(alarms::ack_alarm))
+        .routes(routes!(geofences::list_geofences, geofences::create_geofence))
+        .routes(routes!(
+            geofences::get_geofence,
+            geofences::update_geofence,
+            geofences::delete_geofence
+        ))
+        .routes(routes!(settings::get_settings))
+        .routes(routes!(settings::put_global))
+        .routes(routes!(settings::put_override, settings::delete_override))
+        .routes(routes!(kpis::daily))
+        .routes(routes!(kpis::rollup))
+        .routes(routes!(kpis::utilisation_trend))
+        .routes(routes!(kpis::leaderboard))
+        .routes(routes!(kpis::not_moved_today))
+        .routes(routes!(kpis::idle))
+        .routes(routes!(health::ingest))
+        .routes(routes!(health::devices))
 }
 
 /// The OpenAPI 3.1 document of the API, paths including [`PREFIX`].
@@ -151,7 +190,7 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins.iter().cloned()))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::LOCATION, header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(3600))
