@@ -193,3 +193,43 @@ async fn admins_set_and_remove_overrides_validated_merged_with_the_global_row() 
     let (status, _) = app.bare(Method::DELETE, "/settings/analytics/city/Nairobi", &viewer).await;
     assert_eq!(status, 403);
 }
+
+#[tokio::test]
+async fn a_change_that_breaks_a_devices_combined_settings_is_refused() {
+    let (app, _, admin) = seeded().await;
+    // Van 1 is in Nairobi: its trips end after 1700 s stopped, gaps after 1800 s (global)
+    let (status, row) = app
+        .send(
+            Method::PUT,
+            "/settings/analytics/city/Nairobi",
+            &admin,
+            json!({"work_stop_min_s": 1700}),
+        )
+        .await;
+    assert_eq!(status, 200, "{row}");
+    // valid over the global row alone, not with the city's value
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/settings/analytics/device/868120303990001",
+            &admin,
+            json!({"long_gap_s": 1600}),
+        )
+        .await;
+    assert_eq!((status, field(&body)), (422, "long_gap_s"), "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("868120303990001"), "{message}");
+    let mut global = defaults();
+    global["long_gap_s"] = json!(1500);
+    let (status, body) = app.send(Method::PUT, "/settings/analytics/global", &admin, global).await;
+    assert_eq!((status, field(&body)), (422, "long_gap_s"), "{body}");
+    // nothing was stored
+    let stored: (i64, i32) = sqlx::query_as(
+        "select (select count(*) from fleet.analytics_config where scope = 'device'),
+                (select long_gap_s from fleet.analytics_config where scope = 'global')",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("config");
+    assert_eq!(stored, (0, 1800));
+}

@@ -196,6 +196,9 @@ pub(crate) async fn get_settings(
     Ok(Json(AnalyticsConfig { global, overrides }))
 }
 
+/// Stores a row and checks the settings every device ends up with (its device, cost centre and
+/// city overrides over the global row) in the same transaction: a combination that breaks a
+/// rule is refused with a 422 naming the field and the device, and nothing is stored.
 async fn upsert(
     state: &AppState,
     scope: &str,
@@ -203,6 +206,7 @@ async fn upsert(
     v: &SettingsValues,
     by: i32,
 ) -> Result<SettingsRow, ApiError> {
+    let mut tx = state.pool.begin().await?;
     let row = sqlx::query_as(&format!(
         "insert into fleet.analytics_config (scope, scope_key, speed_limit_kmh, moving_speed_kmh,
              work_stop_min_s, long_gap_s, idle_min_s, min_trip_distance_m, min_trip_duration_s,
@@ -248,9 +252,47 @@ async fn upsert(
     .bind(v.fuel_price_per_l)
     .bind(&v.currency)
     .bind(by)
-    .fetch_one(&state.pool)
+    .fetch_one(&mut *tx)
     .await?;
+    check_effective(&mut tx).await?;
+    tx.commit().await?;
     Ok(row)
+}
+
+/// Validates each device's effective settings (reporting.v_device_analytics_settings).
+async fn check_effective(tx: &mut sqlx::PgConnection) -> Result<(), ApiError> {
+    let rows: Vec<(String, SettingsValues)> = sqlx::query_as(
+        "select imei, speed_limit_kmh, moving_speed_kmh, work_stop_min_s, long_gap_s, idle_min_s,
+                min_trip_distance_m, min_trip_duration_s, motion_confirm_distance_m,
+                offline_after_s, shift_start, shift_end, shift_weekdays, timezone,
+                idle_fuel_l_per_h, fuel_price_per_l, currency
+         from reporting.v_device_analytics_settings order by device_id",
+    )
+    .fetch_all(tx)
+    .await?
+    .into_iter()
+    .map(|r: EffectiveRow| (r.imei, r.values))
+    .collect();
+    for (imei, values) in rows {
+        let problem = match values.complete() {
+            Ok(s) => s.validate().err().map(|e| (e.field.to_owned(), e.problem)),
+            Err(e) => e.problem().errors.into_iter().next().map(|f| (f.field, f.message)),
+        };
+        if let Some((field, message)) = problem {
+            return Err(ApiError::invalid(
+                field,
+                format!("{message} (for device {imei} with its overrides combined)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(sqlx::FromRow)]
+struct EffectiveRow {
+    imei: String,
+    #[sqlx(flatten)]
+    values: SettingsValues,
 }
 
 /// Replace the global settings.
@@ -258,7 +300,7 @@ async fn upsert(
     put,
     path = "/settings/analytics/global",
     tag = "settings",
-    description = "Requires role: admin. Every value is required. The devices the change applies to (all of them) are marked for a rebuild of trips (when a trip rule changed) or of KPIs.",
+    description = "Requires role: admin. Every value is required; each device's settings with its overrides combined must stay valid. The devices the change applies to (all of them) are marked for a rebuild of trips (when a trip rule changed) or of KPIs.",
     security(("session" = []), ("bearer" = [])),
     request_body = SettingsValues,
     responses(
@@ -306,7 +348,7 @@ fn scope_key(scope: &str, key: &str) -> Result<(), ApiError> {
     put,
     path = "/settings/analytics/{scope}/{key}",
     tag = "settings",
-    description = "Requires role: admin. Replaces the override of a cost centre, city or device (by IMEI): the values given are set, the others inherited. The override is validated merged with the global settings. The devices it applies to are marked for a rebuild.",
+    description = "Requires role: admin. Replaces the override of a cost centre, city or device (by IMEI): the values given are set, the others inherited. The override is validated merged with the global settings, and each device's settings with all its overrides combined must stay valid. The devices it applies to are marked for a rebuild.",
     security(("session" = []), ("bearer" = [])),
     params(
         ("scope" = String, Path, description = "cost_centre, city or device"),
