@@ -246,3 +246,21 @@ async fn operators_acknowledge_an_alarm_once() {
         s.app.send(Method::POST, &ack_path(d0, "not-a-time", "41"), &s.operator, json!({})).await;
     assert_eq!((status, kind(&body)), (400, "bad-request"), "{body}");
 }
+
+#[tokio::test]
+async fn the_document_names_the_query_parameters_as_sent() {
+    let app = App::start().await;
+    let (_, doc) = app.get("/openapi.json", &As::Anonymous).await;
+    let params: Vec<&str> = doc["paths"]["/api/v1/alarms"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters")
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert_eq!(
+        params,
+        ["device_id", "type", "class", "from", "to", "acknowledged", "limit", "after"]
+    );
+    let ack = &doc["paths"]["/api/v1/alarms/{device_id}/{alarm_time}/{alarm_type}/ack"]["post"];
+    assert!(ack["responses"]["409"].is_object(), "{ack}");
+}
