@@ -315,12 +315,14 @@ async fn mark_rebuild(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
     .map(|_| ())
 }
 
-async fn fetch(pool: &sqlx::PgPool, id: i32) -> Result<Geofence, ApiError> {
-    let row: Option<Row> =
-        sqlx::query_as(&format!("select {COLUMNS} from fleet.geofences where geofence_id = $1"))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?;
+async fn fetch(db: &mut sqlx::PgConnection, id: i32, lock: bool) -> Result<Geofence, ApiError> {
+    let lock = if lock { " for update" } else { "" };
+    let row: Option<Row> = sqlx::query_as(&format!(
+        "select {COLUMNS} from fleet.geofences where geofence_id = $1{lock}"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
     row.map(Geofence::from).ok_or_else(|| not_found(id))
 }
 
@@ -368,11 +370,17 @@ pub(crate) async fn get_geofence(
     _: Viewer,
     Path(id): Path<i32>,
 ) -> Result<Json<Geofence>, ApiError> {
-    fetch(&state.pool, id).await.map(Json)
+    let mut db = state.pool.acquire().await?;
+    fetch(&mut db, id, false).await.map(Json)
 }
 
-async fn store(state: &AppState, id: Option<i32>, g: Valid) -> Result<Option<Geofence>, ApiError> {
-    let mut tx = state.pool.begin().await?;
+/// Inserts (`id` None) or updates a geofence and marks every device for a trip rebuild, in
+/// the caller's transaction.
+async fn store(
+    tx: &mut sqlx::PgConnection,
+    id: Option<i32>,
+    g: Valid,
+) -> Result<Option<Geofence>, ApiError> {
     let polygon = g.polygon.map(sqlx::types::Json);
     let sql = match id {
         None => format!(
@@ -402,9 +410,8 @@ async fn store(state: &AppState, id: Option<i32>, g: Valid) -> Result<Option<Geo
         .await
         .map_err(|e| name_taken(e, &g.name))?;
     if row.is_some() {
-        mark_rebuild(&mut tx).await?;
+        mark_rebuild(tx).await?;
     }
-    tx.commit().await?;
     Ok(row.map(Geofence::from))
 }
 
@@ -432,7 +439,9 @@ pub(crate) async fn create_geofence(
     JsonBody(body): JsonBody<CreateGeofence>,
 ) -> Result<(StatusCode, Json<Geofence>), ApiError> {
     let valid = validate(body)?;
-    let g = store(&state, None, valid).await?.ok_or_else(|| not_found(0))?;
+    let mut tx = state.pool.begin().await?;
+    let g = store(&mut tx, None, valid).await?.ok_or_else(|| not_found(0))?;
+    tx.commit().await?;
     tracing::info!(geofence.id = g.geofence_id, geofence.name = %g.name, by = %who.username, "geofence created");
     Ok((StatusCode::CREATED, Json(g)))
 }
@@ -463,9 +472,12 @@ pub(crate) async fn update_geofence(
     Path(id): Path<i32>,
     JsonBody(body): JsonBody<UpdateGeofence>,
 ) -> Result<Json<Geofence>, ApiError> {
-    let old = fetch(&state.pool, id).await?;
+    let mut tx = state.pool.begin().await?;
+    // locked, so that concurrent edits apply one after the other
+    let old = fetch(&mut tx, id, true).await?;
     let valid = validate(merge(old, body))?;
-    let g = store(&state, Some(id), valid).await?.ok_or_else(|| not_found(id))?;
+    let g = store(&mut tx, Some(id), valid).await?.ok_or_else(|| not_found(id))?;
+    tx.commit().await?;
     tracing::info!(geofence.id = id, by = %who.username, "geofence edited");
     Ok(Json(g))
 }
