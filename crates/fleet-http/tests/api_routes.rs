@@ -29,6 +29,10 @@ struct Row {
     expect: [u16; 4],
 }
 
+const ACK: &str = "/api/v1/alarms/{device_id}/{alarm_time}/{alarm_type}/ack";
+const OVERRIDE: &str = "/api/v1/settings/analytics/{scope}/{key}";
+const ALARM_TIME: &str = "2026-11-20T08:00:00Z";
+
 /// The role matrix. Ordered so that what a row destroys (a user, a token, the caller's
 /// session) is not needed by later rows.
 fn matrix() -> Vec<Row> {
@@ -47,6 +51,26 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/stops", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/devices/{id}/track", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/devices/{id}/day", [401, 200, 200, 200]),
+        // operations: alarms, geofences, analytics settings, KPIs and ingest health
+        row(Method::GET, "/api/v1/alarms", [401, 200, 200, 200]),
+        row(Method::POST, ACK, [401, 403, 200, 200]),
+        row(Method::GET, "/api/v1/geofences", [401, 200, 200, 200]),
+        row(Method::POST, "/api/v1/geofences", [401, 403, 403, 201]),
+        row(Method::GET, "/api/v1/geofences/{id}", [401, 200, 200, 200]),
+        row(Method::PATCH, "/api/v1/geofences/{id}", [401, 403, 403, 200]),
+        row(Method::DELETE, "/api/v1/geofences/{id}", [401, 403, 403, 204]),
+        row(Method::GET, "/api/v1/settings/analytics", [401, 200, 200, 200]),
+        row(Method::PUT, "/api/v1/settings/analytics/global", [401, 403, 403, 200]),
+        row(Method::PUT, OVERRIDE, [401, 403, 403, 200]),
+        row(Method::DELETE, OVERRIDE, [401, 403, 403, 204]),
+        row(Method::GET, "/api/v1/kpis/daily", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/kpis/rollup", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/kpis/utilisation-trend", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/kpis/leaderboard", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/kpis/not-moved-today", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/fleet/idle", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/health/ingest", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/health/devices", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
         row(Method::POST, "/api/v1/users", [401, 403, 403, 201]),
         row(Method::GET, "/api/v1/users/{id}", [401, 403, 403, 200]),
@@ -66,6 +90,7 @@ struct Targets {
     device: i32,
     user: i32,
     token: i32,
+    geofence: i32,
 }
 
 /// Start time of the trip `targets` gives the device.
@@ -90,7 +115,45 @@ async fn targets(app: &App, pass: &str) -> Targets {
     .execute(&app.db.pool)
     .await
     .expect("trip");
-    Targets { device, user, token }
+    // one alarm per caller, so that each acknowledgement finds it open
+    for who in WHO {
+        sqlx::query(
+            "insert into fleet.alarms (device_id, alarm_time, alarm_type, source)
+             values ($1, $2::timestamptz, $3, 'push')",
+        )
+        .bind(device)
+        .bind(ALARM_TIME)
+        .bind(format!("probe-{who:?}"))
+        .execute(&app.db.pool)
+        .await
+        .expect("alarm");
+    }
+    let geofence = sqlx::query_scalar(
+        "insert into fleet.geofences (name, kind, center_lat, center_lon, radius_m)
+         values ($1, 'circle', -1.3, 36.8, 100) returning geofence_id",
+    )
+    .bind(format!("target-{pass}"))
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("geofence");
+    Targets { device, user, token, geofence }
+}
+
+/// The concrete path of a row for one caller, with its query string.
+fn ops_path(path: &str, t: &Targets, who: Who) -> String {
+    let query = match path {
+        "/api/v1/kpis/daily"
+        | "/api/v1/kpis/rollup"
+        | "/api/v1/kpis/utilisation-trend"
+        | "/api/v1/kpis/leaderboard" => "?from=2026-11-01&to=2026-11-30",
+        _ => "",
+    };
+    path.replace("{device_id}", &t.device.to_string())
+        .replace("{alarm_time}", ALARM_TIME)
+        .replace("{alarm_type}", &format!("probe-{who:?}"))
+        .replace("{scope}", "city")
+        .replace("{key}", "Nairobi")
+        + query
 }
 
 fn body_for(row: &Row, pass: &str, who: Who) -> Option<Value> {
@@ -104,6 +167,16 @@ fn body_for(row: &Row, pass: &str, who: Who) -> Option<Value> {
         })),
         ("PATCH", "/api/v1/users/{id}") => Some(json!({"display_name": "changed"})),
         ("POST", "/api/v1/tokens") => Some(json!({"name": format!("{pass}-{who:?}")})),
+        ("POST", ACK) => Some(json!({"note": "seen"})),
+        ("POST", "/api/v1/geofences") => Some(json!({
+            "name": format!("g-{pass}-{who:?}"), "kind": "circle",
+            "center": {"lat": -1.29, "lon": 36.82}, "radius_m": 150
+        })),
+        ("PATCH", "/api/v1/geofences/{id}") => Some(json!({"speed_limit_kmh": 50})),
+        ("PUT", "/api/v1/settings/analytics/global") => {
+            Some(serde_json::to_value(fleet_core::AnalyticsSettings::default()).expect("json"))
+        }
+        ("PUT", OVERRIDE) => Some(json!({"speed_limit_kmh": 60})),
         _ => None,
     }
 }
@@ -141,6 +214,7 @@ async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_se
                 &match row.path {
                     p if p.starts_with("/api/v1/devices/") => t.device,
                     p if p.starts_with("/api/v1/users/") => t.user,
+                    p if p.starts_with("/api/v1/geofences/") => t.geofence,
                     _ => t.token,
                 }
                 .to_string(),
@@ -152,6 +226,7 @@ async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_se
                 path.push_str("?from=2026-03-02T00:00:00Z&to=2026-03-03T00:00:00Z");
             }
             for (i, who) in WHO.iter().enumerate() {
+                let path = ops_path(&path, &t, *who);
                 let mut req = app.call(row.method.clone(), &path, &callers[i]);
                 if let Some(body) = body_for(&row, pass, *who) {
                     req = req.json(&body);

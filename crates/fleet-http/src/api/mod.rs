@@ -13,6 +13,12 @@ mod users;
 mod export;
 mod tracks;
 mod trips;
+// operations: alarms, geofences, analytics settings, KPIs and ingest health
+mod alarms;
+mod geofences;
+mod health;
+mod kpis;
+mod settings;
 
 use std::sync::OnceLock;
 
@@ -36,6 +42,12 @@ pub use users::{CreateUser, UpdateUser, UserList};
 // trips, stops, tracks and a vehicle's day
 pub use tracks::{DayReport, DayTotals, Fix};
 pub use trips::{Stop, StopPage, Trip, TripPage, TripTrack};
+// operations
+pub use alarms::{AckAlarm, Alarm, AlarmPage};
+pub use geofences::{Center, CreateGeofence, Geofence, GeofenceKind, GeofenceList, UpdateGeofence};
+pub use health::DeviceHealthPage;
+pub use kpis::{IdleVehicle, KpiDailyPage, KpiRows, LeaderboardRow, UtilisationDay};
+pub use settings::{AnalyticsConfig, SettingsRow, SettingsValues};
 
 use crate::{ApiError, AppState};
 
@@ -60,6 +72,11 @@ pub const PREFIX: &str = "/api/v1";
         (name = "fleet", description = "The live fleet"),
         (name = "trips", description = "Trips, stops, tracks and a vehicle's day"),
         (name = "meta", description = "This document"),
+        (name = "alarms", description = "Alarms and their acknowledgement (operators)"),
+        (name = "geofences", description = "Named areas for trips and enter/exit events (admins edit)"),
+        (name = "settings", description = "Analytics thresholds, global and overrides (admins edit)"),
+        (name = "kpis", description = "Daily KPIs, rollups, rankings and idling vehicles"),
+        (name = "health", description = "Ingest health of jobs and devices"),
     )
 )]
 struct ApiDoc;
@@ -108,6 +125,26 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(tracks::device_track))
         .routes(routes!(tracks::device_day))
         .routes(routes!(openapi_json))
+        // operations: alarms, geofences, analytics settings, KPIs and ingest health
+        .routes(routes!(alarms::list_alarms))
+        .routes(routes!(alarms::ack_alarm))
+        .routes(routes!(geofences::list_geofences, geofences::create_geofence))
+        .routes(routes!(
+            geofences::get_geofence,
+            geofences::update_geofence,
+            geofences::delete_geofence
+        ))
+        .routes(routes!(settings::get_settings))
+        .routes(routes!(settings::put_global))
+        .routes(routes!(settings::put_override, settings::delete_override))
+        .routes(routes!(kpis::daily))
+        .routes(routes!(kpis::rollup))
+        .routes(routes!(kpis::utilisation_trend))
+        .routes(routes!(kpis::leaderboard))
+        .routes(routes!(kpis::not_moved_today))
+        .routes(routes!(kpis::idle))
+        .routes(routes!(health::ingest))
+        .routes(routes!(health::devices))
 }
 
 /// The OpenAPI 3.1 document of the API, paths including [`PREFIX`].
@@ -168,7 +205,7 @@ fn cors(origins: &[HeaderValue]) -> CorsLayer {
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins.iter().cloned()))
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::PATCH, Method::DELETE])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([header::LOCATION, header::RETRY_AFTER])
         .max_age(std::time::Duration::from_secs(3600))
