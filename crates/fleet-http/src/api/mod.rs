@@ -58,7 +58,7 @@ pub const PREFIX: &str = "/api/v1";
 #[openapi(
     info(
         title = "fleetd API",
-        description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles, their live state, users and tokens. \
+        description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles and their live state, trips and stops, tracks, alarms, daily KPIs, geofences, analytics settings, ingest health, users and tokens. \
             Authenticate with the `fleetd_session` cookie from `POST /api/v1/auth/login` or with `Authorization: Bearer <token>`. \
             Errors are `application/problem+json` with a stable `type` URI (`https://fleetd.dev/problems/<kind>`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
