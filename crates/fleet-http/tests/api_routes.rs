@@ -40,6 +40,8 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/devices/{id}", [401, 200, 200, 200]),
         row(Method::PATCH, "/api/v1/devices/{id}", [401, 403, 200, 200]),
         row(Method::GET, "/api/v1/fleet/live", [401, 200, 200, 200]),
+        // live stream
+        row(Method::GET, "/api/v1/stream", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
         row(Method::POST, "/api/v1/users", [401, 403, 403, 201]),
         row(Method::GET, "/api/v1/users/{id}", [401, 403, 403, 200]),

@@ -6,6 +6,8 @@ mod auth;
 mod devices;
 pub mod extract;
 mod live;
+// live stream
+mod stream;
 mod tokens;
 mod users;
 
@@ -50,7 +52,14 @@ pub const PREFIX: &str = "/api/v1";
         (name = "devices", description = "The vehicle registry"),
         (name = "fleet", description = "The live fleet"),
         (name = "meta", description = "This document"),
-    )
+        (name = "live", description = "The fleet's changes as Server-Sent Events"),
+    ),
+    components(schemas(
+        crate::stream::PositionEvent,
+        crate::stream::StatusEvent,
+        crate::stream::AlarmStreamEvent,
+        crate::stream::ResetEvent
+    ))
 )]
 struct ApiDoc;
 
@@ -90,6 +99,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::list_devices))
         .routes(routes!(devices::get_device, devices::update_device))
         .routes(routes!(live::live))
+        // live stream
+        .routes(routes!(stream::stream))
         .routes(routes!(openapi_json))
 }
 
