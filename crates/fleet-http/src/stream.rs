@@ -118,6 +118,8 @@ pub struct StreamHub {
     tx: broadcast::Sender<Arc<StreamEvent>>,
     /// Whether a listener is connected and listening.
     listening: AtomicBool,
+    /// Cancelled when the server shuts down: open streams end, so graceful shutdown can finish.
+    closing: CancellationToken,
 }
 
 impl std::fmt::Debug for Ring {
@@ -147,12 +149,23 @@ impl StreamHub {
             ring: Mutex::new(Ring { next: 1, events: VecDeque::new() }),
             tx,
             listening: AtomicBool::new(false),
+            closing: CancellationToken::new(),
         }
     }
 
     /// The SSE id of an event.
     pub fn id(&self, seq: u64) -> String {
         format!("{}-{seq}", self.epoch)
+    }
+
+    /// Ends every open stream (at shutdown; the listener does it when told to stop).
+    pub fn close(&self) {
+        self.closing.cancel();
+    }
+
+    /// Resolves once [`StreamHub::close`] was called.
+    pub fn closed(&self) -> tokio_util::sync::WaitForCancellationFutureOwned {
+        self.closing.clone().cancelled_owned()
     }
 
     /// Whether the listener task is connected and listening for changes.
@@ -220,13 +233,19 @@ impl StreamHub {
     }
 }
 
-/// Starts the listener task; it runs until `shutdown` is cancelled.
+/// Starts the listener task; it runs until `shutdown` is cancelled, then ends the open streams.
 pub fn spawn_listener(
     pool: PgPool,
     hub: Arc<StreamHub>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let closer = hub.clone();
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            token.cancelled().await;
+            closer.close();
+        });
         let mut first = true;
         loop {
             if shutdown.is_cancelled() {

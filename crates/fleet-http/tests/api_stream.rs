@@ -269,3 +269,13 @@ async fn the_stream_needs_a_login() {
     let (status, _) = l.app.get("/stream", &As::Bearer("fltd_nope".into())).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn open_streams_end_when_the_server_shuts_down() {
+    let l = live().await;
+    let mut c = Client::open(&l, "", None).await;
+    let started = std::time::Instant::now();
+    l.hub.close();
+    assert!(c.next(10).await.is_none());
+    assert!(started.elapsed() < Duration::from_secs(5), "the stream ended, not timed out");
+}

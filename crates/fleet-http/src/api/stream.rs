@@ -91,6 +91,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let hub = state.stream.clone();
+    let hub_closed = hub.closed();
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let sub = hub.subscribe(last);
     let first: Vec<Event> = match &sub.reset {
@@ -118,7 +119,9 @@ pub(crate) async fn stream(
         };
         std::future::ready(out)
     });
-    let events = stream::iter(first.into_iter().map(Ok)).chain(replayed).chain(live);
+    let closed = hub_closed;
+    let events =
+        stream::iter(first.into_iter().map(Ok)).chain(replayed).chain(live).take_until(closed);
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
 }
 
