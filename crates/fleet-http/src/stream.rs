@@ -297,7 +297,11 @@ struct LatestRow {
     state_since: DateTime<Utc>,
 }
 
-const LATEST: &str = "select d.device_id, d.imei, d.cost_centre, d.city, l.lat, l.lon, l.speed_kmh,
+/// The latest rows of active devices, with their status, and `$filter` appended.
+macro_rules! latest {
+    ($filter:literal) => {
+        concat!(
+            "select d.device_id, d.imei, d.cost_centre, d.city, l.lat, l.lon, l.speed_kmh,
         l.course_deg, l.ignition, l.gps_time,
         case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
              then 'offline' else l.motion_state end as status,
@@ -305,7 +309,16 @@ const LATEST: &str = "select d.device_id, d.imei, d.cost_centre, d.city, l.lat, 
     from fleet.device_latest l
     join fleet.devices d using (device_id)
     cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
-    where d.active and ($1::int[] is null or l.device_id = any($1))";
+    where d.active",
+            $filter
+        )
+    };
+}
+
+/// Every active device's latest row and status.
+const LATEST: &str = latest!("");
+/// The latest rows of the devices in `$1` (two statements, so each keeps a fitting plan).
+const LATEST_OF: &str = latest!(" and l.device_id = any($1)");
 
 #[derive(sqlx::FromRow)]
 struct AlarmRow {
@@ -331,7 +344,7 @@ async fn listen(
     listener.listen(CHANGES_CHANNEL).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
     let mut known: HashMap<i32, Known> = HashMap::new();
-    for r in sqlx::query_as::<_, LatestRow>(LATEST).bind(None::<Vec<i32>>).fetch_all(pool).await? {
+    for r in sqlx::query_as::<_, LatestRow>(LATEST).fetch_all(pool).await? {
         known.insert(r.device_id, Known { status: r.status });
     }
     if !first {
@@ -348,8 +361,7 @@ async fn listen(
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = sweep.tick() => {
-                let rows: Vec<LatestRow> =
-                    sqlx::query_as(LATEST).bind(None::<Vec<i32>>).fetch_all(pool).await?;
+                let rows: Vec<LatestRow> = sqlx::query_as(LATEST).fetch_all(pool).await?;
                 for r in rows {
                     status_change(hub, &mut known, &r);
                 }
@@ -404,7 +416,7 @@ async fn changed(
     p: Payload,
 ) -> Result<(), sqlx::Error> {
     if !p.p.is_empty() {
-        let rows: Vec<LatestRow> = sqlx::query_as(LATEST).bind(&p.p).fetch_all(pool).await?;
+        let rows: Vec<LatestRow> = sqlx::query_as(LATEST_OF).bind(&p.p).fetch_all(pool).await?;
         for r in &rows {
             hub.publish(
                 "position",
