@@ -6,6 +6,8 @@ pub mod api;
 pub mod auth;
 pub mod error;
 mod health;
+pub mod metrics;
+pub mod stream;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,12 +31,17 @@ pub struct AppState {
     pub(crate) login_limiter: Arc<auth::limit::LoginLimiter>,
     /// Origins allowed to call the API from a browser (CORS); empty: no CORS headers at all.
     pub(crate) cors_origins: Arc<[HeaderValue]>,
+    /// The live stream's events (fed by [`stream::spawn_listener`]).
+    pub stream: Arc<stream::StreamHub>,
 }
 
 impl AppState {
     /// State with the default login limits and CORS off.
     pub fn new(pool: PgPool) -> Self {
+        // the recorder first, so the writer's metrics are kept from the start
+        let _ = metrics::handle();
         Self {
+            stream: Arc::new(stream::StreamHub::new(stream::RING_CAPACITY)),
             pool,
             login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
             cors_origins: Arc::new([]),
@@ -68,13 +75,21 @@ impl AppState {
     }
 }
 
-/// Every route fleet-http serves: health, readiness and `/api/v1`.
+/// Every route fleet-http serves: health, readiness, metrics and `/api/v1`; each routed
+/// request is counted and timed by its route template.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::router(&state))
+        .route_layer(axum::middleware::from_fn(metrics::track))
         .with_state(state)
+}
+
+/// Counts and times the routes of another router (the push receivers) like fleet-http's own.
+pub fn with_http_metrics(router: Router) -> Router {
+    router.route_layer(axum::middleware::from_fn(metrics::track))
 }
 
 /// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.

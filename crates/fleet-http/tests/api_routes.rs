@@ -71,6 +71,8 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/fleet/idle", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/ingest", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/devices", [401, 200, 200, 200]),
+        // live stream
+        row(Method::GET, "/api/v1/stream", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
         row(Method::POST, "/api/v1/users", [401, 403, 403, 201]),
         row(Method::GET, "/api/v1/users/{id}", [401, 403, 403, 200]),

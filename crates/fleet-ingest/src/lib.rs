@@ -10,4 +10,4 @@ pub mod writer;
 pub use poll::{backfill, Job, JobReport, PollConfig, PollError, PollJobs, Poller, RunStatus};
 pub use receiver::{routes as push_routes, PushReceiver};
 pub use record::{Record, Reject};
-pub use writer::{WriteError, WriteReport, Writer, WriterConfig};
+pub use writer::{WriteError, WriteReport, Writer, WriterConfig, CHANGES_CHANNEL};

@@ -6,6 +6,8 @@ mod auth;
 mod devices;
 pub mod extract;
 mod live;
+// live stream
+mod stream;
 mod tokens;
 mod users;
 
@@ -77,7 +79,14 @@ pub const PREFIX: &str = "/api/v1";
         (name = "settings", description = "Analytics thresholds, global and overrides (admins edit)"),
         (name = "kpis", description = "Daily KPIs, rollups, rankings and idling vehicles"),
         (name = "health", description = "Ingest health of jobs and devices"),
-    )
+        (name = "live", description = "The fleet's changes as Server-Sent Events"),
+    ),
+    components(schemas(
+        crate::stream::PositionEvent,
+        crate::stream::StatusEvent,
+        crate::stream::AlarmStreamEvent,
+        crate::stream::ResetEvent
+    ))
 )]
 struct ApiDoc;
 
@@ -124,6 +133,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(trips::list_stops))
         .routes(routes!(tracks::device_track))
         .routes(routes!(tracks::device_day))
+        // live stream
+        .routes(routes!(stream::stream))
         .routes(routes!(openapi_json))
         // operations: alarms, geofences, analytics settings, KPIs and ingest health
         .routes(routes!(alarms::list_alarms))

@@ -66,7 +66,8 @@ const UPDATE_LATEST: &str =
         state_since = case when fleet.device_latest.motion_state = excluded.motion_state
                            then fleet.device_latest.state_since else excluded.gps_time end,
         motion_state = excluded.motion_state, updated_at = now()
-    where excluded.gps_time > fleet.device_latest.gps_time";
+    where excluded.gps_time > fleet.device_latest.gps_time
+    returning device_id";
 
 /// Stores `jobs` (channel, records) and the closed log `windows`; returns one report per job.
 pub async fn flush(
@@ -86,6 +87,7 @@ pub async fn flush(
     let mut copy_buf = String::new();
     let mut first_sender: HashMap<(i32, i64), usize> = HashMap::new();
     let mut backlog = Backlog::default();
+    let mut changes = Changes::default();
     let mut positions_per_job = vec![0usize; jobs.len()];
     for (sub, (_, records)) in jobs.iter().enumerate() {
         for r in records.iter() {
@@ -113,7 +115,7 @@ pub async fn flush(
                 reports[sub].new += 1;
             }
         }
-        sqlx::query(UPDATE_LATEST).execute(&mut *tx).await?;
+        changes.latest = sqlx::query_scalar(UPDATE_LATEST).fetch_all(&mut *tx).await?;
         for (sub, n) in positions_per_job.iter().enumerate() {
             reports[sub].duplicate += n - reports[sub].new;
         }
@@ -130,7 +132,7 @@ pub async fn flush(
                 (_, None) => rejects.push(unknown_device(r)),
             }
         }
-        let stored = store_others(&mut tx, &others, &mut backlog).await?;
+        let stored = store_others(&mut tx, &others, &mut backlog, &mut changes).await?;
         reports[sub].new += stored;
         reports[sub].duplicate += others.len() - stored;
         store_rejects(&mut tx, channel, &rejects).await?;
@@ -138,6 +140,8 @@ pub async fn flush(
     }
     backlog.store(&mut tx).await?;
     store_windows(&mut tx, windows).await?;
+    // delivered to listeners only if and when the transaction commits
+    changes.notify(&mut tx).await?;
     tx.commit().await?;
     // only now are newly registered devices real
     state.ids.extend(ids);
@@ -222,6 +226,7 @@ async fn store_others(
     tx: &mut PgConnection,
     others: &[(i32, &Record)],
     backlog: &mut Backlog,
+    changes: &mut Changes,
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
@@ -301,7 +306,10 @@ async fn store_others(
         new += inserted;
         // alarms and the vendor's trips feed daily KPIs (alarms by class, reconciliation)
         match r {
-            Record::Alarm(a) if inserted > 0 => backlog.kpi(*id, a.alarm_time),
+            Record::Alarm(a) if inserted > 0 => {
+                backlog.kpi(*id, a.alarm_time);
+                changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
+            }
             Record::VendorTrip { trip, .. } if inserted > 0 => backlog.kpi(*id, trip.start_time),
             _ => {}
         }
@@ -401,5 +409,99 @@ impl Backlog {
         .execute(&mut *tx)
         .await?;
         Ok(())
+    }
+}
+
+/// Channel on which every flush that moved a device's latest position or stored new alarms
+/// notifies (`pg_notify` inside the flush's transaction, so only committed changes are told).
+pub const CHANGES_CHANNEL: &str = "fleet_changes";
+
+/// NOTIFY payloads must stay below 8000 bytes; changes are split into payloads of at most this.
+const MAX_PAYLOAD: usize = 7_000;
+
+/// What a flush changed, told to listeners as compact JSON payloads:
+/// `{"p":[device ids whose device_latest moved],"a":[[device_id,"alarm_time","alarm_type"],…]}`.
+/// A listener reads the rows themselves; the payload only says which.
+#[derive(Debug, Default)]
+struct Changes {
+    latest: Vec<i32>,
+    alarms: Vec<(i32, chrono::DateTime<chrono::Utc>, String)>,
+}
+
+impl Changes {
+    fn payloads(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut latest: Vec<String> = Vec::new();
+        let mut alarms: Vec<String> = Vec::new();
+        let mut size = 0usize;
+        let emit = |latest: &mut Vec<String>, alarms: &mut Vec<String>, out: &mut Vec<String>| {
+            if !latest.is_empty() || !alarms.is_empty() {
+                out.push(format!("{{\"p\":[{}],\"a\":[{}]}}", latest.join(","), alarms.join(",")));
+            }
+            latest.clear();
+            alarms.clear();
+        };
+        for id in &self.latest {
+            let item = id.to_string();
+            if size + item.len() + 1 > MAX_PAYLOAD {
+                emit(&mut latest, &mut alarms, &mut out);
+                size = 0;
+            }
+            size += item.len() + 1;
+            latest.push(item);
+        }
+        for (id, time, kind) in &self.alarms {
+            let item = serde_json::json!([id, time, kind]).to_string();
+            if item.len() > MAX_PAYLOAD {
+                tracing::warn!(device_id = id, "alarm type too long to announce; not streamed");
+                continue;
+            }
+            if size + item.len() + 1 > MAX_PAYLOAD {
+                emit(&mut latest, &mut alarms, &mut out);
+                size = 0;
+            }
+            size += item.len() + 1;
+            alarms.push(item);
+        }
+        emit(&mut latest, &mut alarms, &mut out);
+        out
+    }
+
+    async fn notify(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        let payloads = self.payloads();
+        if payloads.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("select pg_notify($1, p) from unnest($2::text[]) p")
+            .bind(CHANGES_CHANNEL)
+            .bind(&payloads)
+            .execute(&mut *tx)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
+        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
+        let changes = Changes {
+            latest: (1..=5_000).collect(),
+            alarms: (1..=300).map(|i| (i, t, format!("type-{i}"))).collect(),
+        };
+        let payloads = changes.payloads();
+        assert!(payloads.len() > 1);
+        let (mut ids, mut alarms) = (0, 0);
+        for p in &payloads {
+            assert!(p.len() < 8_000, "{}", p.len());
+            let v: serde_json::Value = serde_json::from_str(p).expect("json");
+            ids += v["p"].as_array().expect("p").len();
+            alarms += v["a"].as_array().expect("a").len();
+        }
+        assert_eq!((ids, alarms), (5_000, 300));
+        assert!(Changes::default().payloads().is_empty());
     }
 }

@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Record;
 
+pub use flush::CHANGES_CHANNEL;
+
 /// How the writer batches.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
@@ -141,6 +143,7 @@ async fn run(
     let mut state = flush::FlushState::new(config.register_unknown_devices);
     let mut window = window::LogWindow::new(config.log_window);
     loop {
+        metrics::gauge!("fleetd_writer_queue_depth").set(rx.len() as f64);
         let next = tokio::select! {
             biased;
             next = rx.recv() => next,
@@ -153,10 +156,9 @@ async fn run(
         let first = match next {
             None => break,
             Some(Msg::Refused { channel }) => {
-                window.count(
-                    &channel,
-                    &WriteReport { received: 1, rejected: 1, ..WriteReport::default() },
-                );
+                let refused = WriteReport { received: 1, rejected: 1, ..WriteReport::default() };
+                record_metrics(&channel, &refused);
+                window.count(&channel, &refused);
                 continue;
             }
             Some(Msg::Write(s)) => s,
@@ -171,10 +173,10 @@ async fn run(
                     batch.push(s);
                 }
                 Ok(Some(Msg::Refused { channel })) => {
-                    window.count(
-                        &channel,
-                        &WriteReport { received: 1, rejected: 1, ..WriteReport::default() },
-                    );
+                    let refused =
+                        WriteReport { received: 1, rejected: 1, ..WriteReport::default() };
+                    record_metrics(&channel, &refused);
+                    window.count(&channel, &refused);
                 }
                 Ok(None) | Err(_) => break,
             }
@@ -182,10 +184,16 @@ async fn run(
         let jobs: Vec<(&str, &[Record])> =
             batch.iter().map(|s| (s.channel.as_str(), s.records.as_slice())).collect();
         let closed = window.take_closed();
+        let started = std::time::Instant::now();
         let outcome = flush::flush(&pool, &mut state, &jobs, &closed).await;
+        let result = if outcome.is_ok() { "ok" } else { "error" };
+        metrics::histogram!("fleetd_writer_flush_seconds", "result" => result)
+            .record(started.elapsed().as_secs_f64());
+        metrics::histogram!("fleetd_writer_flush_rows").record(rows as f64);
         match outcome {
             Ok(reports) => {
                 for (s, report) in batch.iter().zip(&reports) {
+                    record_metrics(&s.channel, report);
                     window.count(&s.channel, report);
                 }
                 for (s, report) in batch.into_iter().zip(reports) {
@@ -208,5 +216,24 @@ async fn run(
         if let Err(e) = flush::flush(&pool, &mut state, &[], &closed).await {
             tracing::warn!(error = %e, "could not store the last ingestion_log windows");
         }
+    }
+}
+
+/// Counts a submission's records by channel and outcome (`fleetd_ingest_records_total`); the
+/// process's metrics recorder, if any, exports them.
+fn record_metrics(channel: &str, report: &WriteReport) {
+    let counts = [
+        ("received", report.received),
+        ("new", report.new),
+        ("duplicate", report.duplicate),
+        ("rejected", report.rejected),
+    ];
+    for (outcome, n) in counts {
+        metrics::counter!(
+            "fleetd_ingest_records_total",
+            "channel" => channel.to_owned(),
+            "outcome" => outcome
+        )
+        .increment(n as u64);
     }
 }

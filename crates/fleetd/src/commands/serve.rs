@@ -112,7 +112,11 @@ async fn serve(
     };
     let state = fleet_http::AppState::new(db.pool.clone())
         .with_cors_origins(cfg.http.cors_origins.iter().cloned());
-    let app = fleet_http::router(state).merge(fleet_ingest::push_routes(receiver));
+    // one listener turns the writer's fleet_changes notifications into the live stream's events
+    let stream_listener =
+        fleet_http::stream::spawn_listener(db.pool.clone(), state.stream.clone(), shutdown.clone());
+    let app = fleet_http::router(state)
+        .merge(fleet_http::with_http_metrics(fleet_ingest::push_routes(receiver)));
     let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     if let Some(p) = pollers {
@@ -123,6 +127,7 @@ async fn serve(
     }
     let _ = maintenance.await;
     let _ = trips.await;
+    let _ = stream_listener.await;
     writer_stop.cancel();
     let _ = writer_task.await;
     served.context("HTTP server failed")

@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# The API benchmark: fleetd serve on a fresh embedded cluster seeded by SQL with BENCH_DEVICES
+# vehicles (each with a device_latest row), BENCH_POSITIONS rows in fleet.positions (spread
+# over the vehicles, the last days) and one vehicle-day of trips, then GET load (api-load:
+# BENCH_CONNECTIONS keep-alive connections for BENCH_SECONDS per route) on the live map
+# (GET /api/v1/fleet/live, every vehicle) and the device list (GET /api/v1/devices, one page,
+# and a filtered page). Prints the api-load lines. Not a test: it reports, it does not judge.
+#
+# Knobs: BENCH_DEVICES (10000), BENCH_POSITIONS (10000000), BENCH_CONNECTIONS (16),
+# BENCH_SECONDS (15).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+
+devices=${BENCH_DEVICES:-10000}
+positions=${BENCH_POSITIONS:-10000000}
+connections=${BENCH_CONNECTIONS:-16}
+seconds=${BENCH_SECONDS:-15}
+say() { printf '[bench] %s\n' "$*" >&2; }
+
+psql_bin=$(command -v psql || true)
+if [ -z "$psql_bin" ]; then
+    psql_bin=$(ls -1d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1 || true)
+fi
+[ -x "$psql_bin" ] || { echo "psql not found: install the PostgreSQL client" >&2; exit 2; }
+command -v curl >/dev/null || { echo "curl not found" >&2; exit 2; }
+
+say "building release binaries"
+cargo build --release --quiet -p fleetd -p fleet-bench
+fleetd="$repo/target/release/fleetd"
+api_load="$repo/target/release/api-load"
+
+work=$(mktemp -d -t fleetd-apibench.XXXXXX)
+chmod 755 "$work"
+data="$work/data"
+fleetd_pid=""
+stop_fleetd() {
+    [ -n "$fleetd_pid" ] || return 0
+    if kill -0 "$fleetd_pid" 2>/dev/null; then
+        kill -TERM "$fleetd_pid"
+        for _ in $(seq 1 300); do
+            kill -0 "$fleetd_pid" 2>/dev/null || break
+            sleep 0.1
+        done
+    fi
+    wait "$fleetd_pid" 2>/dev/null || true
+    fleetd_pid=""
+    local pidfile="$data/postgres/pgdata/postmaster.pid"
+    if [ -f "$pidfile" ]; then
+        local pm
+        pm=$(head -n 1 "$pidfile")
+        if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
+            kill -INT "$pm" || true
+            for _ in $(seq 1 100); do
+                kill -0 "$pm" 2>/dev/null || break
+                sleep 0.1
+            done
+        fi
+    fi
+}
+trap 'stop_fleetd; rm -rf "$work"' EXIT
+
+fenv=(env -u DATABASE_URL -u FLEETD_TRACKSOLID_URL -u FLEETD_TRACKSOLID_APP_KEY
+    -u FLEETD_TRACKSOLID_APP_SECRET -u FLEETD_TRACKSOLID_USER -u FLEETD_TRACKSOLID_PASSWORD
+    FLEETD_DATA_DIR="$data" FLEETD_LOG="${FLEETD_LOG:-warn}")
+say "starting fleetd serve on a fresh embedded cluster in $data"
+(
+    cd "$work"
+    exec "${fenv[@]}" "$fleetd" serve --data-dir "$data" --listen 127.0.0.1:0
+) >"$work/fleetd.out" 2>"$work/fleetd.log" &
+fleetd_pid=$!
+addr=""
+for _ in $(seq 1 1200); do
+    addr=$(sed -n 's|^fleetd listening on http://||p' "$work/fleetd.out" | head -n 1)
+    [ -n "$addr" ] && break
+    kill -0 "$fleetd_pid" 2>/dev/null || break
+    sleep 0.1
+done
+[ -n "$addr" ] || { echo "fleetd did not start; its log:" >&2; cat "$work/fleetd.log" >&2; exit 1; }
+for attempt in $(seq 1 600); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ] && break
+    if ! kill -0 "$fleetd_pid" 2>/dev/null || [ "$attempt" = 600 ]; then
+        echo "fleetd did not become ready; its log:" >&2
+        cat "$work/fleetd.log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+
+pgroot="$data/postgres"
+export PGHOST=127.0.0.1 PGUSER=fleetd PGDATABASE=fleetd PGPORT PGPASSWORD
+PGPORT=$(cat "$pgroot/port")
+PGPASSWORD=$(cat "$pgroot/superuser.password")
+q() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$@"; }
+
+say "seeding $devices vehicles with a latest fix"
+t0=$(date +%s)
+q -v devices="$devices" <<'SQL'
+insert into fleet.devices (imei, name, plate, cost_centre, city)
+select lpad((860000000000000 + i)::text, 15, '0'), 'Vehicle ' || i, 'KB' || lpad(i::text, 5, '0'),
+       'CC-' || (i % 20), (array['Nairobi', 'Mombasa', 'Kisumu', 'Nakuru'])[1 + i % 4]
+from generate_series(1, :devices) i;
+insert into fleet.device_latest (device_id, gps_time, received_at, lat, lon, speed_kmh,
+    course_deg, ignition, source, motion_state, state_since)
+select device_id, now() - (device_id % 7200) * interval '1 second', now(),
+       -1.29 + (device_id % 100) * 0.01, 36.82 + (device_id % 97) * 0.01,
+       (device_id % 3) * 30, device_id % 360, device_id % 3 <> 2, 'push',
+       (array['moving', 'idling', 'parked'])[1 + device_id % 3], now() - interval '1 hour'
+from fleet.devices;
+SQL
+say "seeding $positions positions (the last days, spread over the vehicles)"
+q -v positions="$positions" -v devices="$devices" <<'SQL'
+set synchronous_commit = off;
+insert into fleet.positions (device_id, gps_time, lat, lon, speed_kmh, course_deg, ignition,
+    fix_kind, source)
+select 1 + (i % :devices), now() - interval '3 days' + (i / :devices) * interval '10 seconds',
+       -1.29 + (i % 1000) * 0.0001, 36.82 + (i % 997) * 0.0001, (i % 60)::real, (i % 360)::real,
+       true, 'gps', 'push'
+from generate_series(0, :positions - 1) i
+on conflict do nothing;
+analyze fleet.positions;
+SQL
+say "seeding one vehicle-day of trips"
+q <<'SQL'
+insert into fleet.trips (device_id, start_time, end_time, start_lat, start_lon, end_lat, end_lon,
+    distance_m, duration_s, moving_s, point_count, end_reason)
+select 1, d + h * interval '1 hour', d + h * interval '1 hour' + interval '40 minutes',
+       -1.29, 36.82, -1.30, 36.83, 12000, 2400, 2100, 240, 'work_stop'
+from (select date_trunc('day', now()) - interval '1 day' as d) x, generate_series(6, 17) h;
+SQL
+say "seeded in $(( $(date +%s) - t0 )) s"
+
+password="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
+(cd "$work" && echo "$password" | "${fenv[@]}" "$fleetd" user add bench --role viewer \
+    --password-stdin --data-dir "$data" >/dev/null)
+token=$(cd "$work" && "${fenv[@]}" "$fleetd" token create --user bench --name api-bench \
+    --data-dir "$data")
+
+say "load: $connections connections, $seconds s per route"
+API_LOAD_TOKEN="$token" "$api_load" --base "http://$addr" --connections "$connections" \
+    --seconds "$seconds" \
+    --path /api/v1/fleet/live \
+    --path '/api/v1/fleet/live?city=Kisumu&status=moving' \
+    --path '/api/v1/devices?limit=100' \
+    --path '/api/v1/devices?q=vehicle%2099&limit=50' \
+    --path /api/v1/devices/5000
