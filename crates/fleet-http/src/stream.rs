@@ -273,12 +273,29 @@ struct Known {
     status: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 struct Payload {
     #[serde(default)]
     p: Vec<i32>,
     #[serde(default)]
     a: Vec<(i32, DateTime<Utc>, String)>,
+}
+
+/// How long the listener gathers notifications before reading the changed rows.
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
+
+impl Payload {
+    /// Adds one notification's changes (alarms are distinct by key; devices are deduplicated
+    /// once the batch is complete).
+    fn merge(&mut self, payload: &str) {
+        match serde_json::from_str::<Payload>(payload) {
+            Ok(more) => {
+                self.p.extend(more.p);
+                self.a.extend(more.a);
+            }
+            Err(e) => tracing::warn!(error = %e, "unreadable fleet_changes payload"),
+        }
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -376,9 +393,19 @@ async fn listen(
                     );
                     continue;
                 };
-                match serde_json::from_str::<Payload>(n.payload()) {
-                    Ok(p) => changed(pool, hub, &mut known, p).await?,
-                    Err(e) => tracing::warn!(error = %e, "unreadable fleet_changes payload"),
+                // The writer notifies once per flush, up to hundreds of times a second under
+                // load: gather what arrives within a short window and read the rows once, so
+                // the listener's queries stay a few per second whatever the ingest rate.
+                let mut batch = Payload::default();
+                batch.merge(n.payload());
+                tokio::time::sleep(COALESCE).await;
+                while let Some(n) = listener.next_buffered() {
+                    batch.merge(n.payload());
+                }
+                batch.p.sort_unstable();
+                batch.p.dedup();
+                if !batch.p.is_empty() || !batch.a.is_empty() {
+                    changed(pool, hub, &mut known, batch).await?;
                 }
             }
         }
