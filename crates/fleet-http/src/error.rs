@@ -188,6 +188,13 @@ impl From<sqlx::Error> for ApiError {
             {
                 ApiError::Unavailable(e)
             }
+            // 22021: a NUL character (or bytes PostgreSQL cannot store) in a client's text
+            sqlx::Error::Database(ref d) if d.code().as_deref() == Some("22021") => {
+                ApiError::BadRequest(
+                    "text in the request contains a character that cannot be stored (NUL, U+0000)"
+                        .to_owned(),
+                )
+            }
             other => ApiError::Internal(Box::new(other)),
         }
     }

@@ -133,6 +133,11 @@ async fn bad_device_list_parameters_are_422_naming_the_parameter() {
     let long = "x".repeat(101);
     let (status, body) = app.get(&format!("/devices?q={long}"), &viewer).await;
     assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("q")));
+    // found by the API fuzzer: PostgreSQL cannot store NUL, which must not be a 500
+    for query in ["city=Nairobi%00", "q=van%00", "cost_centre=%00"] {
+        let (status, body) = app.get(&format!("/devices?{query}"), &viewer).await;
+        assert_eq!((status, kind(&body)), (400, "bad-request"), "{query}: {body}");
+    }
 }
 
 #[tokio::test]

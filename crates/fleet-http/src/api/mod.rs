@@ -85,7 +85,8 @@ pub const PREFIX: &str = "/api/v1";
         crate::stream::PositionEvent,
         crate::stream::StatusEvent,
         crate::stream::AlarmStreamEvent,
-        crate::stream::ResetEvent
+        crate::stream::ResetEvent,
+        kpis::GroupBy
     ))
 )]
 struct ApiDoc;
