@@ -3,8 +3,9 @@
 # vehicles (each with a device_latest row), BENCH_POSITIONS rows in fleet.positions (spread
 # over the vehicles, the last days) and one vehicle-day of trips, then GET load (api-load:
 # BENCH_CONNECTIONS keep-alive connections for BENCH_SECONDS per route) on the live map
-# (GET /api/v1/fleet/live, every vehicle) and the device list (GET /api/v1/devices, one page,
-# and a filtered page). Prints the api-load lines. Not a test: it reports, it does not judge.
+# (GET /api/v1/fleet/live, every vehicle), the device list (GET /api/v1/devices, one page,
+# and a filtered page) and one vehicle-day (GET /api/v1/devices/1/day, GET /api/v1/trips of
+# that day). Prints the api-load lines. Not a test: it reports, it does not judge.
 #
 # Knobs: BENCH_DEVICES (10000), BENCH_POSITIONS (10000000), BENCH_CONNECTIONS (16),
 # BENCH_SECONDS (15).
@@ -143,4 +144,6 @@ API_LOAD_TOKEN="$token" "$api_load" --base "http://$addr" --connections "$connec
     --path '/api/v1/fleet/live?city=Kisumu&status=moving' \
     --path '/api/v1/devices?limit=100' \
     --path '/api/v1/devices?q=vehicle%2099&limit=50' \
-    --path /api/v1/devices/5000
+    --path /api/v1/devices/5000 \
+    --path "/api/v1/devices/1/day?date=$(date -u -d yesterday +%F)" \
+    --path "/api/v1/trips?device_id=1&from=$(date -u -d yesterday +%F)T00:00:00Z&to=$(date -u +%F)T00:00:00Z"
