@@ -55,19 +55,7 @@ pub async fn refresh_queued(
         .bind(&to)
         .fetch_one(&mut *tx)
         .await?;
-        // lock in device order, like every other writer of the backlog tables
-        sqlx::query("select device_id from fleet.kpi_backlog where device_id = any($1) order by device_id for update")
-            .bind(&ids)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "delete from fleet.kpi_backlog b using unnest($1::int[], $2::int8[]) as v(device_id, version)
-             where b.device_id = v.device_id and b.version = v.version",
-        )
-        .bind(&ids)
-        .bind(&versions)
-        .execute(&mut *tx)
-        .await?;
+        crate::store::clear_marks(&mut tx, "fleet.kpi_backlog", &ids, &versions).await?;
         tx.commit().await?;
         report.devices += claims.len();
         report.rows += i64::from(rows);

@@ -297,19 +297,32 @@ async fn clear_backlog(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Resul
     }
     let ids: Vec<i32> = marked.iter().map(|m| m.0).collect();
     let versions: Vec<i64> = marked.iter().map(|m| m.1).collect();
-    sqlx::query(
-        "select device_id from fleet.analytics_backlog where device_id = any($1)
-         order by device_id for update",
-    )
-    .bind(&ids)
+    clear_marks(tx, "fleet.analytics_backlog", &ids, &versions).await?;
+    Ok(())
+}
+
+/// Deletes the marks of `table` (`fleet.analytics_backlog` or `fleet.kpi_backlog`) at the
+/// versions processed, locking the rows in device order first — the order the writer and the
+/// trip builder lock them in, so the writers of a backlog table never deadlock. A mark whose
+/// version moved meanwhile stays for the next pass.
+pub(crate) async fn clear_marks(
+    tx: &mut PgConnection,
+    table: &str,
+    ids: &[i32],
+    versions: &[i64],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "select device_id from {table} where device_id = any($1) order by device_id for update"
+    ))
+    .bind(ids)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
-        "delete from fleet.analytics_backlog b using unnest($1::int[], $2::int8[]) as v(device_id, version)
-         where b.device_id = v.device_id and b.version = v.version",
-    )
-    .bind(&ids)
-    .bind(&versions)
+    sqlx::query(&format!(
+        "delete from {table} b using unnest($1::int[], $2::int8[]) as v(device_id, version)
+         where b.device_id = v.device_id and b.version = v.version"
+    ))
+    .bind(ids)
+    .bind(versions)
     .execute(&mut *tx)
     .await?;
     Ok(())
