@@ -85,6 +85,10 @@ pub struct HttpConfig {
     /// Origins (`https://ops.example.com`, lowercase, no path) whose pages may call the API
     /// with credentials; empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// Map tile URL template for FleetNow; empty: a plain background.
+    pub map_tile_url: String,
+    /// Attribution shown with the tiles.
+    pub map_tile_attribution: String,
 }
 
 /// How fleetd logs.

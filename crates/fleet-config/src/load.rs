@@ -300,8 +300,13 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         kpi_interval: secs("kpi_interval_s", 1)?,
     };
     let demo_vehicles = t.required("demo_vehicles", integer(1, 10_000))? as usize;
-    let http =
-        HttpConfig { cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default() };
+    let http = HttpConfig {
+        cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default(),
+        map_tile_url: t.parsed("map_tile_url", tile_url)?.unwrap_or_default(),
+        map_tile_attribution: t
+            .parsed("map_tile_attribution", |v| Ok(v.trim().to_owned()))?
+            .unwrap_or_default(),
+    };
 
     let effective = SETTINGS
         .iter()
@@ -345,6 +350,25 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
 
 /// A comma-separated list of origins: `scheme://host[:port]`, no path, no wildcard (the API
 /// allows credentials, which browsers refuse to combine with `*`).
+/// A tile URL template (http(s) with the {z}, {x} and {y} placeholders), or `none` for a plain
+/// background (kept as "").
+fn tile_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    if v.eq_ignore_ascii_case("none") {
+        return Ok(String::new());
+    }
+    if !(v.starts_with("http://") || v.starts_with("https://")) {
+        return Err("must be an http:// or https:// URL template, or none".into());
+    }
+    if !["{z}", "{x}", "{y}"].iter().all(|p| v.contains(p)) {
+        return Err("must contain the {z}, {x} and {y} placeholders".into());
+    }
+    if v.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == ';') {
+        return Err("must not contain spaces, quotes or semicolons".into());
+    }
+    Ok(v.to_owned())
+}
+
 fn cors_origins(v: &str) -> Result<Vec<String>, String> {
     let mut out = Vec::new();
     for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {

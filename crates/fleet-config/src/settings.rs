@@ -175,6 +175,18 @@ pub const SETTINGS: &[Setting] = &[
         "",
         "Origins allowed to call the API from a browser (CORS), comma-separated, e.g. https://ops.example.com. Unset: no CORS headers.",
     ),
+    text(
+        "map_tile_url",
+        "FLEETD_MAP_TILE_URL",
+        "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        "Map tiles for FleetNow, an http(s) URL template with {z}, {x} and {y} (and optionally {s}); none: a plain background, no tile requests.",
+    ),
+    text(
+        "map_tile_attribution",
+        "FLEETD_MAP_TILE_ATTRIBUTION",
+        "© OpenStreetMap contributors",
+        "Attribution shown on the map for its tiles.",
+    ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

@@ -115,8 +115,17 @@ async fn serve(
     // one listener turns the writer's fleet_changes notifications into the live stream's events
     let stream_listener =
         fleet_http::stream::spawn_listener(db.pool.clone(), state.stream.clone(), shutdown.clone());
+    let web = fleet_web::router(fleet_web::WebConfig {
+        tile_url: cfg.http.map_tile_url.clone(),
+        tile_attribution: cfg.http.map_tile_attribution.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    });
     let app = fleet_http::router(state)
-        .merge(fleet_http::with_http_metrics(fleet_ingest::push_routes(receiver)));
+        .merge(fleet_http::with_http_metrics(fleet_ingest::push_routes(receiver)))
+        .merge(web)
+        // pages, bundles and JSON travel compressed to clients that accept it (not the live
+        // stream: event streams are left alone)
+        .layer(tower_http::compression::CompressionLayer::new());
     let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     if let Some(p) = pollers {
@@ -240,11 +249,12 @@ fn announce(
         "\nfleetd demo is running\n  \
          database   {database}, schema migrated\n\
          {simulator}{token_note}  \
+         FleetNow   http://{addr}/  (live map)\n  \
+         FleetOps   http://{addr}/ops  (operations dashboard)\n  \
          API        http://{addr}/api/v1  (log in: POST /api/v1/auth/login; document: /api/v1/openapi.json)\n\
          {login}  \
          health     http://{addr}/healthz  and  http://{addr}/readyz\n  \
-         analysts   {analyst}\n  \
-         the web apps join this build as they land.\n\
+         analysts   {analyst}\n\
          Press Ctrl-C to stop (the embedded database stops with it).\n"
     );
 }

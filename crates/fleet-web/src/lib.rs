@@ -1,0 +1,216 @@
+//! fleetd's web apps: FleetNow (`/`, `/now`), FleetOps (`/ops`) and the login page (`/login`).
+//!
+//! The apps are built from `web/src` into `web/dist` with `npm run build` (esbuild) and that
+//! output is checked in: this crate embeds it, so `cargo build` alone gives a binary that serves
+//! them (debug builds read `web/dist` from disk instead, so a rebuilt front end shows on reload).
+//! Each page gets its run-time settings (the map's tile source) written into it as JSON.
+
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use std::sync::Arc;
+
+#[derive(rust_embed::Embed)]
+#[folder = "../../web/dist/"]
+struct Dist;
+
+/// The session cookie the API's login sets; pages other than the login page need it.
+pub const SESSION_COOKIE: &str = "fleetd_session";
+
+/// Where the pages' placeholder for their settings is.
+const CONFIG_MARKER: &str = "<!--fleetd-config-->";
+
+/// Settings the pages read at run time.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebConfig {
+    /// Map tile URL template (`https://tile.example.org/{z}/{x}/{y}.png`); empty: the map
+    /// is drawn on a plain background.
+    pub tile_url: String,
+    /// Attribution shown on the map for the tiles.
+    pub tile_attribution: String,
+    /// fleetd's version, shown in the apps.
+    pub version: String,
+}
+
+#[derive(Debug)]
+struct Pages {
+    config_json: String,
+    csp: HeaderValue,
+}
+
+/// The web apps' routes (no state needed from the rest of fleetd).
+pub fn router(config: WebConfig) -> Router {
+    let pages = Arc::new(Pages {
+        // `<` escaped so nothing in a setting can close the script element
+        config_json: serde_json::to_string(&config)
+            .unwrap_or_else(|_| "{}".into())
+            .replace('<', "\\u003c"),
+        csp: content_security_policy(&config.tile_url),
+    });
+    Router::new()
+        .route("/", get(now_page))
+        .route("/now", get(now_page))
+        .route("/ops", get(ops_page))
+        .route("/login", get(login_page))
+        .route("/assets/{*path}", get(asset))
+        .with_state(pages)
+}
+
+async fn now_page(State(pages): State<Arc<Pages>>, uri: Uri, headers: HeaderMap) -> Response {
+    app_page(&pages, "now", &uri, &headers)
+}
+
+async fn ops_page(State(pages): State<Arc<Pages>>, uri: Uri, headers: HeaderMap) -> Response {
+    app_page(&pages, "ops", &uri, &headers)
+}
+
+async fn login_page(State(pages): State<Arc<Pages>>) -> Response {
+    page(&pages, "login")
+}
+
+/// An app page, or a redirect to the login page for a visitor without a session (an expired
+/// session is caught by the app itself, on its first API call).
+fn app_page(pages: &Pages, name: &str, uri: &Uri, headers: &HeaderMap) -> Response {
+    if !has_session_cookie(headers) {
+        let next = uri.path_and_query().map_or("/", |p| p.as_str());
+        let location = format!("/login?next={}", encode_component(next));
+        return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+    }
+    page(pages, name)
+}
+
+fn page(pages: &Pages, name: &str) -> Response {
+    let Some(file) = Dist::get(&format!("{name}.html")) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "web app missing from this build")
+            .into_response();
+    };
+    let html = String::from_utf8_lossy(&file.data).replacen(
+        CONFIG_MARKER,
+        &format!(
+            r#"<script id="fleetd-config" type="application/json">{}</script>"#,
+            pages.config_json
+        ),
+        1,
+    );
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")),
+            // pages name their bundles by hash: always revalidate the page, never the bundles
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+            (header::CONTENT_SECURITY_POLICY, pages.csp.clone()),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+            (header::REFERRER_POLICY, HeaderValue::from_static("same-origin")),
+        ],
+        html,
+    )
+        .into_response()
+}
+
+/// A bundle, stylesheet or image from `web/dist/assets`; their names carry a content hash, so
+/// they may be cached for good.
+async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
+    let Some(file) = Dist::get(&format!("assets/{path}")) else {
+        return (StatusCode::NOT_FOUND, "no such asset").into_response();
+    };
+    let etag = format!("\"{}\"", hex(&file.metadata.sha256_hash()[..16]));
+    let cache = HeaderValue::from_static("public, max-age=31536000, immutable");
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mime = HeaderValue::from_str(file.metadata.mimetype())
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CACHE_CONTROL, cache),
+            (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        ],
+        [(header::ETAG, etag)],
+        file.data.into_owned(),
+    )
+        .into_response()
+}
+
+fn has_session_cookie(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .any(|(name, value)| name == SESSION_COOKIE && !value.is_empty())
+}
+
+/// Scripts and data from fleetd only; images also from the tile server's origin. Inline
+/// styles are allowed because the map library positions its elements with them.
+fn content_security_policy(tile_url: &str) -> HeaderValue {
+    let tiles = tile_origin(tile_url).map(|o| format!(" {o}")).unwrap_or_default();
+    let policy = format!(
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+         img-src 'self' data: blob:{tiles}; connect-src 'self'; object-src 'none'; \
+         base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    );
+    HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static("default-src 'self'"))
+}
+
+/// `https://{s}.tile.example.org/{z}/{x}/{y}.png` → `https://*.tile.example.org`.
+fn tile_origin(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let host = rest.split('/').next().filter(|h| !h.is_empty())?;
+    let host = host.replace("{s}", "*");
+    host.chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '*'))
+        .then(|| format!("{scheme}://{host}"))
+}
+
+fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tile_origins_allow_subdomain_templates_and_reject_junk() {
+        assert_eq!(
+            tile_origin("https://{s}.tile.example.org/{z}/{x}/{y}.png").as_deref(),
+            Some("https://*.tile.example.org")
+        );
+        assert_eq!(
+            tile_origin("http://127.0.0.1:9000/tiles/{z}/{x}/{y}.png").as_deref(),
+            Some("http://127.0.0.1:9000")
+        );
+        assert_eq!(tile_origin(""), None);
+        assert_eq!(tile_origin("javascript://x"), None);
+        assert_eq!(tile_origin("https://evil.org; script-src *"), None);
+    }
+
+    #[test]
+    fn only_a_non_empty_session_cookie_counts() {
+        let mut h = HeaderMap::new();
+        assert!(!has_session_cookie(&h));
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; fleetd_session="));
+        assert!(!has_session_cookie(&h));
+        h.insert(header::COOKIE, HeaderValue::from_static("a=1; fleetd_session=abc"));
+        assert!(has_session_cookie(&h));
+    }
+}
