@@ -135,6 +135,7 @@ setInterval(() => list.tick(), 15_000);
 window.fleetNow = {
   store,
   markerCount: () => fleetMap.shown.size,
+  markerIds: () => [...fleetMap.shown].sort((a, b) => a - b),
   clusterLayerCount: () => fleetMap.cluster.getLayers().length,
   markerLatLng: (id) => {
     const ll = fleetMap.markers.get(id)?.getLatLng();
