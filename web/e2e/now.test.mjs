@@ -129,6 +129,15 @@ test('FleetNow shows every vehicle: list, markers (clustered included) and count
     const live = await api('/fleet/live');
     return same(await tiles(page), summaryOf(live));
   });
+  // "in alarm": vehicles with unacknowledged alarms of the last 24 h
+  await until('the in-alarm tile to equal the open alarms', async () => {
+    const live = await api('/fleet/live');
+    const from = new Date(Date.now() - 24 * 3600_000).toISOString();
+    const open = await api(`/alarms?acknowledged=false&limit=1000&from=${encodeURIComponent(from)}`);
+    const known = new Set(live.features.map((f) => f.id));
+    const want = live.summary.in_alarm ?? new Set(open.items.map((a) => a.device_id).filter((id) => known.has(id))).size;
+    return same(Number(await page.getByTestId('tile-alarm').locator('.value').textContent()), want);
+  });
   const live = await api('/fleet/live');
   assert.ok(live.features.length >= 20, `the demo fleet has ${live.features.length} vehicles with a fix`);
   assert.equal(await page.locator('.leaflet-marker-icon').count() > 0, true, 'something is drawn on the map');

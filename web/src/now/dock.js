@@ -58,7 +58,7 @@ export class Dock {
     this.el.hidden = false;
     this.el.innerHTML = `
       <div class="dock-head">
-        <h2 id="dock-title">${esc(v.name)}</h2>
+        <h2 id="dock-title" tabindex="-1">${esc(v.name)}</h2>
         <button type="button" class="close" data-action="close" aria-label="Close details (Escape)">✕</button>
       </div>
       <dl class="facts" data-facts></dl>
@@ -75,6 +75,9 @@ export class Dock {
         <div data-day aria-live="polite"><p class="muted">Loading…</p></div>
       </section>`;
     this.el.setAttribute('aria-labelledby', 'dock-title');
+    // keyboard and screen-reader users land on what they opened; on a phone it scrolls into view
+    this.el.querySelector('#dock-title').focus({ preventScroll: true });
+    this.el.scrollIntoView({ block: 'nearest' });
     this.refresh();
     this.loadAlarms(id);
     this.loadDay(this.today());

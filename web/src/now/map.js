@@ -99,6 +99,9 @@ export class FleetMap {
   sync({ ids, structure }, visible) {
     const add = [];
     const remove = [];
+    // markers moved inside the cluster group are taken out and put back in one batch each,
+    // much cheaper than the group re-clustering every moved marker on its own
+    const moved = [];
     if (structure) {
       for (const [id, m] of this.markers) {
         if (!this.store.vehicles.has(id)) {
@@ -119,7 +122,7 @@ export class FleetMap {
         this.markers.set(id, m);
       } else {
         const ll = m.getLatLng();
-        if (ll.lat !== v.lat || ll.lng !== v.lon) m.setLatLng([v.lat, v.lon]);
+        if (ll.lat !== v.lat || ll.lng !== v.lon) moved.push([m, v]);
       }
       this.restyle(m, v, false);
       const want = visible(v);
@@ -131,8 +134,11 @@ export class FleetMap {
         this.shown.delete(id);
       }
     }
-    if (remove.length) this.cluster.removeLayers(remove);
-    if (add.length) this.cluster.addLayers(add);
+    const adding = new Set(add);
+    const movedShown = moved.filter(([m]) => this.shown.has(m.vehicleId) && !adding.has(m)).map(([m]) => m);
+    if (remove.length || movedShown.length) this.cluster.removeLayers([...remove, ...movedShown]);
+    for (const [m, v] of moved) m.setLatLng([v.lat, v.lon]);
+    if (add.length || movedShown.length) this.cluster.addLayers([...add, ...movedShown]);
     this.el.dataset.markers = String(this.shown.size);
   }
 

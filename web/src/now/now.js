@@ -81,6 +81,15 @@ async function openAlarms() {
   return counts;
 }
 
+/** A vehicle unknown to the page reported (new, or reactivated): reload, at most this often. */
+const UNKNOWN_RELOAD_MS = 30_000;
+let lastUnknownReload = 0;
+function unknownVehicle() {
+  if (Date.now() - lastUnknownReload < UNKNOWN_RELOAD_MS) return;
+  lastUnknownReload = Date.now();
+  reload();
+}
+
 let loading = null;
 /** (Re)loads the whole fleet: at start, after a reset event, when an unknown vehicle reports. */
 function reload() {
@@ -113,8 +122,8 @@ list.tick();
 const streamState = document.querySelector('.stream-state');
 openStream(
   {
-    position: (e) => store.position(e) || reload(),
-    status: (e) => store.status(e) || reload(),
+    position: (e) => store.position(e) || unknownVehicle(),
+    status: (e) => store.status(e) || unknownVehicle(),
     alarm: (e) => store.alarm(e),
     reset: () => reload(),
   },
@@ -130,6 +139,12 @@ setInterval(() => {
   dock.tick();
 }, 1000);
 setInterval(() => list.tick(), 15_000);
+// acknowledgements are not streamed: re-read the open alarms now and then
+setInterval(() => {
+  openAlarms()
+    .then((counts) => store.setAlarms(counts))
+    .catch(() => {}); // the next round tries again; the counts stay as they were
+}, 60_000);
 
 // a handle for checking what the map shows (marker count and positions) from outside
 window.fleetNow = {

@@ -32,6 +32,7 @@ export class FleetStore {
       const p = f.properties;
       seen.add(f.id);
       const v = this.vehicles.get(f.id) || { id: f.id };
+      const before = JSON.stringify(v);
       Object.assign(v, {
         imei: p.imei,
         name: p.name,
@@ -58,7 +59,8 @@ export class FleetStore {
         .toLowerCase();
       if (!this.vehicles.has(f.id)) this.structureChanged = true;
       this.vehicles.set(f.id, v);
-      this.dirty.add(f.id);
+      // a reload of a large fleet changes few vehicles: redraw only those
+      if (JSON.stringify(v) !== before) this.dirty.add(f.id);
     }
     for (const id of this.vehicles.keys()) {
       if (!seen.has(id)) {
@@ -107,6 +109,17 @@ export class FleetStore {
     v.alarms += 1;
     this.dirty.add(v.id);
     return true;
+  }
+
+  /** Replaces the open-alarm counts (device id → count), e.g. after alarms were acknowledged. */
+  setAlarms(openAlarms) {
+    for (const v of this.vehicles.values()) {
+      const n = openAlarms.get(v.id) ?? 0;
+      if (v.alarms !== n) {
+        v.alarms = n;
+        this.dirty.add(v.id);
+      }
+    }
   }
 
   /** Sorted distinct values of a field ('' for vehicles without one). */
