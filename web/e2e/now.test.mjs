@@ -7,6 +7,7 @@
 // the simulator uses (/push/pushgps with the push token), so they check the same path at any
 // hour.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, test } from 'node:test';
 import { launchBrowser, login, newPage, screenshot, sleep, startFleetd } from './harness.mjs';
 
@@ -317,4 +318,30 @@ test('on a 375 px wide phone the page does not scroll sideways and map and list 
   await page.locator('#dock:not([hidden]) h2').waitFor();
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 375), 'no sideways scroll with the dock open');
   assert.deepEqual(page.errors, []);
+});
+
+test('map tiles that keep failing are given up for a plain background with a notice', async () => {
+  // a tile server that fails every request
+  const tileServer = createServer((req, res) => res.writeHead(503).end());
+  await new Promise((ok) => tileServer.listen(0, '127.0.0.1', ok));
+  const tileUrl = `http://127.0.0.1:${tileServer.address().port}/{z}/{x}/{y}.png`;
+  const broken = await startFleetd({ FLEETD_MAP_TILE_URL: tileUrl });
+  try {
+    const page = await newPage(browser);
+    await login(page, broken.base, broken.viewer, '/');
+    await page.getByText('Map tiles unavailable — plain background').waitFor();
+    assert.equal(await page.locator('.leaflet-tile-pane img').count(), 0, 'the tile layer is gone');
+    // once given up, moving the map asks for no more tiles: no new errors pile up
+    const errors = page.errors.length;
+    await page.getByRole('button', { name: 'Zoom in' }).click();
+    await sleep(1500);
+    assert.equal(page.errors.length, errors, page.errors.join('\n'));
+    // the only errors are the refused tiles
+    assert.ok(page.errors.length > 0 && page.errors.every((e) => e.includes('503')), page.errors.join('\n'));
+    // the fleet is still shown
+    assert.ok((await page.evaluate(() => window.fleetNow.markerCount())) > 0);
+  } finally {
+    await broken.stop();
+    tileServer.close();
+  }
 });
