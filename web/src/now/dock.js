@@ -122,6 +122,13 @@ export class Dock {
     if (v && el) el.textContent = ago(fixAge(this.store, v));
   }
 
+  /** "14:05" today, "2026-11-20 14:05" on another day (fleet time). */
+  when(iso) {
+    const d = new Date(iso);
+    const date = localDate(d, this.timezone);
+    return `${date === this.today() ? '' : `${date} `}${localTime(d, this.timezone)}`;
+  }
+
   async loadAlarms(id) {
     const box = this.el.querySelector('[data-alarms]');
     try {
@@ -132,7 +139,7 @@ export class Dock {
         ? `<ul class="alarm-list">${res.items
             .map(
               (a) => `<li><span class="alarm-name">${esc(a.alarm_name)}</span>
-                <span class="muted">${esc(a.alarm_class)} · ${esc(localTime(new Date(a.alarm_time), this.timezone))}</span></li>`,
+                <span class="muted">${esc(a.alarm_class)} · ${esc(this.when(a.alarm_time))}</span></li>`,
             )
             .join('')}</ul>`
         : '<p class="muted">None in the last 24 h.</p>';
