@@ -1,0 +1,65 @@
+// The Overview section: KPI tiles against the previous period, the charts, and today at a
+// glance (vehicles idling now, vehicles not moved today).
+import { api, query } from '../common/api.js';
+import { esc, minutes, ago } from '../common/format.js';
+import { previousPeriod, rangeLength, daysOf } from './dates.js';
+import { renderTiles } from './kpi-tiles.js';
+import { rollupRow, dailyRows, perVehicle, perDay, vehicleFilters, inScope } from './reports.js';
+import { drawTrend, drawHeatmap, drawIdle, drawAlarmClasses } from './charts.js';
+import { loading } from './table.js';
+
+const $ = (id) => document.getElementById(id);
+
+export async function loadOverview(ctx) {
+  const { from, to } = ctx.view;
+  loading($('tiles'), 'Loading KPIs…');
+  const filtered = Boolean(ctx.view.cost_centre || ctx.view.city);
+  const [now, before, daily, trend, alarms] = await Promise.all([
+    rollupRow(ctx, { from, to }),
+    rollupRow(ctx, previousPeriod({ from, to })),
+    dailyRows(ctx),
+    filtered && !ctx.caps.accepts('/kpis/utilisation-trend', 'cost_centre')
+      ? null
+      : api(`/kpis/utilisation-trend${query({ from, to, ...vehicleFilters(ctx, '/kpis/utilisation-trend') })}`),
+    ctx.caps.has('/alarms/summary')
+      ? api(`/alarms/summary${query({ from, to, cost_centre: ctx.view.cost_centre, city: ctx.view.city })}`).then((r) => r.items)
+      : null,
+    loadGlance(ctx),
+  ]);
+  if (!ctx.current()) return;
+  $('scope-note').textContent = now.note;
+  renderTiles($('tiles'), now.row, before.row, { timeZone: ctx.tz, days: rangeLength(from, to) });
+  drawTrend($('chart-trend'), trend ?? perDay(daily));
+  drawHeatmap($('chart-heatmap'), daily, daysOf(from, to));
+  drawIdle($('chart-idle'), perVehicle(daily));
+  // without the alarm summary, the rollup's alarms_by_class gives the same counts (no open ones)
+  drawAlarmClasses(
+    $('chart-alarms'),
+    alarms ??
+      Object.entries(now.row?.alarms_by_class ?? {})
+        .map(([alarm_class, n]) => ({ alarm_class, alarms: n }))
+        .sort((a, b) => b.alarms - a.alarms),
+  );
+}
+
+/** Today at a glance; refreshed with the freshness banner as well. */
+export async function loadGlance(ctx) {
+  const [idle, notMoved] = await Promise.all([api('/fleet/idle'), api('/kpis/not-moved-today')]);
+  const idling = idle.filter((v) => inScope(ctx, v));
+  const still = notMoved.items.filter((v) => inScope(ctx, v));
+  $('idle-count').textContent = `(${idling.length})`;
+  $('not-moved-count').textContent = `(${still.length})`;
+  $('glance-idle').innerHTML = idling.length
+    ? `<ul class="plain">${idling
+        .map((v) => `<li data-device="${v.device_id}"><strong>${esc(v.name)}</strong> ${esc(v.driver_name ?? '')} <span class="muted">idling ${esc(minutes(v.duration_s / 60))}</span></li>`)
+        .join('')}</ul>`
+    : '<p class="empty">No vehicle is idling now.</p>';
+  $('glance-not-moved').innerHTML = still.length
+    ? `<ul class="plain">${still
+        .map(
+          (v) => `<li data-device="${v.device_id}"><strong>${esc(v.name)}</strong>
+            <span class="muted">${v.offline ? 'tracker offline' : 'parked'}, last trip ${v.last_trip_end ? esc(ago((Date.now() - Date.parse(v.last_trip_end)) / 1000)) : 'never'}</span></li>`,
+        )
+        .join('')}</ul>`
+    : '<p class="empty">Every vehicle has moved today.</p>';
+}
