@@ -107,14 +107,14 @@ async function allDevices() {
   return out;
 }
 
-/** Cost centres from the registry, cities from the live fleet; the URL's choice kept selected. */
+/** Cost centres and cities from the registry and the live fleet; the URL's choice kept selected. */
 function fillPickers(ctx, live) {
   const { view } = ctx;
   $('f-from').value = view.from;
   $('f-to').value = view.to;
   const distinct = (values) => [...new Set(values.filter(Boolean))].sort((a, b) => a.localeCompare(b));
-  fill($('f-cost-centre'), distinct([...ctx.devices.map((d) => d.cost_centre), view.cost_centre]), view.cost_centre);
-  fill($('f-city'), distinct([...live.features.map((f) => f.properties.city), view.city]), view.city);
+  fill($('f-cost-centre'), distinct([...ctx.devices.map((d) => d.cost_centre), ...live.features.map((f) => f.properties.cost_centre), view.cost_centre]), view.cost_centre);
+  fill($('f-city'), distinct([...ctx.devices.map((d) => d.city), ...live.features.map((f) => f.properties.city), view.city]), view.city);
 }
 
 function fill(select, values, selected) {
