@@ -140,3 +140,221 @@ test('a chosen range and city are kept in the URL; the tiles then show that city
   assert.deepEqual(wrong, []);
   assert.deepEqual(page.errors, []);
 });
+
+test('an operator acknowledges an alarm and it leaves the open list; a viewer gets no button and the API refuses them', async () => {
+  const opsApi = await fleet.api(fleet.operator);
+  const open = async () =>
+    (await opsApi(`/alarms?acknowledged=false&from=${dayStart(range.from, tz)}&to=${dayStart(addDays(range.to, 1), tz)}&limit=50`)).items;
+  await until('an open alarm from the simulator', async () => (await open()).length > 0);
+
+  const page = await openOps(fleet.operator, '?tab=alarms');
+  const button = page.locator('#alarms-table button[data-ack]').first();
+  await button.waitFor();
+  const key = await button.getAttribute('data-ack');
+  const [deviceId, time, type] = key.split('/').map(decodeURIComponent);
+  const row = page.locator(`#alarms-table tr[data-alarm="${key}"]`);
+  assert.equal(await row.count(), 1);
+  await button.click();
+  await row.waitFor({ state: 'detached' });
+  const acked = (await opsApi(`/alarms?acknowledged=true&device_id=${deviceId}&limit=1000`)).items;
+  const alarm = acked.find((a) => a.alarm_time === time && a.alarm_type === type);
+  assert.ok(alarm, 'the API lists the alarm as acknowledged');
+  assert.equal(alarm.acknowledged_by_username, 'ops');
+  // the open list, reloaded, no longer has it either
+  await page.reload();
+  await page.locator('#alarms-table tbody tr, #alarms-table .empty').first().waitFor();
+  assert.equal(await page.locator(`#alarms-table tr[data-alarm="${key}"]`).count(), 0);
+  await screenshot(page, 'fleetops-alarms');
+  assert.deepEqual(page.errors, []);
+
+  const viewerPage = await openOps(fleet.viewer, '?tab=alarms');
+  await viewerPage.locator('#alarms-table tbody tr').first().waitFor();
+  assert.ok((await viewerPage.locator('#alarms-table tbody tr').count()) > 0, 'the viewer sees the open alarms');
+  assert.equal(await viewerPage.getByRole('button', { name: /Acknowledge/ }).count(), 0);
+  const [other] = await open();
+  await assert.rejects(
+    viewerApi(`/alarms/${other.device_id}/${encodeURIComponent(other.alarm_time)}/${encodeURIComponent(other.alarm_type)}/ack`, { method: 'POST', body: {} }),
+    /: 403 /,
+  );
+  assert.deepEqual(viewerPage.errors, []);
+});
+
+/** The trip keys the table shows, in order. */
+const shownTrips = (page) => page.$$eval('#trips-table tbody tr', (rows) => rows.map((r) => r.dataset.trip));
+const tripKey = (t) => `${t.device_id}/${t.start_time}`;
+
+test('the trips table shows the API\'s trips of the range, sorts by a column, and exports them as CSV', async () => {
+  const f = `from=${encodeURIComponent(dayStart(range.from, tz))}&to=${encodeURIComponent(dayStart(addDays(range.to, 1), tz))}`;
+  const firstPage = async () => (await viewerApi(`/trips?${f}&limit=50`)).items;
+  await until('trips', async () => (await firstPage()).length > 0);
+  const page = await openOps(fleet.viewer, '?tab=trips');
+  let shown;
+  let api;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const before = (await firstPage()).map(tripKey);
+    if (attempt) await page.reload();
+    await page.locator('#trips-table tbody tr').first().waitFor();
+    shown = await shownTrips(page);
+    const after = (await firstPage()).map(tripKey);
+    api = JSON.stringify(shown) === JSON.stringify(after) ? after : before;
+    if (JSON.stringify(shown) === JSON.stringify(api)) break;
+  }
+  assert.deepEqual(shown, api, 'newest first, as the API pages them');
+
+  // sorting reorders the page by the column
+  const items = await firstPage();
+  const byKey = new Map(items.map((t) => [tripKey(t), t]));
+  await page.getByRole('button', { name: /^Distance/ }).click();
+  const asc = await shownTrips(page);
+  const distances = asc.map((k) => byKey.get(k)?.distance_m).filter((d) => d !== undefined);
+  assert.ok(distances.length > 1);
+  assert.deepEqual(distances, [...distances].sort((a, b) => a - b), 'ascending by distance');
+  assert.equal(await page.locator('th[aria-sort]').getAttribute('aria-sort'), 'ascending');
+  await page.getByRole('button', { name: /^Distance/ }).click();
+  const desc = (await shownTrips(page)).map((k) => byKey.get(k)?.distance_m).filter((d) => d !== undefined);
+  assert.deepEqual(desc, [...desc].sort((a, b) => b - a), 'descending by distance');
+
+  // Next shows the API's second page (its cursor), Previous the first again
+  const second = await viewerApi(`/trips?${f}&limit=50&after=${(await viewerApi(`/trips?${f}&limit=50`)).next_after}`);
+  await page.getByRole('button', { name: 'Next' }).click();
+  await page.locator('#trips-status', { hasText: /^Trips 51–/ }).waitFor();
+  const page2 = await shownTrips(page);
+  assert.ok(page2.length > 0);
+  assert.deepEqual(page2.filter((k) => second.items.some((t) => tripKey(t) === k)).length, page2.length, 'page 2 is the API\'s page 2');
+  await page.getByRole('button', { name: 'Previous' }).click();
+  await page.locator('#trips-status', { hasText: /^Trips 1–/ }).waitFor();
+
+  const all = async () => {
+    const out = [];
+    let after;
+    do {
+      const p = await viewerApi(`/trips?${f}&limit=1000${after ? `&after=${after}` : ''}`);
+      out.push(...p.items.map(tripKey));
+      after = p.next_after;
+    } while (after);
+    return out;
+  };
+  // CSV: every trip of the range, as the API lists them
+  const before = new Set(await all());
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Export CSV' }).click()]);
+  assert.equal(download.suggestedFilename(), 'trips.csv');
+  const lines = readFileSync(await download.path(), 'utf8').trim().split(/\r\n/);
+  const header = lines[0].split(',');
+  assert.equal(header[0], 'device_id');
+  const startCol = header.indexOf('start_time');
+  const csv = new Set(lines.slice(1).map((l) => csvFields(l)).map((c) => `${c[0]}/${new Date(c[startCol]).toISOString()}`));
+  const afterSet = new Set(await all());
+  const norm = (s) => new Set([...s].map((k) => { const [d, t] = k.split('/'); return `${d}/${new Date(t).toISOString()}`; }));
+  // the fleet is live: the CSV holds every trip listed before it and nothing not listed after it
+  for (const k of norm(before)) assert.ok(csv.has(k), `CSV lacks trip ${k}`);
+  const later = norm(afterSet);
+  for (const k of csv) assert.ok(later.has(k), `CSV has trip ${k} the API does not list`);
+  assert.deepEqual(page.errors, []);
+});
+
+/** Fields of a CSV line (quoted fields may hold commas and doubled quotes). */
+function csvFields(line) {
+  const out = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i];
+    if (quoted) {
+      if (c === '"' && line[i + 1] === '"') { field += '"'; i++; }
+      else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { out.push(field); field = ''; }
+    else field += c;
+  }
+  out.push(field);
+  return out;
+}
+
+test('the charts hold the API\'s days and vehicle-days, and the freshness banner reflects ingest health', async () => {
+  const page = await openOps(fleet.viewer);
+  await page.locator('#chart-trend[data-points]').waitFor({ state: 'attached' });
+  const trend = await viewerApi(`/kpis/utilisation-trend?from=${range.from}&to=${range.to}`);
+  assert.ok(trend.length > 0);
+  assert.equal(await page.locator('#chart-trend').getAttribute('data-points'), String(trend.length));
+  const daily = (await viewerApi(`/kpis/daily?from=${range.from}&to=${range.to}&limit=5000`)).items;
+  const heat = Number(await page.locator('#chart-heatmap').getAttribute('data-points'));
+  // new vehicle-days may appear while the page loads, never disappear
+  assert.ok(heat > 0 && heat <= daily.length, `heatmap ${heat} cells, API ${daily.length} vehicle-days`);
+  for (const id of ['chart-trend', 'chart-heatmap', 'chart-idle', 'chart-alarms']) {
+    const box = await page.locator(`#${id}`).boundingBox();
+    assert.ok(box && box.width > 100 && box.height > 100, `${id} is drawn`);
+  }
+  // the canvases hold pixels, not a blank chart
+  const painted = await page.$eval('#chart-trend', (c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0));
+  assert.ok(painted);
+
+  const jobs = (await viewerApi('/health/ingest')).items;
+  const bad = jobs.filter((j) => j.status === 'failing' || j.status === 'stale');
+  const banner = page.locator('#freshness');
+  await page.locator('#freshness[data-level]').waitFor();
+  assert.equal(await banner.getAttribute('data-level'), bad.length ? 'bad' : 'good');
+  const text = await banner.textContent();
+  for (const j of bad) assert.match(text, new RegExp(j.job.replace('.', '\\.')));
+  if (!bad.length) assert.match(text, new RegExp(`${jobs.length} ingest jobs running normally`));
+  assert.deepEqual(page.errors, []);
+});
+
+test('a failing ingest job turns the banner red and names the job and its error', async () => {
+  const page = await newPage(browser);
+  const real = (await viewerApi('/health/ingest')).items;
+  // the demo's jobs do not fail on their own: one of them is reported failing to the page
+  await page.route('**/api/v1/health/ingest', (route) =>
+    route.fulfill({
+      json: { items: real.map((j, i) => (i === 0 ? { ...j, status: 'failing', consecutive_failures: 3, last_error: 'vendor answered 503' } : j)) },
+    }),
+  );
+  await login(page, fleet.base, fleet.viewer, '/ops');
+  await page.locator('#freshness[data-level="bad"]').waitFor();
+  const text = await page.locator('#freshness').textContent();
+  assert.match(text, new RegExp(`${real[0].job.replace('.', '\\.')} is failing \\(3 failed runs in a row: vendor answered 503\\)`));
+  const colour = await page.$eval('#freshness', (b) => getComputedStyle(b).backgroundColor);
+  assert.equal(colour, 'rgb(254, 226, 226)');
+  assert.deepEqual(page.errors, []);
+});
+
+test('on a 375 px wide phone every section fits the width: no horizontal page scroll', async () => {
+  const page = await openOps(fleet.viewer, '', { width: 375, height: 740 });
+  await page.locator('#tiles [data-kpi]').first().waitFor();
+  await page.locator('#chart-heatmap[data-points]').waitFor({ state: 'attached' });
+  await screenshot(page, 'fleetops-phone');
+  for (const tab of ['Overview', 'Trips', 'Alarms', 'Drivers', 'Vehicles', 'Health']) {
+    await page.getByRole('tab', { name: tab }).click();
+    await page.waitForFunction(() => !document.querySelector('[role="tabpanel"]:not([hidden])[aria-busy]'));
+    const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+    assert.ok(scroll <= client, `${tab}: page is ${scroll} px wide in a ${client} px viewport`);
+  }
+  // the tiles stack in two columns, the panels in one
+  const tiles = await page.$$eval('#tiles [data-kpi]', (t) => new Set(t.map((e) => Math.round(e.getBoundingClientRect().x))).size);
+  assert.ok(tiles <= 2);
+  assert.deepEqual(page.errors, []);
+});
+
+test('sections are reachable with the keyboard and each loads without console errors', async () => {
+  const page = await openOps(fleet.admin);
+  await page.locator('#tiles [data-kpi]').first().waitFor();
+  await page.getByRole('tab', { name: 'Overview' }).focus();
+  for (const [name, tab] of [['Trips', 'trips'], ['Alarms', 'alarms'], ['Drivers', 'drivers'], ['Vehicles', 'vehicles'], ['Health', 'health']]) {
+    await page.keyboard.press('ArrowRight');
+    const selected = page.getByRole('tab', { name, selected: true });
+    await selected.waitFor();
+    assert.equal(await page.evaluate(() => document.activeElement.textContent), name);
+    await page.waitForURL((u) => u.searchParams.get('tab') === tab);
+    const panel = page.locator(`#panel-${tab}`);
+    assert.equal(await panel.isVisible(), true);
+    await page.waitForFunction((id) => !document.getElementById(id).hasAttribute('aria-busy'), `panel-${tab}`);
+  }
+  await page.keyboard.press('Home');
+  await page.getByRole('tab', { name: 'Overview', selected: true }).waitFor();
+  // the tables got their rows
+  await page.getByRole('tab', { name: 'Drivers' }).click();
+  assert.ok((await page.locator('#leaderboard tbody tr').count()) > 0);
+  await page.getByRole('tab', { name: 'Health' }).click();
+  assert.equal(await page.locator('#ingest-health tbody tr').count(), (await viewerApi('/health/ingest')).items.length);
+  assert.deepEqual(page.errors, []);
+});
