@@ -215,12 +215,19 @@ test('the trips table shows the API\'s trips of the range, sorts by a column, an
   assert.deepEqual(desc, [...desc].sort((a, b) => b - a), 'descending by distance');
 
   // Next shows the API's second page (its cursor), Previous the first again
-  const second = await viewerApi(`/trips?${f}&limit=50&after=${(await viewerApi(`/trips?${f}&limit=50`)).next_after}`);
+  const secondPage = async () => {
+    const first = await viewerApi(`/trips?${f}&limit=50`);
+    return (await viewerApi(`/trips?${f}&limit=50&after=${first.next_after}`)).items.map(tripKey);
+  };
+  const secondBefore = await secondPage();
   await page.getByRole('button', { name: 'Next' }).click();
   await page.locator('#trips-status', { hasText: /^Trips 51–/ }).waitFor();
   const page2 = await shownTrips(page);
-  assert.ok(page2.length > 0);
-  assert.deepEqual(page2.filter((k) => second.items.some((t) => tripKey(t) === k)).length, page2.length, 'page 2 is the API\'s page 2');
+  const secondAfter = await secondPage();
+  assert.ok(
+    [secondBefore, secondAfter].some((p) => JSON.stringify(p) === JSON.stringify(page2)),
+    'page 2 is the API\'s page 2',
+  );
   await page.getByRole('button', { name: 'Previous' }).click();
   await page.locator('#trips-status', { hasText: /^Trips 1–/ }).waitFor();
 
