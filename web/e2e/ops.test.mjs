@@ -365,3 +365,18 @@ test('sections are reachable with the keyboard and each loads without console er
   assert.equal(await page.locator('#ingest-health tbody tr').count(), (await viewerApi('/health/ingest')).items.length);
   assert.deepEqual(page.errors, []);
 });
+
+test('a range without data shows empty states, not errors', async () => {
+  const page = await openOps(fleet.viewer, '?tab=trips&from=2020-01-01&to=2020-01-07');
+  await page.getByText('No trips in this range.').waitFor();
+  await page.getByRole('tab', { name: 'Overview' }).click();
+  await page.locator('#tiles [data-kpi="distance"]').waitFor();
+  // the API has no rollup row for days before any data: the tiles say so instead of showing zeros
+  assert.deepEqual((await viewerApi('/kpis/rollup?from=2020-01-01&to=2020-01-07')).items, []);
+  await page.getByText('No KPI data in this range.').waitFor();
+  assert.deepEqual(new Set(await page.locator('#tiles .value').allTextContents()), new Set(['—']));
+  await page.getByRole('tab', { name: 'Drivers' }).click();
+  await page.getByText('No driving in this range.').waitFor();
+  assert.equal(await page.locator('#app-error:not([hidden])').count(), 0);
+  assert.deepEqual(page.errors, []);
+});

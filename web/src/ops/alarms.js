@@ -104,6 +104,7 @@ async function acknowledge(button) {
     if ($('a-status').value === 'open') {
       if (i >= 0) rows.splice(i, 1);
       row.remove();
+      if (!rows.length) $('alarms-table').innerHTML = '<p class="empty">No open alarms left on this page.</p>';
       $('alarms-status').textContent = `Alarm acknowledged; ${rows.length} open on this page`;
     } else {
       if (i >= 0) rows[i] = done;

@@ -10,7 +10,7 @@ const $ = (id) => document.getElementById(id);
 let cursors = [undefined];
 let nextAfter = null;
 
-export function initHealth(ctx, reload) {
+export function initHealth(reload) {
   $('devices-next').addEventListener('click', () => {
     cursors.push(nextAfter);
     reload();

@@ -58,7 +58,7 @@ try {
   const reload = () => show(view.tab, true);
   initTrips(ctx, reload);
   initAlarms(ctx, reload);
-  initHealth(ctx, reload);
+  initHealth(reload);
   initTabs(view.tab, (tab) => {
     view.tab = tab;
     writeViewState(view);

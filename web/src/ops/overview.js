@@ -27,7 +27,7 @@ export async function loadOverview(ctx) {
     loadGlance(ctx),
   ]);
   if (!ctx.current()) return;
-  $('scope-note').textContent = now.note;
+  $('scope-note').textContent = now.row ? now.note : 'No KPI data in this range.';
   renderTiles($('tiles'), now.row, before.row, { timeZone: ctx.tz, days: rangeLength(from, to) });
   drawTrend($('chart-trend'), trend ?? perDay(daily));
   drawHeatmap($('chart-heatmap'), daily, daysOf(from, to));
