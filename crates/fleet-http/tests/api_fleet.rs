@@ -190,6 +190,21 @@ async fn operators_edit_device_fields_and_null_clears_them() {
     assert_eq!(d["driver_name"], "Zawadi", "absent fields stay");
     let (status, same) = app.send(Method::PATCH, &path, &operator, json!({})).await;
     assert_eq!((status, &same["name"]), (200, &d["name"]));
+    // the vendor-listed fields the operator set are remembered, so the device sync keeps them
+    let edited: Vec<String> =
+        sqlx::query_scalar("select edited_fields from fleet.devices where device_id = $1")
+            .bind(ids[1])
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("edited fields");
+    assert_eq!(edited, ["driver_name", "driver_phone", "name", "plate"]);
+    let other: Vec<String> =
+        sqlx::query_scalar("select edited_fields from fleet.devices where device_id = $1")
+            .bind(ids[0])
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("edited fields");
+    assert!(other.is_empty());
 
     // a new cost centre re-derives the device's trips (its analytics overrides may differ)
     let marked: bool = sqlx::query_scalar(
