@@ -111,10 +111,12 @@ export function drawIdle(canvas, vehicles) {
   );
 }
 
-/** Alarms per class; open ones beside them when the summary gives them. */
+/** Alarms per class (`/alarms/summary`), and how many of them are still open. */
 export function drawAlarmClasses(canvas, items) {
-  const datasets = [{ label: 'Alarms', data: items.map((i) => i.alarms), backgroundColor: '#b91c1c' }];
-  if (items.some((i) => i.open !== undefined)) datasets.push({ label: 'Open', data: items.map((i) => i.open), backgroundColor: '#6b7280' });
+  const datasets = [
+    { label: 'Alarms', data: items.map((i) => i.alarms), backgroundColor: '#b91c1c' },
+    { label: 'Open', data: items.map((i) => i.open), backgroundColor: '#6b7280' },
+  ];
   draw(
     canvas,
     { type: 'bar', data: { labels: items.map((i) => i.alarm_class), datasets }, options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } } },

@@ -1,19 +1,19 @@
 // The Drivers section: the driving-score leaderboard of the range (`/kpis/leaderboard`).
 import { api, query } from '../common/api.js';
 import { km, minutes, num } from '../common/format.js';
-import { inScope, vehicleFilters } from './reports.js';
+import { vehicleFilters } from './reports.js';
 import { renderTable, loading } from './table.js';
 
 export async function loadDrivers(ctx) {
   const host = document.getElementById('leaderboard');
   loading(host, 'Loading the leaderboard…');
   const { from, to } = ctx.view;
-  const rows = await api(`/kpis/leaderboard${query({ from, to, ...vehicleFilters(ctx, '/kpis/leaderboard') })}`);
+  const rows = await api(`/kpis/leaderboard${query({ from, to, ...vehicleFilters(ctx) })}`);
   if (!ctx.current()) return;
   renderTable(host, {
     caption: 'Vehicles ranked by driving score',
     empty: 'No driving in this range.',
-    rows: rows.filter((r) => inScope(ctx, r)),
+    rows,
     columns: [
       { key: 'rank', label: 'Rank', numeric: true, value: (r) => r.rank },
       { key: 'driver', label: 'Driver', value: (r) => r.driver_name },

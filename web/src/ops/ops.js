@@ -5,7 +5,6 @@ import './ops.css';
 import { api } from '../common/api.js';
 import { startApp, showError } from '../common/shell.js';
 import { readViewState, writeViewState, validRange } from './view-state.js';
-import { loadCapabilities } from './capabilities.js';
 import { renderFreshness } from './freshness.js';
 import { loadOverview, loadGlance } from './overview.js';
 import { initTrips, loadTrips } from './trips.js';
@@ -22,15 +21,14 @@ const $ = (id) => document.getElementById(id);
 const me = await startApp('FleetOps');
 
 try {
-  const [settings, caps, devices, live] = await Promise.all([
+  const [settings, devices, live] = await Promise.all([
     api('/settings/analytics'),
-    loadCapabilities(),
     allDevices(),
     api('/fleet/live'),
   ]);
   const tz = settings.global.timezone;
   const view = readViewState(tz);
-  const ctx = { me, tz, caps, view, devices, current: () => true };
+  const ctx = { me, tz, view, devices, current: () => true };
   fillPickers(ctx, live);
 
   const loaders = { overview: loadOverview, trips: loadTrips, alarms: loadAlarms, drivers: loadDrivers, vehicles: loadVehicles, health: loadHealth };

@@ -4,7 +4,7 @@ import { api, query } from '../common/api.js';
 import { esc, minutes, ago } from '../common/format.js';
 import { previousPeriod, rangeLength, daysOf } from './dates.js';
 import { renderTiles } from './kpi-tiles.js';
-import { rollupRow, dailyRows, perVehicle, perDay, vehicleFilters, inScope } from './reports.js';
+import { rollupRow, dailyRows, perVehicle, vehicleFilters, inScope } from './reports.js';
 import { drawTrend, drawHeatmap, drawIdle, drawAlarmClasses } from './charts.js';
 import { loading } from './table.js';
 
@@ -13,33 +13,22 @@ const $ = (id) => document.getElementById(id);
 export async function loadOverview(ctx) {
   const { from, to } = ctx.view;
   loading($('tiles'), 'Loading KPIs…');
-  const filtered = Boolean(ctx.view.cost_centre || ctx.view.city);
+  const filters = vehicleFilters(ctx);
   const [now, before, daily, trend, alarms] = await Promise.all([
     rollupRow(ctx, { from, to }),
     rollupRow(ctx, previousPeriod({ from, to })),
     dailyRows(ctx),
-    filtered && !ctx.caps.accepts('/kpis/utilisation-trend', 'cost_centre')
-      ? null
-      : api(`/kpis/utilisation-trend${query({ from, to, ...vehicleFilters(ctx, '/kpis/utilisation-trend') })}`),
-    ctx.caps.has('/alarms/summary')
-      ? api(`/alarms/summary${query({ from, to, cost_centre: ctx.view.cost_centre, city: ctx.view.city })}`).then((r) => r.items)
-      : null,
+    api(`/kpis/utilisation-trend${query({ from, to, ...filters })}`),
+    api(`/alarms/summary${query({ from, to, ...filters })}`),
     loadGlance(ctx),
   ]);
   if (!ctx.current()) return;
-  $('scope-note').textContent = now.row ? now.note : 'No KPI data in this range.';
-  renderTiles($('tiles'), now.row, before.row, { timeZone: ctx.tz, days: rangeLength(from, to) });
-  drawTrend($('chart-trend'), trend ?? perDay(daily));
+  $('scope-note').textContent = now ? '' : 'No KPI data in this range.';
+  renderTiles($('tiles'), now, before, { timeZone: ctx.tz, days: rangeLength(from, to) });
+  drawTrend($('chart-trend'), trend);
   drawHeatmap($('chart-heatmap'), daily, daysOf(from, to));
   drawIdle($('chart-idle'), perVehicle(daily));
-  // without the alarm summary, the rollup's alarms_by_class gives the same counts (no open ones)
-  drawAlarmClasses(
-    $('chart-alarms'),
-    alarms ??
-      Object.entries(now.row?.alarms_by_class ?? {})
-        .map(([alarm_class, n]) => ({ alarm_class, alarms: n }))
-        .sort((a, b) => b.alarms - a.alarms),
-  );
+  drawAlarmClasses($('chart-alarms'), alarms.items);
 }
 
 /** Today at a glance; refreshed with the freshness banner as well. */

@@ -1,43 +1,26 @@
-// The KPI reads the sections share, for the chosen range and vehicles. Where this fleetd's
-// rollup cannot filter by cost centre or city, the matching group of a grouped rollup is used:
-// the same figures, since groups are summed from the same vehicle-days.
+// The KPI reads the sections share, for the chosen range and vehicles.
 import { api, query } from '../common/api.js';
 
-/** The rollup row of `range` for the view's vehicles (null without data) and a note on scope. */
+/** The view's vehicle filters as query parameters. */
+export const vehicleFilters = (ctx) => ({ cost_centre: ctx.view.cost_centre, city: ctx.view.city });
+
+/** The rollup row of `range` for the view's vehicles; null when the range has no data. */
 export async function rollupRow(ctx, range) {
-  const { cost_centre, city } = ctx.view;
-  if (ctx.caps.accepts('/kpis/rollup', 'cost_centre')) {
-    const { items } = await api(`/kpis/rollup${query({ ...range, cost_centre, city })}`);
-    return { row: items[0] ?? null, note: '' };
-  }
-  const [groupBy, key] = cost_centre ? ['cost_centre', cost_centre] : city ? ['city', city] : ['fleet', 'fleet'];
-  const { items } = await api(`/kpis/rollup${query({ ...range, group_by: groupBy })}`);
-  const row = items.find((r) => (r.group_key ?? '').toLowerCase() === key.toLowerCase()) ?? null;
-  const note =
-    cost_centre && city ? `The KPI tiles cover cost centre ${cost_centre} in every city: this server's rollup groups by one field only.` : '';
-  return { row, note };
+  const { items } = await api(`/kpis/rollup${query({ ...range, ...vehicleFilters(ctx) })}`);
+  return items[0] ?? null;
 }
 
 /** Every `/kpis/daily` row of the view (all pages), by local date then device. */
 export async function dailyRows(ctx) {
-  const { from, to, cost_centre, city } = ctx.view;
+  const { from, to } = ctx.view;
   const rows = [];
   let after;
   do {
-    const page = await api(`/kpis/daily${query({ from, to, cost_centre, city, limit: 5000, after })}`);
+    const page = await api(`/kpis/daily${query({ from, to, ...vehicleFilters(ctx), limit: 5000, after })}`);
     rows.push(...page.items);
     after = page.next_after;
   } while (after);
   return rows;
-}
-
-/** Query parameters of the view's vehicle filters, for routes that take them. */
-export function vehicleFilters(ctx, path) {
-  const { cost_centre, city } = ctx.view;
-  return {
-    cost_centre: ctx.caps.accepts(path, 'cost_centre') ? cost_centre : undefined,
-    city: ctx.caps.accepts(path, 'city') ? city : undefined,
-  };
 }
 
 /** Whether a row with `cost_centre` and `city` fields matches the view's filters. */
@@ -73,19 +56,4 @@ export function perVehicle(rows) {
     utilisation: v.shift_s ? v.shift_driving_s / v.shift_s : null,
     overspeed_per_100km: v.distance_m > 0 ? v.overspeed_count / (v.distance_m / 100000) : null,
   }));
-}
-
-/** Fleet figures per day from daily rows (for filtered views on servers without a filtered trend). */
-export function perDay(rows) {
-  const byDay = new Map();
-  for (const r of rows) {
-    const d = byDay.get(r.local_date) ?? { local_date: r.local_date, distance_m: 0, shift_s: 0, shift_driving_s: 0 };
-    d.distance_m += r.distance_m ?? 0;
-    d.shift_s += r.shift_s ?? 0;
-    d.shift_driving_s += r.shift_driving_s ?? 0;
-    byDay.set(r.local_date, d);
-  }
-  return [...byDay.values()]
-    .sort((a, b) => a.local_date.localeCompare(b.local_date))
-    .map((d) => ({ ...d, utilisation: d.shift_s ? d.shift_driving_s / d.shift_s : null }));
 }

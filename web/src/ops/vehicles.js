@@ -5,6 +5,8 @@ import { km, minutes, num, pct } from '../common/format.js';
 import { dailyRows, perVehicle, vehicleFilters } from './reports.js';
 import { renderTable, loading } from './table.js';
 
+/** Vehicle-days of the reconciliation shown; the API lists disagreeing ones first. */
+const RECONCILIATION_ROWS = 1000;
 const $ = (id) => document.getElementById(id);
 const ratio = (v) => (v === null || v === undefined ? '—' : pct(v * 100, 1));
 const money = (v, currency) => (v === null || v === undefined ? '—' : `${num(v)} ${currency ?? ''}`.trim());
@@ -14,13 +16,10 @@ export async function loadVehicles(ctx) {
   loading($('per-cost-centre'));
   loading($('reconciliation'));
   const { from, to } = ctx.view;
-  const hasReconciliation = ctx.caps.has('/kpis/reconciliation');
   const [daily, groups, reconciliation] = await Promise.all([
     dailyRows(ctx),
-    api(`/kpis/rollup${query({ from, to, group_by: 'cost_centre', ...vehicleFilters(ctx, '/kpis/rollup') })}`),
-    hasReconciliation
-      ? api(`/kpis/reconciliation${query({ from, to, cost_centre: ctx.view.cost_centre, city: ctx.view.city })}`)
-      : null,
+    api(`/kpis/rollup${query({ from, to, group_by: 'cost_centre', ...vehicleFilters(ctx) })}`),
+    api(`/kpis/reconciliation${query({ from, to, ...vehicleFilters(ctx), limit: RECONCILIATION_ROWS })}`),
   ]);
   if (!ctx.current()) return;
   renderTable($('per-vehicle'), {
@@ -57,10 +56,8 @@ export async function loadVehicles(ctx) {
       { key: 'idle_cost', label: 'Idle cost', numeric: true, value: (g) => g.idle_cost, text: (g) => money(g.idle_cost, g.currency) },
     ],
   });
-  if (!reconciliation) {
-    $('reconciliation').innerHTML = '<p class="empty">This fleetd does not offer the reconciliation report yet.</p>';
-    return;
-  }
+  $('reconciliation-note').textContent =
+    reconciliation.items.length === RECONCILIATION_ROWS ? `The first ${RECONCILIATION_ROWS} vehicle-days, disagreeing ones first.` : '';
   const dist = (m) => (m === null || m === undefined ? '—' : km(m / 1000));
   renderTable($('reconciliation'), {
     caption: 'Distance reconciliation per vehicle-day',
