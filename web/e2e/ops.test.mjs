@@ -3,6 +3,7 @@
 // banner, the phone layout, keyboard navigation and the URL-kept view.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { launchBrowser, login, newPage, screenshot, sleep, startFleetd } from './harness.mjs';
 import { addDays, km, localDate, localTime, minutes, num, pct } from '../src/common/format.js';
@@ -378,4 +379,26 @@ test('a range without data shows empty states, not errors', async () => {
   await page.getByText('No driving in this range.').waitFor();
   assert.equal(await page.locator('#app-error:not([hidden])').count(), 0);
   assert.deepEqual(page.errors, []);
+});
+
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+test('every section, loaded, has no serious accessibility violations (axe-core, WCAG 2.1 AA)', async () => {
+  for (const viewport of [undefined, { width: 375, height: 740 }]) {
+    const page = await openOps(fleet.operator, '', viewport);
+    await page.evaluate(axeSource);
+    for (const tab of ['Overview', 'Trips', 'Alarms', 'Drivers', 'Vehicles', 'Health']) {
+      await page.getByRole('tab', { name: tab }).click();
+      await page.waitForFunction(() => !document.querySelector('[role="tabpanel"]:not([hidden])[aria-busy]'));
+      await page.locator('[role="tabpanel"]:not([hidden]) .loading').waitFor({ state: 'detached' });
+      const result = await page.evaluate(() =>
+        window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } }),
+      );
+      const serious = result.violations
+        .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+        .map((v) => `${v.id}: ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(' | ')}`);
+      assert.deepEqual(serious, [], `${tab} at ${viewport?.width ?? 1366} px`);
+    }
+    assert.deepEqual(page.errors, []);
+  }
 });

@@ -39,12 +39,12 @@ export async function loadGlance(ctx) {
   $('idle-count').textContent = `(${idling.length})`;
   $('not-moved-count').textContent = `(${still.length})`;
   $('glance-idle').innerHTML = idling.length
-    ? `<ul class="plain">${idling
+    ? `<ul class="plain" tabindex="0" aria-label="Vehicles idling now">${idling
         .map((v) => `<li data-device="${v.device_id}"><strong>${esc(v.name)}</strong> ${esc(v.driver_name ?? '')} <span class="muted">idling ${esc(minutes(v.duration_s / 60))}</span></li>`)
         .join('')}</ul>`
     : '<p class="empty">No vehicle is idling now.</p>';
   $('glance-not-moved').innerHTML = still.length
-    ? `<ul class="plain">${still
+    ? `<ul class="plain" tabindex="0" aria-label="Vehicles not moved today">${still
         .map(
           (v) => `<li data-device="${v.device_id}"><strong>${esc(v.name)}</strong>
             <span class="muted">${v.offline ? 'tracker offline' : 'parked'}, last trip ${v.last_trip_end ? esc(ago((Date.now() - Date.parse(v.last_trip_end)) / 1000)) : 'never'}</span></li>`,

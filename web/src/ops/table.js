@@ -13,8 +13,8 @@ export function renderTable(host, { caption, columns, rows, empty, rowAttrs, sor
   const draw = () => {
     const sorted = sort ? sortRows(rows, columns.find((c) => c.key === sort.key), sort.dir) : rows;
     host.innerHTML = rows.length
-      ? `<div class="scroll"><table>
-          ${caption ? `<caption class="visually-hidden">${esc(caption)}</caption>` : ''}
+      ? `<div class="scroll" tabindex="0" role="region" aria-label="${esc(caption)}"><table>
+          <caption class="visually-hidden">${esc(caption)}</caption>
           <thead><tr>${columns.map((c) => headerCell(c, sort)).join('')}</tr></thead>
           <tbody>${sorted.map((r) => row(r, columns, rowAttrs)).join('')}</tbody>
         </table></div>`
