@@ -288,6 +288,9 @@ test('the charts hold the API\'s days and vehicle-days, and the freshness banner
   const heat = Number(await page.locator('#chart-heatmap').getAttribute('data-points'));
   // new vehicle-days may appear while the page loads, never disappear
   assert.ok(heat > 0 && heat <= daily.length, `heatmap ${heat} cells, API ${daily.length} vehicle-days`);
+  const summary = (await viewerApi(`/alarms/summary?from=${range.from}&to=${range.to}`)).items;
+  assert.ok(summary.length > 0, 'the simulator raised alarms');
+  assert.equal(await page.locator('#chart-alarms').getAttribute('data-points'), String(summary.length));
   for (const id of ['chart-trend', 'chart-heatmap', 'chart-idle', 'chart-alarms']) {
     const box = await page.locator(`#${id}`).boundingBox();
     assert.ok(box && box.width > 100 && box.height > 100, `${id} is drawn`);
@@ -361,6 +364,13 @@ test('sections are reachable with the keyboard and each loads without console er
   // the tables got their rows
   await page.getByRole('tab', { name: 'Drivers' }).click();
   assert.ok((await page.locator('#leaderboard tbody tr').count()) > 0);
+  await page.getByRole('tab', { name: 'Vehicles' }).click();
+  const reconciliation = (await viewerApi(`/kpis/reconciliation?from=${range.from}&to=${range.to}&limit=1000`)).items;
+  const shownDays = await page.locator('#reconciliation tbody tr').count();
+  // vehicle-days only get added while the fleet runs
+  assert.ok(shownDays > 0 && shownDays <= reconciliation.length, `${shownDays} rows shown, API ${reconciliation.length}`);
+  const groups = (await viewerApi(`/kpis/rollup?from=${range.from}&to=${range.to}&group_by=cost_centre`)).items;
+  assert.equal(await page.locator('#per-cost-centre tbody tr').count(), groups.length);
   await page.getByRole('tab', { name: 'Health' }).click();
   assert.equal(await page.locator('#ingest-health tbody tr').count(), (await viewerApi('/health/ingest')).items.length);
   assert.deepEqual(page.errors, []);
