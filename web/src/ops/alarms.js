@@ -72,8 +72,6 @@ export async function loadAlarms(ctx) {
       { key: 'time', label: 'Time', value: (a) => a.alarm_time, text: (a) => at(a.alarm_time) },
       { key: 'vehicle', label: 'Vehicle', value: (a) => a.device_name },
       { key: 'alarm', label: 'Alarm', value: (a) => a.alarm_name },
-      { key: 'class', label: 'Class', value: (a) => a.alarm_class },
-      { key: 'speed', label: 'km/h', numeric: true, value: (a) => a.speed_kmh, text: (a) => num(a.speed_kmh) },
       {
         key: 'status',
         label: 'Status',
@@ -85,6 +83,8 @@ export async function loadAlarms(ctx) {
               ? `<button type="button" data-ack="${esc(alarmPath(a))}" aria-label="Acknowledge ${esc(a.alarm_name)} of ${esc(a.device_name)}">Acknowledge</button>`
               : 'Open',
       },
+      { key: 'class', label: 'Class', value: (a) => a.alarm_class },
+      { key: 'speed', label: 'km/h', numeric: true, value: (a) => a.speed_kmh, text: (a) => num(a.speed_kmh) },
     ],
   });
 }

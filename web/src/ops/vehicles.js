@@ -73,7 +73,7 @@ export async function loadVehicles(ctx) {
         key: 'flagged',
         label: 'Disagrees',
         value: (r) => (r.flagged ? 1 : 0),
-        text: (r) => [r.vendor_mismatch && 'vendor', r.odometer_mismatch && 'odometer'].filter(Boolean).join(', ') || 'no',
+        html: (r) => (r.flagged ? `<strong class="bad">${[r.vendor_mismatch && 'vendor', r.odometer_mismatch && 'odometer'].filter(Boolean).join(', ')}</strong>` : 'no'),
       },
     ],
   });
