@@ -412,3 +412,16 @@ test('every section, loaded, has no serious accessibility violations (axe-core, 
     assert.deepEqual(page.errors, []);
   }
 });
+
+test('a failing request is shown to the user, not swallowed', async () => {
+  const page = await newPage(browser);
+  // the leaderboard request fails as a server error would
+  await page.route('**/api/v1/kpis/leaderboard?*', (route) =>
+    route.fulfill({ status: 500, contentType: 'application/problem+json', json: { title: 'Internal Server Error', detail: 'database unavailable' } }),
+  );
+  await login(page, fleet.base, fleet.viewer, '/ops?tab=drivers');
+  const alert = page.getByRole('alert');
+  await alert.filter({ hasText: 'Could not load drivers: database unavailable' }).waitFor();
+  // the failed request is the only error the console may show
+  assert.ok(page.errors.length > 0 && page.errors.every((e) => e.includes('500')), page.errors.join('\n'));
+});

@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 let cursors = [undefined];
 let nextAfter = null;
 let rows = [];
+let rangeKey = '';
 
 export function initAlarms(ctx, reload) {
   for (const c of CLASSES) $('a-class').add(new Option(c, c));
@@ -39,6 +40,10 @@ export function initAlarms(ctx, reload) {
 
 export async function loadAlarms(ctx) {
   const { from, to } = ctx.view;
+  if (rangeKey !== `${from}/${to}`) {
+    cursors = [undefined]; // another range: back to its newest alarms
+    rangeKey = `${from}/${to}`;
+  }
   const status = $('a-status').value;
   const host = $('alarms-table');
   loading(host, 'Loading alarms…');

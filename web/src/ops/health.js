@@ -24,13 +24,14 @@ export function initHealth(reload) {
 const status = (s) => `<span class="status status-${esc(s)}">${esc(s.replace('_', ' '))}</span>`;
 const since = (iso) => (iso ? ago(ageOf(iso)) : 'never');
 
-export async function loadHealth() {
+export async function loadHealth(ctx) {
   loading($('ingest-health'));
   loading($('device-health'));
   const [jobs, devices] = await Promise.all([
     api('/health/ingest'),
     api(`/health/devices${query({ limit: PAGE, after: cursors.at(-1) })}`),
   ]);
+  if (!ctx.current()) return;
   renderFreshness($('freshness'), jobs.items);
   nextAfter = devices.next_after;
   $('devices-prev').disabled = cursors.length === 1;
