@@ -425,3 +425,59 @@ test('a failing request is shown to the user, not swallowed', async () => {
   // the failed request is the only error the console may show
   assert.ok(page.errors.length > 0 && page.errors.every((e) => e.includes('500')), page.errors.join('\n'));
 });
+
+/** Which way each tile's KPI improves. */
+const betterWhen = { distance: 'up', driving: 'up', idle_ratio: 'down', utilisation: 'up', overspeed: 'down', score: 'up', active: 'up', not_moved: 'down', idle_cost: 'down' };
+
+test('each tile compares with the previous period: arrow and percentage from the API, coloured by whether the change is good', async () => {
+  const day = range.to;
+  const yesterday = addDays(day, -1);
+  const rows = async () => [
+    (await viewerApi(`/kpis/rollup?from=${day}&to=${day}`)).items[0],
+    (await viewerApi(`/kpis/rollup?from=${yesterday}&to=${yesterday}`)).items[0],
+  ];
+  const page = await openOps(fleet.viewer, `?from=${day}&to=${day}`);
+  let wrong;
+  let compared;
+  for (let attempt = 0; attempt < 6; attempt++) {
+    const before = await rows();
+    if (attempt) await page.reload();
+    await page.locator('#tiles [data-kpi]').first().waitFor();
+    const shown = await page.$$eval('#tiles [data-kpi]', (tiles) =>
+      Object.fromEntries(tiles.map((t) => [t.dataset.kpi, { text: t.querySelector('.delta').textContent.replace(/\s+/g, ' ').trim(), good: Boolean(t.querySelector('.delta .good')), bad: Boolean(t.querySelector('.delta .bad')) }])),
+    );
+    const after = await rows();
+    const check = ([now, prev]) => {
+      const out = [];
+      let n = 0;
+      for (const [kpi, expect] of Object.entries(expectedTiles)) {
+        if (!betterWhen[kpi]) continue;
+        const [v] = expect(now);
+        const [p] = expect(prev);
+        const got = shown[kpi];
+        if (v === null || p === null || p === 0) {
+          if (!/no figure for the previous 1 day/.test(got.text)) out.push(`${kpi}: ${got.text}`);
+          continue;
+        }
+        const change = ((v - p) / Math.abs(p)) * 100;
+        if (Math.abs(change) < 0.05) continue;
+        n++;
+        const up = change > 0;
+        const good = betterWhen[kpi] === (up ? 'up' : 'down');
+        const text = `${up ? '▲' : '▼'} ${up ? 'up' : 'down'} ${Math.abs(change).toFixed(1)} % (${good ? 'better' : 'worse'}) vs previous 1 day`;
+        if (got.text !== text || got.good !== good || got.bad !== !good) out.push(`${kpi}: shows ${JSON.stringify(got)}, expected "${text}" ${good ? 'good' : 'bad'}`);
+      }
+      return [out, n];
+    };
+    const [a, na] = check(before);
+    const [b, nb] = check(after);
+    [wrong, compared] = a.length <= b.length ? [a, na] : [b, nb];
+    if (!wrong.length) break;
+  }
+  assert.deepEqual(wrong, []);
+  assert.ok(compared > 0, 'some KPI changed from yesterday to today');
+  // the colours: green for better, red for worse
+  const colours = await page.$$eval('#tiles .delta .good, #tiles .delta .bad', (els) => [...new Set(els.map((e) => `${e.className}:${getComputedStyle(e).color}`))]);
+  for (const c of colours) assert.ok(c === 'good:rgb(21, 128, 61)' || c === 'bad:rgb(185, 28, 28)', c);
+  assert.deepEqual(page.errors, []);
+});
