@@ -278,7 +278,12 @@ function csvFields(line) {
   return out;
 }
 
-test('the charts hold the API\'s days and vehicle-days, and the freshness banner reflects ingest health', async () => {
+test('the charts hold the API\'s days and vehicle-days, today at a glance lists the API\'s vehicles, and the freshness banner reflects ingest health', async () => {
+  const glance = async () => [
+    (await viewerApi('/fleet/idle')).map((v) => String(v.device_id)).sort(),
+    (await viewerApi('/kpis/not-moved-today')).items.map((v) => String(v.device_id)).sort(),
+  ];
+  const glanceBefore = await glance();
   const page = await openOps(fleet.viewer);
   await page.locator('#chart-trend[data-points]').waitFor({ state: 'attached' });
   const trend = await viewerApi(`/kpis/utilisation-trend?from=${range.from}&to=${range.to}`);
@@ -298,6 +303,17 @@ test('the charts hold the API\'s days and vehicle-days, and the freshness banner
   // the canvases hold pixels, not a blank chart
   const painted = await page.$eval('#chart-trend', (c) => c.getContext('2d').getImageData(0, 0, c.width, c.height).data.some((v) => v !== 0));
   assert.ok(painted);
+
+  const shownGlance = [
+    (await page.$$eval('#glance-idle li', (li) => li.map((l) => l.dataset.device))).sort(),
+    (await page.$$eval('#glance-not-moved li', (li) => li.map((l) => l.dataset.device))).sort(),
+  ];
+  const glanceAfter = await glance();
+  assert.ok(
+    [glanceBefore, glanceAfter].some((g) => JSON.stringify(g) === JSON.stringify(shownGlance)),
+    `today at a glance shows ${JSON.stringify(shownGlance)}, the API ${JSON.stringify(glanceBefore)} / ${JSON.stringify(glanceAfter)}`,
+  );
+  assert.equal(await page.locator('#not-moved-count').textContent(), `(${shownGlance[1].length})`);
 
   const jobs = (await viewerApi('/health/ingest')).items;
   const bad = jobs.filter((j) => j.status === 'failing' || j.status === 'stale');

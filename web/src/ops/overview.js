@@ -1,7 +1,7 @@
 // The Overview section: KPI tiles against the previous period, the charts, and today at a
 // glance (vehicles idling now, vehicles not moved today).
 import { api, query } from '../common/api.js';
-import { esc, minutes, ago } from '../common/format.js';
+import { esc, minutes, ago, ageOf } from '../common/format.js';
 import { previousPeriod, rangeLength, daysOf } from './dates.js';
 import { renderTiles } from './kpi-tiles.js';
 import { rollupRow, dailyRows, perVehicle, vehicleFilters, inScope } from './reports.js';
@@ -47,7 +47,7 @@ export async function loadGlance(ctx) {
     ? `<ul class="plain" tabindex="0" aria-label="Vehicles not moved today">${still
         .map(
           (v) => `<li data-device="${v.device_id}"><strong>${esc(v.name)}</strong>
-            <span class="muted">${v.offline ? 'tracker offline' : 'parked'}, last trip ${v.last_trip_end ? esc(ago((Date.now() - Date.parse(v.last_trip_end)) / 1000)) : 'never'}</span></li>`,
+            <span class="muted">${v.offline ? 'tracker offline' : 'parked'}, last trip ${v.last_trip_end ? esc(ago(ageOf(v.last_trip_end))) : 'never'}</span></li>`,
         )
         .join('')}</ul>`
     : '<p class="empty">Every vehicle has moved today.</p>';
