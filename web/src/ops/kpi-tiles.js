@@ -4,7 +4,7 @@
 import { esc, km, localDate, localTime, minutes, num, pct, ago, ageOf } from '../common/format.js';
 
 /** better: which direction of change is an improvement ('up', 'down'), or null for none. */
-export const TILES = [
+const TILES = [
   { key: 'distance', label: 'Distance', column: 'distance_m', better: 'up', text: (v) => km(v / 1000) },
   { key: 'driving', label: 'Driving time', column: 'driving_s', better: 'up', text: (v) => minutes(v / 60) },
   { key: 'idle_ratio', label: 'Idle ratio', column: 'idle_ratio', better: 'down', text: (v) => pct(v * 100, 1) },
