@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_socket_directory_is_kept_as_the_host() {
-        let t = PgTarget::from_url("postgresql://postgres@/fleetd?host=/var/run/postgresql")
+        let t = PgTarget::from_url("postgresql://postgres@localhost/fleetd?host=/var/run/postgresql")
             .expect("url");
         assert_eq!(t.host.as_deref(), Some("/var/run/postgresql"));
         assert_eq!(t.url_for("x"), "postgres://postgres@localhost/x?host=%2Fvar%2Frun%2Fpostgresql");
