@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::settings::{setting, Kind, Setting, SETTINGS};
 use crate::{
-    redact_url, AlertConfig, BackupConfig, Config, DbConfig, RetentionConfig, EffectiveSetting, HttpConfig, IngestConfig, LogConfig, LogFormat,
-    Secret, TracksolidConfig,
+    redact_url, AlertConfig, BackupConfig, Config, DbConfig, EffectiveSetting, HttpConfig,
+    IngestConfig, LogConfig, LogFormat, RetentionConfig, Secret, TracksolidConfig,
 };
 
 /// Where a setting's effective value came from, lowest precedence first.

@@ -110,11 +110,7 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
     // the August partition holds rows older than the cutoff's day and is kept whole
     assert_eq!(
         times(&db, "select gps_time from fleet.positions order by gps_time").await,
-        vec![
-            utc("2026-08-01T00:00:00Z"),
-            utc("2026-08-02T09:00:00Z"),
-            utc("2026-09-10T09:00:00Z")
-        ]
+        vec![utc("2026-08-01T00:00:00Z"), utc("2026-08-02T09:00:00Z"), utc("2026-09-10T09:00:00Z")]
     );
     assert_eq!(
         times(&db, "select start_time from fleet.trips order by 1").await,
@@ -145,9 +141,8 @@ async fn retention_keeps_everything_when_no_period_is_set() {
     position(&db, d, "2019-01-05T00:00:00Z").await;
     trip(&db, d, "2019-01-05T00:00:00Z").await;
     let before = partition_names(&db).await;
-    let report = retention::apply(&db.pool, &RetentionConfig::default(), Utc::now())
-        .await
-        .expect("runs");
+    let report =
+        retention::apply(&db.pool, &RetentionConfig::default(), Utc::now()).await.expect("runs");
     assert_eq!(report, retention::RetentionReport::default());
     assert_eq!(partition_names(&db).await, before);
 }

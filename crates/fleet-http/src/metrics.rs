@@ -112,14 +112,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         Err(e) => tracing::warn!(error = %e, "trip builder lag not sampled"),
     }
     let alerts: Result<Vec<(String, bool)>, sqlx::Error> =
-        sqlx::query_as("select alert, active from fleet.ops_alerts")
-            .fetch_all(&state.pool)
-            .await;
+        sqlx::query_as("select alert, active from fleet.ops_alerts").fetch_all(&state.pool).await;
     match alerts {
         Ok(rows) => {
             for (alert, active) in rows {
-                metrics::gauge!("fleetd_ops_alert_active", "alert" => alert)
-                    .set(if active { 1.0 } else { 0.0 });
+                metrics::gauge!("fleetd_ops_alert_active", "alert" => alert).set(if active {
+                    1.0
+                } else {
+                    0.0
+                });
             }
         }
         Err(e) => tracing::warn!(error = %e, "ops alerts not sampled"),

@@ -49,10 +49,14 @@ pub struct Notification {
     pub detail: serde_json::Value,
 }
 
+/// A poll job's row of `reporting.v_ingest_health_jobs`: job, status, consecutive failures,
+/// last error, lag in seconds.
+type JobHealth = (String, String, i64, Option<String>, Option<i64>);
+
 /// The conditions that hold now.
 pub async fn conditions(pool: &PgPool, cfg: &AlertConfig) -> Result<Vec<Condition>, OpsError> {
     let mut out = Vec::new();
-    let jobs: Vec<(String, String, i64, Option<String>, Option<i64>)> = sqlx::query_as(
+    let jobs: Vec<JobHealth> = sqlx::query_as(
         "select job, status, consecutive_failures, last_error, lag_s
          from reporting.v_ingest_health_jobs
          where run_kind = 'poll' and (status = 'stale' or consecutive_failures >= $1)",
@@ -186,7 +190,10 @@ pub async fn active(pool: &PgPool) -> Result<Vec<ActiveAlert>, OpsError> {
     .fetch_all(pool)
     .await
     .context("reading ops alerts")?;
-    Ok(rows.into_iter().map(|(alert, message, since)| ActiveAlert { alert, message, since }).collect())
+    Ok(rows
+        .into_iter()
+        .map(|(alert, message, since)| ActiveAlert { alert, message, since })
+        .collect())
 }
 
 /// POSTs `n` to `url`, retrying with backoff; true once a 2xx answer came.
@@ -197,8 +204,12 @@ pub async fn post(http: &reqwest::Client, url: &str, n: &Notification) -> bool {
         }
         match http.post(url).json(n).send().await {
             Ok(r) if r.status().is_success() => return true,
-            Ok(r) => tracing::warn!(alert = %n.alert, status = %r.status(), attempt, "alert webhook refused"),
-            Err(e) => tracing::warn!(alert = %n.alert, error = %e, attempt, "alert webhook unreachable"),
+            Ok(r) => {
+                tracing::warn!(alert = %n.alert, status = %r.status(), attempt, "alert webhook refused")
+            }
+            Err(e) => {
+                tracing::warn!(alert = %n.alert, error = %e, attempt, "alert webhook unreachable")
+            }
         }
     }
     tracing::error!(alert = %n.alert, "alert webhook gave up after {WEBHOOK_ATTEMPTS} attempts");

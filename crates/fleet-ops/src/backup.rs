@@ -70,7 +70,10 @@ pub struct BackupRequest<'a> {
 /// Paths of the checksum and manifest of the dump at `dump`.
 pub fn sidecars(dump: &Path) -> (PathBuf, PathBuf) {
     let name = dump.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    (dump.with_file_name(format!("{name}.sha256")), dump.with_file_name(format!("{name}.manifest.json")))
+    (
+        dump.with_file_name(format!("{name}.sha256")),
+        dump.with_file_name(format!("{name}.manifest.json")),
+    )
 }
 
 /// The major version of the server `pool` talks to.
@@ -239,7 +242,9 @@ pub async fn take(
         .await
         .context("checking for fleet.backups")?;
     if !recorded {
-        tracing::warn!("fleet.backups does not exist yet (run fleetd migrate); backup not recorded");
+        tracing::warn!(
+            "fleet.backups does not exist yet (run fleetd migrate); backup not recorded"
+        );
     }
     sqlx::query(
         "insert into fleet.backups (file_name, path, started_at, finished_at, size_bytes, sha256, scheduled)

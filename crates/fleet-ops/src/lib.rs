@@ -42,7 +42,10 @@ impl<T> Context<T> for Result<T, sqlx::Error> {
     }
 }
 
-pub(crate) fn io_err(what: &'static str, path: &std::path::Path) -> impl FnOnce(std::io::Error) -> OpsError {
+pub(crate) fn io_err(
+    what: &'static str,
+    path: &std::path::Path,
+) -> impl FnOnce(std::io::Error) -> OpsError {
     let path = path.to_owned();
     move |cause| OpsError::Io { what, path, cause }
 }

@@ -46,7 +46,8 @@ fn decode(s: &str) -> String {
 impl PgTarget {
     /// Reads a `postgres://user:password@host:port/database?sslmode=…&host=/socket/dir` URL.
     pub fn from_url(url: &str) -> Result<Self, OpsError> {
-        let u = Url::parse(url).map_err(|e| OpsError::Input(format!("invalid database URL: {e}")))?;
+        let u =
+            Url::parse(url).map_err(|e| OpsError::Input(format!("invalid database URL: {e}")))?;
         if !matches!(u.scheme(), "postgres" | "postgresql") {
             return Err(OpsError::Input("the database URL must start with postgres://".to_owned()));
         }
@@ -61,7 +62,8 @@ impl PgTarget {
         }
         let database = decode(u.path().trim_start_matches('/'));
         let user = Some(decode(u.username())).filter(|s| !s.is_empty());
-        let database = if database.is_empty() { user.clone().unwrap_or_default() } else { database };
+        let database =
+            if database.is_empty() { user.clone().unwrap_or_default() } else { database };
         Ok(Self {
             host,
             port: u.port(),
@@ -175,13 +177,11 @@ pub async fn run(
     cmd.args(args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped());
     cmd.kill_on_drop(true);
     target.apply(&mut cmd);
-    let name = program.file_name().map_or_else(
-        || program.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| OpsError::Tool { program: name.clone(), detail: e.to_string() })?;
+    let name = program
+        .file_name()
+        .map_or_else(|| program.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let mut child =
+        cmd.spawn().map_err(|e| OpsError::Tool { program: name.clone(), detail: e.to_string() })?;
     let mut tail: Vec<String> = Vec::new();
     if let Some(stderr) = child.stderr.take() {
         let mut lines = BufReader::new(stderr).lines();
@@ -220,8 +220,9 @@ mod tests {
 
     #[test]
     fn a_url_becomes_libpq_settings_and_back() {
-        let t = PgTarget::from_url("postgres://fleet:p%40ss@db.example:6432/fleetd?sslmode=require")
-            .expect("url");
+        let t =
+            PgTarget::from_url("postgres://fleet:p%40ss@db.example:6432/fleetd?sslmode=require")
+                .expect("url");
         assert_eq!(t.host.as_deref(), Some("db.example"));
         assert_eq!(t.port, Some(6432));
         assert_eq!(t.user.as_deref(), Some("fleet"));
@@ -237,10 +238,14 @@ mod tests {
 
     #[test]
     fn a_socket_directory_is_kept_as_the_host() {
-        let t = PgTarget::from_url("postgresql://postgres@localhost/fleetd?host=/var/run/postgresql")
-            .expect("url");
+        let t =
+            PgTarget::from_url("postgresql://postgres@localhost/fleetd?host=/var/run/postgresql")
+                .expect("url");
         assert_eq!(t.host.as_deref(), Some("/var/run/postgresql"));
-        assert_eq!(t.url_for("x"), "postgres://postgres@localhost/x?host=%2Fvar%2Frun%2Fpostgresql");
+        assert_eq!(
+            t.url_for("x"),
+            "postgres://postgres@localhost/x?host=%2Fvar%2Frun%2Fpostgresql"
+        );
         assert!(PgTarget::from_url("mysql://x/y").is_err());
         assert!(PgTarget::from_url("not a url").is_err());
     }

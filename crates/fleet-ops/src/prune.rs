@@ -140,7 +140,9 @@ mod tests {
 
     #[test]
     fn keeping_nothing_keeps_nothing_and_an_empty_list_is_fine() {
-        assert!(keep(&[at(2026, 1, 1, 0)], KeepPolicy { daily: 0, weekly: 0, monthly: 0 }).is_empty());
+        assert!(
+            keep(&[at(2026, 1, 1, 0)], KeepPolicy { daily: 0, weekly: 0, monthly: 0 }).is_empty()
+        );
         assert!(keep(&[], KeepPolicy { daily: 7, weekly: 4, monthly: 6 }).is_empty());
     }
 }

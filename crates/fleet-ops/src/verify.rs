@@ -78,7 +78,8 @@ impl fmt::Display for Comparison {
             .differences
             .iter()
             .map(|(t, a, b)| {
-                let show = |v: &Option<i64>| v.map_or_else(|| "missing".to_owned(), |n| n.to_string());
+                let show =
+                    |v: &Option<i64>| v.map_or_else(|| "missing".to_owned(), |n| n.to_string());
                 format!("{t}: {} in the snapshot, {} restored", show(a), show(b))
             })
             .collect();
@@ -95,7 +96,8 @@ impl fmt::Display for Comparison {
 
 /// Counts what `url`'s database holds and compares it with `manifest`.
 pub async fn compare_with(url: &str, manifest: &Manifest) -> Result<Comparison, OpsError> {
-    let mut conn = PgConnection::connect(url).await.context("connecting to the restored database")?;
+    let mut conn =
+        PgConnection::connect(url).await.context("connecting to the restored database")?;
     let (counts, newest) = snapshot_counts(&mut conn).await?;
     conn.close().await.ok();
     Ok(Comparison::compare(manifest, &counts, newest))
@@ -137,16 +139,23 @@ pub async fn verify(
         let path = dump.to_string_lossy().into_owned();
         // ownership and grants do not matter for counting; leaving them out keeps verification
         // independent of which roles exist
-        let args = ["--verbose", "--no-owner", "--no-acl", "--exit-on-error", "--no-password",
-            "--dbname", scratch.as_str(), path.as_str()];
+        let args = [
+            "--verbose",
+            "--no-owner",
+            "--no-acl",
+            "--exit-on-error",
+            "--no-password",
+            "--dbname",
+            scratch.as_str(),
+            path.as_str(),
+        ];
         pgtools::run(&tools.pg_restore, &args, &target, progress).await?;
         progress("comparing row counts");
         compare_with(&target.url_for(&scratch), &manifest).await
     }
     .await;
-    let dropped = sqlx::query(&format!("drop database if exists {scratch} with (force)"))
-        .execute(pool)
-        .await;
+    let dropped =
+        sqlx::query(&format!("drop database if exists {scratch} with (force)")).execute(pool).await;
     if let Err(e) = dropped {
         tracing::warn!(database = %scratch, error = %e, "could not drop the scratch database");
     }
@@ -214,10 +223,11 @@ pub async fn restore(
         )));
     }
     // grants in the dump name the analyst role; roles are per server, so make sure it exists
-    let role_ok: bool = sqlx::query_scalar("select exists (select from pg_roles where rolname = 'fleet_ro')")
-        .fetch_one(&mut conn)
-        .await
-        .context("looking up the analyst role")?;
+    let role_ok: bool =
+        sqlx::query_scalar("select exists (select from pg_roles where rolname = 'fleet_ro')")
+            .fetch_one(&mut conn)
+            .await
+            .context("looking up the analyst role")?;
     let mut no_acl = false;
     if !role_ok {
         if let Err(e) = sqlx::query("create role fleet_ro nologin").execute(&mut conn).await {
@@ -235,7 +245,8 @@ pub async fn restore(
         set_aside(&mut conn, &aside, true).await?;
     }
     let path = req.dump.to_string_lossy().into_owned();
-    let mut args = vec!["--verbose", "--no-owner", "--exit-on-error", "--single-transaction", "--no-password"];
+    let mut args =
+        vec!["--verbose", "--no-owner", "--exit-on-error", "--single-transaction", "--no-password"];
     if no_acl {
         args.push("--no-acl");
     }

@@ -74,7 +74,10 @@ async fn a_writable_read_only_role_fails() {
     assert_eq!(status_of(&r, "read_only_roles"), Status::Fail, "{r}");
     assert_eq!(r.status, Status::Fail);
     let c = r.check("read_only_roles").expect("check");
-    assert!(c.details.iter().any(|d| d == "fleet_ro may INSERT, UPDATE on table fleet.devices"), "{c:?}");
+    assert!(
+        c.details.iter().any(|d| d == "fleet_ro may INSERT, UPDATE on table fleet.devices"),
+        "{c:?}"
+    );
 }
 
 #[tokio::test]
@@ -82,7 +85,13 @@ async fn a_missing_partition_fails() {
     let db = installed().await;
     let next = fleet_db::partitions::month_start(Utc::now().date_naive(), 1);
     let name = format!("positions_y{}", next.format("%Ym%m"));
-    exec(&db, &format!("alter table fleet.positions detach partition fleet.{name}; drop table fleet.{name}")).await;
+    exec(
+        &db,
+        &format!(
+            "alter table fleet.positions detach partition fleet.{name}; drop table fleet.{name}"
+        ),
+    )
+    .await;
     let r = audit(&db).await;
     assert_eq!(status_of(&r, "partitions"), Status::Fail, "{r}");
     let c = r.check("partitions").expect("check");
@@ -140,7 +149,8 @@ async fn an_old_backup_fails_and_a_failed_verification_fails() {
     assert_eq!(status_of(&r, "backups"), Status::Fail, "{r}");
     assert!(r.check("backups").expect("check").summary.contains("FAILED"), "{r}");
 
-    exec(&db, "update fleet.backups set verify_ok = true where file_name = 'fleetd-x-new.dump'").await;
+    exec(&db, "update fleet.backups set verify_ok = true where file_name = 'fleetd-x-new.dump'")
+        .await;
     assert_eq!(status_of(&audit(&db).await, "backups"), Status::Ok);
 }
 
@@ -155,9 +165,12 @@ async fn pending_migrations_fail() {
 #[tokio::test]
 async fn data_past_its_retention_period_fails() {
     let db = installed().await;
-    fleet_db::partitions::create_for_month(&db.pool, chrono::NaiveDate::from_ymd_opt(2019, 1, 1).expect("date"))
-        .await
-        .expect("old partition");
+    fleet_db::partitions::create_for_month(
+        &db.pool,
+        chrono::NaiveDate::from_ymd_opt(2019, 1, 1).expect("date"),
+    )
+    .await
+    .expect("old partition");
     let r = audit(&db).await;
     assert_eq!(status_of(&r, "retention"), Status::Fail, "{r}");
     assert!(r.check("retention").expect("check").details[0].contains("positions_y2019m01"), "{r}");
@@ -173,7 +186,12 @@ async fn a_login_role_with_a_default_password_fails() {
     exec(&db, &format!("drop role {role}")).await;
     assert_eq!(status_of(&r, "passwords"), Status::Fail, "{r}");
     let c = r.check("passwords").expect("check");
-    assert!(c.details.iter().any(|d| d == &format!("login role {role} has the default password \"changeme\"")), "{c:?}");
+    assert!(
+        c.details
+            .iter()
+            .any(|d| d == &format!("login role {role} has the default password \"changeme\"")),
+        "{c:?}"
+    );
 }
 
 fn rand_suffix() -> u32 {

@@ -54,7 +54,12 @@ async fn backup_verify_restore_round_trip_gives_identical_counts() {
     .await
     .expect("backup");
     assert!(b.path.is_file());
-    assert!(b.path.file_name().unwrap().to_string_lossy().starts_with(&format!("fleetd-{}-", source.name())));
+    assert!(b
+        .path
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .starts_with(&format!("fleetd-{}-", source.name())));
     assert!(lines.iter().any(|l| l.contains("fleet")), "pg_dump's progress was passed on");
     assert_eq!(b.manifest.tables["fleet.positions"], 4320);
     assert_eq!(b.manifest.tables["fleet.devices"], 3);
@@ -76,10 +81,11 @@ async fn backup_verify_restore_round_trip_gives_identical_counts() {
     .await
     .expect("backup row");
     assert_eq!((ok, verified), (Some(true), true));
-    let left: i64 = sqlx::query_scalar("select count(*) from pg_database where datname like 'fleetd_verify_%'")
-        .fetch_one(&source.pool)
-        .await
-        .expect("scratch");
+    let left: i64 =
+        sqlx::query_scalar("select count(*) from pg_database where datname like 'fleetd_verify_%'")
+            .fetch_one(&source.pool)
+            .await
+            .expect("scratch");
     assert_eq!(left, 0, "the scratch database is dropped");
 
     let target = TestDb::empty().await;
@@ -90,12 +96,18 @@ async fn backup_verify_restore_round_trip_gives_identical_counts() {
     .await
     .expect("restore");
     assert!(c.matches(), "{c}");
-    assert_eq!(counts(&target.pool).await, b.manifest.tables, "identical counts in the restored database");
+    assert_eq!(
+        counts(&target.pool).await,
+        b.manifest.tables,
+        "identical counts in the restored database"
+    );
     let newest = |pool: PgPool| async move {
-        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>("select max(gps_time) from fleet.positions")
-            .fetch_one(&pool)
-            .await
-            .expect("newest")
+        sqlx::query_scalar::<_, Option<chrono::DateTime<chrono::Utc>>>(
+            "select max(gps_time) from fleet.positions",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("newest")
     };
     assert_eq!(newest(target.pool.clone()).await, newest(source.pool.clone()).await);
     assert!(b.manifest.newest_gps_time.is_some());
@@ -126,7 +138,13 @@ async fn a_damaged_backup_fails_verification_with_a_clear_error() {
     let source = TestDb::migrated().await;
     let dir = tempfile::tempdir().expect("tempdir");
     let b = backup::take(
-        BackupRequest { pool: &source.pool, url: source.url(), dir: dir.path(), bindir: None, scheduled: false },
+        BackupRequest {
+            pool: &source.pool,
+            url: source.url(),
+            dir: dir.path(),
+            bindir: None,
+            scheduled: false,
+        },
         &mut |_: &str| {},
     )
     .await

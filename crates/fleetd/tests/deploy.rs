@@ -69,7 +69,10 @@ fn the_compose_file_has_health_checks_and_passes_compose_config() {
         assert!(compose.contains(needle), "the compose file lacks {needle}");
     }
     let dockerfile = read("Dockerfile");
-    assert!(dockerfile.matches("\nFROM ").count() + usize::from(dockerfile.starts_with("FROM ")) >= 2, "multi-stage");
+    assert!(
+        dockerfile.matches("\nFROM ").count() + usize::from(dockerfile.starts_with("FROM ")) >= 2,
+        "multi-stage"
+    );
     assert!(dockerfile.contains("\nUSER fleetd\n"), "runs as a non-root user");
     assert!(dockerfile.contains("postgresql-client"), "backups need pg_dump in the image");
 

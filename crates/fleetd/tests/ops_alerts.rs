@@ -55,10 +55,12 @@ fn states(posts: &Posts, alert: &str) -> Vec<String> {
 }
 
 async fn live_successes(db: &TestDb) -> i64 {
-    sqlx::query_scalar("select count(*) from fleet.ingestion_log where job = 'poll.live' and status = 'ok'")
-        .fetch_one(&db.pool)
-        .await
-        .expect("count")
+    sqlx::query_scalar(
+        "select count(*) from fleet.ingestion_log where job = 'poll.live' and status = 'ok'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("count")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,7 +96,10 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     let base = addr.trim().to_owned();
     let http = reqwest::Client::new();
 
-    wait_for("a successful live poll", Duration::from_secs(60), async || live_successes(&db).await >= 1).await;
+    wait_for("a successful live poll", Duration::from_secs(60), async || {
+        live_successes(&db).await >= 1
+    })
+    .await;
     assert!(posts.lock().expect("lock").is_empty(), "no alert while polling works");
 
     // the account is refused from now on: tokens revoked, logins fail
@@ -105,10 +110,23 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     .await;
     let raised = posts.lock().expect("lock")[0].clone();
     assert!(raised["text"].as_str().unwrap_or("").contains("poll.live"), "{raised}");
-    let ready: serde_json::Value =
-        http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");
+    let ready: serde_json::Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["alerts"][0]["alert"], "ingest_failing:poll.live", "{ready}");
-    let metrics = http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
     assert!(
         metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 1"),
         "{metrics}"
@@ -124,12 +142,33 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(states(&posts, "ingest_failing:poll.live"), ["raised", "cleared"], "cleared once");
-    assert_eq!(posts.lock().expect("lock").len(), 2, "no other alert: {:?}", posts.lock().expect("lock"));
-    let ready: serde_json::Value =
-        http.get(format!("{base}/readyz")).send().await.expect("readyz").json().await.expect("json");
+    assert_eq!(
+        posts.lock().expect("lock").len(),
+        2,
+        "no other alert: {:?}",
+        posts.lock().expect("lock")
+    );
+    let ready: serde_json::Value = http
+        .get(format!("{base}/readyz"))
+        .send()
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(ready["alerts"], serde_json::json!([]), "{ready}");
-    let metrics = http.get(format!("{base}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 0"), "{metrics}");
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 0"),
+        "{metrics}"
+    );
 
     stop(child, Signal::SIGTERM, Duration::from_secs(30));
     sim_stop.cancel();

@@ -33,7 +33,10 @@ async fn seed(db: &TestDb) {
 
 async fn positions(url: &str) -> i64 {
     let pool = sqlx::PgPool::connect(url).await.expect("connect");
-    let n = sqlx::query_scalar("select count(*) from fleet.positions").fetch_one(&pool).await.expect("count");
+    let n = sqlx::query_scalar("select count(*) from fleet.positions")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
     pool.close().await;
     n
 }
@@ -79,12 +82,21 @@ async fn backup_verify_restore_and_audit_from_the_command_line() {
     // a verified backup just taken: the audit passes; JSON is machine-readable
     let out = run(&["audit", "--database-url", db.url(), "--json"]);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
-    let backups = report["checks"].as_array().expect("checks").iter().find(|c| c["id"] == "backups").cloned();
+    let backups =
+        report["checks"].as_array().expect("checks").iter().find(|c| c["id"] == "backups").cloned();
     assert_eq!(backups.map(|c| c["status"].clone()), Some(serde_json::json!("ok")), "{report}");
-    let failed: Vec<_> = report["checks"].as_array().expect("checks").iter().filter(|c| c["status"] == "fail").collect();
+    let failed: Vec<_> = report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .collect();
     assert_eq!(out.status.success(), failed.is_empty(), "exit code follows failures: {failed:?}");
 
-    sqlx::query("grant delete on fleet.positions to fleet_ro").execute(&db.pool).await.expect("seed a violation");
+    sqlx::query("grant delete on fleet.positions to fleet_ro")
+        .execute(&db.pool)
+        .await
+        .expect("seed a violation");
     let out = run(&["audit", "--database-url", db.url()]);
     assert!(!out.status.success(), "a failed check fails the command");
     assert!(text(&out.stdout).contains("FAIL  read_only_roles"), "{}", text(&out.stdout));
@@ -109,17 +121,21 @@ async fn serve_takes_verified_backups_on_its_schedule_and_prunes_old_ones() {
     let mut taken = 0i64;
     // two verified scheduled backups recorded over time, of which one is kept
     while Instant::now() < deadline {
-        taken = sqlx::query_scalar("select count(*) from fleet.backups where scheduled and verify_ok")
-            .fetch_one(&db.pool)
-            .await
-            .expect("count");
+        taken =
+            sqlx::query_scalar("select count(*) from fleet.backups where scheduled and verify_ok")
+                .fetch_one(&db.pool)
+                .await
+                .expect("count");
         let dumps = std::fs::read_dir(dir.path())
-            .map(|d| d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".dump")).count())
+            .map(|d| {
+                d.flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".dump")).count()
+            })
             .unwrap_or(0);
-        let identity: i64 = sqlx::query_scalar("select coalesce(max(backup_id), 0) from fleet.backups")
-            .fetch_one(&db.pool)
-            .await
-            .expect("max id");
+        let identity: i64 =
+            sqlx::query_scalar("select coalesce(max(backup_id), 0) from fleet.backups")
+                .fetch_one(&db.pool)
+                .await
+                .expect("max id");
         if identity >= 2 && taken == 1 && dumps == 1 {
             break;
         }

@@ -28,8 +28,18 @@ const LONG_RUNNING_S: i64 = 300;
 const RETENTION_GRACE_DAYS: i64 = 1;
 /// Passwords tried against every login role: the defaults of images, guides and this project.
 const GUESSABLE: [&str; 12] = [
-    "", "postgres", "password", "fleetd", "fleet", "fleet_ro", "changeme", "CHANGE-ME", "admin",
-    "secret", "123456", "demo-password",
+    "",
+    "postgres",
+    "password",
+    "fleetd",
+    "fleet",
+    "fleet_ro",
+    "changeme",
+    "CHANGE-ME",
+    "admin",
+    "secret",
+    "123456",
+    "demo-password",
 ];
 
 pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
@@ -52,7 +62,11 @@ pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<
 async fn migrations(pool: &PgPool) -> Result<Check, OpsError> {
     let m = fleet_db::migrate::status(pool).await?;
     if m.is_current() {
-        return Ok(Check::new("migrations", Status::Ok, format!("{} applied, current", m.applied.len())));
+        return Ok(Check::new(
+            "migrations",
+            Status::Ok,
+            format!("{} applied, current", m.applied.len()),
+        ));
     }
     Ok(Check::new(
         "migrations",
@@ -93,14 +107,17 @@ async fn connections(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsErro
     };
     let mut details = Vec::new();
     if budget > free + fleetd {
-        details.push(format!("another fleetd process at its full budget of {budget} would not fit ({free} free)"));
+        details.push(format!(
+            "another fleetd process at its full budget of {budget} would not fit ({free} free)"
+        ));
     }
     Ok(Check::new("connections", status, summary).with(details))
 }
 
 async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
     let parts = fleet_db::partitions::list(pool).await?;
-    let months: Vec<NaiveDate> = parts.iter().filter_map(|p| p.from).map(|f| f.date_naive()).collect();
+    let months: Vec<NaiveDate> =
+        parts.iter().filter_map(|p| p.from).map(|f| f.date_naive()).collect();
     let today = ctx.now.date_naive();
     let mut fails = Vec::new();
     let mut warns = Vec::new();
@@ -109,7 +126,11 @@ async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError
         if !months.contains(&m) {
             let line = format!("no partition for {}", m.format("%Y-%m"));
             // this month's and next month's are needed now; the rest are margin
-            if i <= 1 { fails.push(line) } else { warns.push(line) }
+            if i <= 1 {
+                fails.push(line)
+            } else {
+                warns.push(line)
+            }
         }
     }
     // a hole between the oldest and the newest partition
@@ -117,7 +138,8 @@ async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError
         let mut m = *first;
         while m < *last {
             if !months.contains(&m) {
-                fails.push(format!("partition for {} is missing between others", m.format("%Y-%m")));
+                fails
+                    .push(format!("partition for {} is missing between others", m.format("%Y-%m")));
             }
             m = fleet_db::partitions::month_start(m, 1);
         }
@@ -127,7 +149,9 @@ async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError
         .await
         .context("counting the default partition")?;
     if stray > 0 {
-        warns.push(format!("{stray} rows in the default partition (fleetd moves them within the hour)"));
+        warns.push(format!(
+            "{stray} rows in the default partition (fleetd moves them within the hour)"
+        ));
     }
     let ahead = months.iter().filter(|m| **m > today).count();
     let summary = format!("{} monthly partitions, {ahead} ahead of this month", months.len());
@@ -149,7 +173,10 @@ async fn retention(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError>
     let mut late = Vec::new();
     if let Some(cut) = cutoff(r.positions_days) {
         for p in fleet_db::retention::expired_partitions(pool, cut).await? {
-            late.push(format!("positions partition {p} is past the {}-day period", r.positions_days.unwrap_or(0)));
+            late.push(format!(
+                "positions partition {p} is past the {}-day period",
+                r.positions_days.unwrap_or(0)
+            ));
         }
     }
     let tables: [(&str, &str, Option<u32>); 3] = [
@@ -228,10 +255,7 @@ async fn read_only_roles(pool: &PgPool) -> Result<Check, OpsError> {
     Ok(Check::new(
         "read_only_roles",
         Status::Fail,
-        format!(
-            "write privileges held by {}",
-            roles.into_iter().collect::<Vec<_>>().join(", ")
-        ),
+        format!("write privileges held by {}", roles.into_iter().collect::<Vec<_>>().join(", ")),
     )
     .with(details))
 }
@@ -273,7 +297,11 @@ async fn passwords(pool: &PgPool) -> Result<Check, OpsError> {
             }
         });
         if let Some(pw) = hit {
-            let shown = if pw.is_empty() { "an empty password".to_owned() } else { format!("the default password {pw:?}") };
+            let shown = if pw.is_empty() {
+                "an empty password".to_owned()
+            } else {
+                format!("the default password {pw:?}")
+            };
             guessable.push(format!("login role {role} has {shown}"));
         }
     }
@@ -297,7 +325,11 @@ async fn passwords(pool: &PgPool) -> Result<Check, OpsError> {
         )
         .with(without.iter().map(|r| format!("{r}: no password")).collect()));
     }
-    Ok(Check::new("passwords", Status::Ok, format!("{} login roles, none with a default or empty password", rows.len())))
+    Ok(Check::new(
+        "passwords",
+        Status::Ok,
+        format!("{} login roles, none with a default or empty password", rows.len()),
+    ))
 }
 
 async fn superuser(pool: &PgPool) -> Result<Check, OpsError> {
@@ -346,7 +378,10 @@ async fn sessions(pool: &PgPool) -> Result<Check, OpsError> {
     Ok(Check::new(
         "sessions",
         Status::Warn,
-        format!("{} sessions long-running or idle in a transaction (they hold locks and stop vacuum)", rows.len()),
+        format!(
+            "{} sessions long-running or idle in a transaction (they hold locks and stop vacuum)",
+            rows.len()
+        ),
     )
     .with(details))
 }
@@ -391,7 +426,11 @@ fn human(b: i64) -> String {
         v /= 1024.0;
         i += 1;
     }
-    if i == 0 { format!("{b} B") } else { format!("{v:.1} {}", UNITS[i]) }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
 }
 
 async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
@@ -404,13 +443,21 @@ async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     .await
     .context("reading reporting.v_ingest_health")?;
     if jobs.is_empty() {
-        return Ok(Check::new("ingest", Status::Warn, "no ingest job has run yet (fresh install?)"));
+        return Ok(Check::new(
+            "ingest",
+            Status::Warn,
+            "no ingest job has run yet (fresh install?)",
+        ));
     }
     let mut fails = Vec::new();
     let mut warns = Vec::new();
     for (job, status, lag, error) in &jobs {
-        let lag = lag.map_or_else(|| "never succeeded".to_owned(), |s| format!("last success {s} s ago"));
-        let line = format!("{job}: {status}, {lag}{}", error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default());
+        let lag =
+            lag.map_or_else(|| "never succeeded".to_owned(), |s| format!("last success {s} s ago"));
+        let line = format!(
+            "{job}: {status}, {lag}{}",
+            error.as_ref().map(|e| format!(" ({e})")).unwrap_or_default()
+        );
         match status.as_str() {
             "failing" | "stale" => fails.push(line),
             "never" => warns.push(line),
@@ -423,7 +470,8 @@ async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     .fetch_one(pool)
     .await
     .context("counting offline devices")?;
-    let summary = format!("{} jobs, {} failing or stale; {offline} devices offline", jobs.len(), fails.len());
+    let summary =
+        format!("{} jobs, {} failing or stale; {offline} devices offline", jobs.len(), fails.len());
     let status = if !fails.is_empty() {
         Status::Fail
     } else if !warns.is_empty() {
@@ -435,15 +483,17 @@ async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     Ok(Check::new("ingest", status, summary).with(fails))
 }
 
+/// A row of `fleet.backups`: file, finished, verified at, verified ok, verification detail.
+type BackupRow = (String, DateTime<Utc>, Option<DateTime<Utc>>, Option<bool>, Option<String>);
+
 async fn backups(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
-    let newest: Option<(String, DateTime<Utc>, Option<DateTime<Utc>>, Option<bool>, Option<String>)> =
-        sqlx::query_as(
-            "select file_name, finished_at, verified_at, verify_ok, verify_detail
+    let newest: Option<BackupRow> = sqlx::query_as(
+        "select file_name, finished_at, verified_at, verify_ok, verify_detail
              from fleet.backups order by finished_at desc limit 1",
-        )
-        .fetch_optional(pool)
-        .await
-        .context("reading fleet.backups")?;
+    )
+    .fetch_optional(pool)
+    .await
+    .context("reading fleet.backups")?;
     let Some((file, at, verified_at, ok, detail)) = newest else {
         return Ok(Check::new(
             "backups",
@@ -483,12 +533,19 @@ async fn backups(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
         (None, _, Some((vf, v, false, d))) => Ok(Check::new(
             "backups",
             Status::Fail,
-            format!("{summary}, not verified; the last verification ({vf}, {}) FAILED: {}", v.format("%Y-%m-%d %H:%M UTC"), d.unwrap_or_default()),
+            format!(
+                "{summary}, not verified; the last verification ({vf}, {}) FAILED: {}",
+                v.format("%Y-%m-%d %H:%M UTC"),
+                d.unwrap_or_default()
+            ),
         )),
         (None, _, Some((vf, v, true, _))) => Ok(Check::new(
             "backups",
             Status::Warn,
-            format!("{summary}, not verified yet; {vf} verified {}", v.format("%Y-%m-%d %H:%M UTC")),
+            format!(
+                "{summary}, not verified yet; {vf} verified {}",
+                v.format("%Y-%m-%d %H:%M UTC")
+            ),
         )),
         (None, _, None) => Ok(Check::new(
             "backups",

@@ -110,7 +110,12 @@ pub async fn run(pool: &PgPool, ctx: &AuditContext) -> Result<Report, crate::Ops
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "audit of database {} at {}", self.database, self.checked_at.format("%Y-%m-%d %H:%M:%S UTC"))?;
+        writeln!(
+            f,
+            "audit of database {} at {}",
+            self.database,
+            self.checked_at.format("%Y-%m-%d %H:%M:%S UTC")
+        )?;
         for c in &self.checks {
             writeln!(f, "  {:<5} {:<18} {}", c.status.label(), c.id, c.summary)?;
             for d in &c.details {

@@ -4,8 +4,8 @@ use anyhow::Context;
 use fleet_config::Config;
 use fleet_ops::audit::{self, AuditContext};
 use fleet_ops::backup::{self, BackupRequest};
-use fleet_ops::verify::{self, RestoreRequest};
 use fleet_ops::pgtools::PgTarget;
+use fleet_ops::verify::{self, RestoreRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::{AuditArgs, BackupArgs, BackupCommand, RestoreArgs, VerifyArgs};
@@ -141,7 +141,11 @@ pub async fn audit(cfg: Config, args: AuditArgs) -> anyhow::Result<()> {
     }
     closed?;
     if report.failures() > 0 {
-        anyhow::bail!("audit failed: {} of {} checks failed", report.failures(), report.checks.len());
+        anyhow::bail!(
+            "audit failed: {} of {} checks failed",
+            report.failures(),
+            report.checks.len()
+        );
     }
     Ok(())
 }

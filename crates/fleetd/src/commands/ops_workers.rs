@@ -19,7 +19,12 @@ const RETENTION_FIRST: Duration = Duration::from_secs(60);
 pub const BACKUP_LEASE: &str = "backup";
 
 /// Starts retention, the backup schedule (when configured) and the alert monitor.
-pub fn start(cfg: &Config, pool: &PgPool, url: &str, shutdown: &CancellationToken) -> Vec<JoinHandle<()>> {
+pub fn start(
+    cfg: &Config,
+    pool: &PgPool,
+    url: &str,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
     let mut tasks = vec![
         tokio::spawn(retention(pool.clone(), cfg.retention, shutdown.clone())),
         tokio::spawn(fleet_ops::alerts::run(pool.clone(), cfg.alerts.clone(), shutdown.clone())),
@@ -42,7 +47,11 @@ pub fn start(cfg: &Config, pool: &PgPool, url: &str, shutdown: &CancellationToke
     tasks
 }
 
-async fn retention(pool: PgPool, policy: fleet_config::RetentionConfig, shutdown: CancellationToken) {
+async fn retention(
+    pool: PgPool,
+    policy: fleet_config::RetentionConfig,
+    shutdown: CancellationToken,
+) {
     let mut wait = RETENTION_FIRST;
     loop {
         tokio::select! {
@@ -83,7 +92,8 @@ async fn backup_schedule(job: BackupJob, schedule: croner::Cron, shutdown: Cance
             _ = shutdown.cancelled() => return,
             _ = tokio::time::sleep(wait) => {}
         }
-        let lease = match Lease::try_acquire(&job.pool, BACKUP_LEASE, LeaseOptions::default()).await {
+        let lease = match Lease::try_acquire(&job.pool, BACKUP_LEASE, LeaseOptions::default()).await
+        {
             Ok(Some(l)) => l,
             Ok(None) => {
                 tracing::info!("another process is taking the scheduled backup");
@@ -122,8 +132,14 @@ async fn scheduled_backup(job: &BackupJob) -> Result<(), fleet_ops::OpsError> {
     )
     .await?;
     if job.verify {
-        let v = fleet_ops::verify::verify(&job.pool, &job.url, &b.path, job.bindir.as_deref(), &mut quiet)
-            .await?;
+        let v = fleet_ops::verify::verify(
+            &job.pool,
+            &job.url,
+            &b.path,
+            job.bindir.as_deref(),
+            &mut quiet,
+        )
+        .await?;
         if v.comparison.matches() {
             tracing::info!(path = %b.path.display(), "scheduled backup verified: {}", v.comparison);
         } else {
