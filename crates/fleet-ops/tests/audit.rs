@@ -113,6 +113,19 @@ async fn a_stale_ingest_job_fails() {
 }
 
 #[tokio::test]
+async fn a_quiet_push_channel_only_warns() {
+    let db = installed().await;
+    exec(
+        &db,
+        r#"insert into fleet.ingestion_log (job, started_at, finished_at, status, rows_in, detail)
+           values ('push.alarm', now() - interval '3 days', now() - interval '3 days', 'ok', 1, '"writer window"')"#,
+    )
+    .await;
+    let r = audit(&db).await;
+    assert_eq!(status_of(&r, "ingest"), Status::Warn, "{r}");
+}
+
+#[tokio::test]
 async fn a_failing_ingest_job_fails() {
     let db = installed().await;
     exec(
