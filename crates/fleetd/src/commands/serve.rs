@@ -55,6 +55,8 @@ async fn serve(
         cfg.partition_months_ahead,
         shutdown.clone(),
     ));
+    // retention, scheduled backups and ops alerts, each under its own lease
+    let operations = super::ops_workers::start(cfg, &db.pool, db.url.expose(), &shutdown);
 
     // the writer outlives the producers: it is stopped only after they are
     let writer_stop = CancellationToken::new();
@@ -140,6 +142,9 @@ async fn serve(
         demo.stopped().await;
     }
     let _ = maintenance.await;
+    for task in operations {
+        let _ = task.await;
+    }
     let _ = trips.await;
     let _ = stream_listener.await;
     writer_stop.cancel();
