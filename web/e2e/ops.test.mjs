@@ -327,18 +327,19 @@ test('the charts hold the API\'s days and vehicle-days, today at a glance lists 
 });
 
 test('a failing ingest job turns the banner red and names the job and its error', async () => {
+  // the demo's simulator never fails: the device sync (polled every 6 h, so nothing overwrites
+  // it during the test) is given three failed runs in a row, as a refused account would leave
+  fleet.sql(`insert into fleet.ingestion_log (job, started_at, finished_at, status, error)
+             select 'poll.devices', now() - make_interval(secs => i), now() - make_interval(secs => i),
+                    'failed', 'vendor answered 503'
+             from generate_series(1, 3) i`);
+  const job = (await viewerApi('/health/ingest')).items.find((j) => j.job === 'poll.devices');
+  assert.equal(job.status, 'failing', JSON.stringify(job));
   const page = await newPage(browser);
-  const real = (await viewerApi('/health/ingest')).items;
-  // the demo's jobs do not fail on their own: one of them is reported failing to the page
-  await page.route('**/api/v1/health/ingest', (route) =>
-    route.fulfill({
-      json: { items: real.map((j, i) => (i === 0 ? { ...j, status: 'failing', consecutive_failures: 3, last_error: 'vendor answered 503' } : j)) },
-    }),
-  );
   await login(page, fleet.base, fleet.viewer, '/ops');
   await page.locator('#freshness[data-level="bad"]').waitFor();
   const text = await page.locator('#freshness').textContent();
-  assert.match(text, new RegExp(`${real[0].job.replace('.', '\\.')} is failing \\(3 failed runs in a row: vendor answered 503\\)`));
+  assert.match(text, new RegExp(`poll\\.devices is failing \\(${job.consecutive_failures} failed runs in a row: vendor answered 503\\)`));
   const colour = await page.$eval('#freshness', (b) => getComputedStyle(b).backgroundColor);
   assert.equal(colour, 'rgb(254, 226, 226)');
   assert.deepEqual(page.errors, []);
@@ -431,15 +432,13 @@ test('every section, loaded, has no serious accessibility violations (axe-core, 
 
 test('a failing request is shown to the user, not swallowed', async () => {
   const page = await newPage(browser);
-  // the leaderboard request fails as a server error would
-  await page.route('**/api/v1/kpis/leaderboard?*', (route) =>
-    route.fulfill({ status: 500, contentType: 'application/problem+json', json: { title: 'Internal Server Error', detail: 'database unavailable' } }),
-  );
-  await login(page, fleet.base, fleet.viewer, '/ops?tab=drivers');
+  // a cost centre holding a NUL character is refused by the API with a 400 problem: a real
+  // failed request, with the server's own explanation
+  await login(page, fleet.base, fleet.viewer, '/ops?tab=drivers&cost_centre=%00');
   const alert = page.getByRole('alert');
-  await alert.filter({ hasText: 'Could not load drivers: database unavailable' }).waitFor();
-  // the failed request is the only error the console may show
-  assert.ok(page.errors.length > 0 && page.errors.every((e) => e.includes('500')), page.errors.join('\n'));
+  await alert.filter({ hasText: /Could not load drivers: \S/ }).waitFor();
+  // the failed requests are the only errors the console may show
+  assert.ok(page.errors.length > 0 && page.errors.every((e) => e.includes('400')), page.errors.join('\n'));
 });
 
 /** Which way each tile's KPI improves. */
