@@ -184,3 +184,48 @@ async fn a_missing_pg_dump_is_a_clear_error() {
     assert!(err.to_string().contains("pg_dump not found"), "{err}");
     assert!(err.to_string().contains("postgresql-client"), "{err}");
 }
+
+#[tokio::test]
+async fn a_failed_clean_restore_puts_the_old_schemas_back() {
+    let source = TestDb::migrated().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let b = backup::take(
+        BackupRequest {
+            pool: &source.pool,
+            url: source.url(),
+            dir: dir.path(),
+            bindir: None,
+            scheduled: false,
+        },
+        &mut |_: &str| {},
+    )
+    .await
+    .expect("backup");
+    // a file with a valid checksum and manifest that pg_restore cannot read
+    let broken = dir.path().join("fleetd-broken-20260101T000000Z.dump");
+    std::fs::write(&broken, b"not a pg_dump archive").expect("write");
+    let (sum, manifest) = backup::sidecars(&broken);
+    let (_, good_manifest) = backup::sidecars(&b.path);
+    std::fs::copy(good_manifest, manifest).expect("manifest");
+    let hash = backup::sha256_file(&broken).expect("hash");
+    std::fs::write(sum, format!("{hash}  fleetd-broken-20260101T000000Z.dump\n")).expect("sum");
+
+    let target = TestDb::migrated().await;
+    seed(&target.pool).await;
+    let before = counts(&target.pool).await;
+    let err = verify::restore(
+        RestoreRequest { dump: &broken, url: target.url(), clean: true, bindir: None },
+        &mut |_: &str| {},
+    )
+    .await
+    .expect_err("pg_restore fails");
+    assert!(err.to_string().contains("pg_restore failed"), "{err}");
+    assert_eq!(counts(&target.pool).await, before, "the target is as it was");
+    let aside: i64 = sqlx::query_scalar(
+        "select count(*) from pg_namespace where nspname like '%before_restore%'",
+    )
+    .fetch_one(&target.pool)
+    .await
+    .expect("schemas");
+    assert_eq!(aside, 0, "nothing left set aside");
+}

@@ -194,8 +194,10 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     tokio::time::sleep(Duration::from_secs(7)).await;
     assert_eq!(states(&posts, "ingest_failing:poll.live"), ["raised"]);
 
+    // the client waits 60 s after a refused login before it logs in again (repeated wrong
+    // passwords can lock a vendor account), so recovery shows within about a minute
     sim.set_rejecting(false);
-    wait_for("the clear", Duration::from_secs(60), async || {
+    wait_for("the clear", Duration::from_secs(120), async || {
         states(&posts, "ingest_failing:poll.live") == ["raised", "cleared"]
     })
     .await;

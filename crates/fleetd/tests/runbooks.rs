@@ -104,3 +104,14 @@ fn the_invocation_scanner_finds_commands_and_skips_prose() {
     );
     assert_eq!(found, ["backup --dir /x", "audit --json", "restore F --yes"]);
 }
+
+#[test]
+fn the_operations_manual_documents_every_audit_check() {
+    let manual = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/OPERATIONS_MANUAL.md"),
+    )
+    .expect("manual");
+    for id in fleet_ops::audit::CHECKS {
+        assert!(manual.contains(&format!("| `{id}` |")), "OPERATIONS_MANUAL lacks the check {id}");
+    }
+}

@@ -5,6 +5,9 @@
 
 mod checks;
 
+/// The identifiers of every check, in report order.
+pub use checks::ALL as CHECKS;
+
 use std::fmt;
 use std::time::Duration;
 
