@@ -1,8 +1,8 @@
 // What the end-to-end tests share: a real `fleetd demo` (embedded PostgreSQL, the simulator
 // pushing its fleet over HTTP) on a free port, users of each role, and Debian's Chromium driven
 // by playwright-core. Nothing is mocked: the browser talks to fleetd as a user's would.
-import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -37,6 +37,8 @@ export async function startFleetd(extraEnv = {}) {
   const bin = process.env.FLEETD_BIN || join(repo, 'target', 'debug', 'fleetd');
   const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'fleetd-e2e-'));
+  // as root the embedded cluster runs as the postgres user, which must reach the directory
+  chmodSync(dataDir, 0o755);
   const env = {
     ...process.env,
     FLEETD_LISTEN: `127.0.0.1:${port}`,
@@ -78,6 +80,19 @@ export async function startFleetd(extraEnv = {}) {
     output: () => output,
     /** An API client signed in as `user`, for comparing what pages show with the API. */
     api: (user) => apiAs(base, user),
+    /**
+     * Runs SQL in fleetd's database (the embedded cluster, with psql), to set up what the demo
+     * does not produce by itself, e.g. a failing ingest job; resolves to psql's output.
+     */
+    sql(statement) {
+      const root = join(dataDir, 'postgres');
+      const port = readFileSync(join(root, 'port'), 'utf8').trim();
+      const secret = readFileSync(join(root, 'superuser.password'), 'utf8').trim();
+      const url = `postgres://fleetd:${encodeURIComponent(secret)}@127.0.0.1:${port}/fleetd`;
+      const run = spawnSync('psql', [url, '-v', 'ON_ERROR_STOP=1', '-qAt', '-c', statement], { encoding: 'utf8' });
+      if (run.status !== 0) throw new Error(`psql failed (${run.status}): ${run.stderr || run.error}`);
+      return run.stdout.trim();
+    },
     async stop() {
       child.kill('SIGTERM');
       await Promise.race([exited, sleep(20_000)]);

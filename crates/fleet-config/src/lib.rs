@@ -36,6 +36,9 @@ pub struct Config {
     pub http: HttpConfig,
     /// Vehicles of the simulator `fleetd demo` runs.
     pub demo_vehicles: usize,
+    pub retention: RetentionConfig,
+    pub backup: BackupConfig,
+    pub alerts: AlertConfig,
     /// Each setting's effective value as printable text (secrets redacted) and its source.
     pub effective: Vec<EffectiveSetting>,
 }
@@ -48,6 +51,52 @@ pub struct DbConfig {
     pub statement_timeout: Option<Duration>,
     pub acquire_timeout: Duration,
     pub application_name: String,
+}
+
+/// How long data is kept, in days; `None` keeps it forever.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RetentionConfig {
+    /// Positions and the vendor's per-fix feeds (heartbeats, events, cell fixes, sensors).
+    pub positions_days: Option<u32>,
+    /// Trips, stops, geofence events, vendor trips.
+    pub trips_days: Option<u32>,
+    pub alarms_days: Option<u32>,
+    pub kpi_days: Option<u32>,
+}
+
+/// Backups: where, when, and how many the schedule keeps.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    /// `None`: `backups/` in the data directory.
+    pub dir: Option<PathBuf>,
+    /// When `serve` takes a backup (UTC); `None`: never on its own.
+    pub schedule: Option<croner::Cron>,
+    /// Restore each scheduled backup into a scratch database and compare.
+    pub verify: bool,
+    pub keep_daily: u32,
+    pub keep_weekly: u32,
+    pub keep_monthly: u32,
+    /// Oldest the newest backup may be before `fleetd audit` fails.
+    pub max_age: Duration,
+}
+
+impl BackupConfig {
+    /// The backup directory for a process whose data directory is `data_dir`.
+    pub fn dir_in(&self, data_dir: &std::path::Path) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| data_dir.join("backups"))
+    }
+}
+
+/// Ops alerts: when ingest keeps failing or fleet data goes stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertConfig {
+    /// Where alerts are POSTed; empty: only logged, /readyz and metrics.
+    pub webhooks: Vec<String>,
+    /// Consecutive failed runs of a poll job that raise an alert.
+    pub failures: u32,
+    /// No new fix from any device for this long raises the stale-data alert.
+    pub stale_after: Duration,
+    pub check_every: Duration,
 }
 
 /// The Tracksolid account fleetd polls.

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use crate::settings::{setting, Kind, Setting, SETTINGS};
 use crate::{
-    redact_url, Config, DbConfig, EffectiveSetting, HttpConfig, IngestConfig, LogConfig, LogFormat,
-    Secret, TracksolidConfig,
+    redact_url, AlertConfig, BackupConfig, Config, DbConfig, EffectiveSetting, HttpConfig,
+    IngestConfig, LogConfig, LogFormat, RetentionConfig, Secret, TracksolidConfig,
 };
 
 /// Where a setting's effective value came from, lowest precedence first.
@@ -282,11 +282,7 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         })?,
         push_max_body_bytes: t.required("push_max_body_bytes", integer(1024, 64 * 1024 * 1024))?
             as usize,
-        register_unknown_devices: t.required("register_unknown_devices", |v| match v {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(format!("{other:?} is not true or false")),
-        })?,
+        register_unknown_devices: t.required("register_unknown_devices", boolean)?,
         writer_max_rows: t.required("writer_max_rows", integer(1, 1_000_000))? as usize,
         writer_max_age: Duration::from_millis(
             t.required("writer_max_age_ms", integer(1, 60_000))? as u64
@@ -300,6 +296,34 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         kpi_interval: secs("kpi_interval_s", 1)?,
     };
     let demo_vehicles = t.required("demo_vehicles", integer(1, 10_000))? as usize;
+    let days = |key: &str| -> Result<Option<u32>, ConfigError> {
+        Ok(Some(t.required(key, integer(0, 36_500))? as u32).filter(|d| *d > 0))
+    };
+    let retention = RetentionConfig {
+        positions_days: days("retention_positions_days")?,
+        trips_days: days("retention_trips_days")?,
+        alarms_days: days("retention_alarms_days")?,
+        kpi_days: days("retention_kpi_days")?,
+    };
+    let backup = BackupConfig {
+        dir: t.parsed("backup_dir", |v| Ok(PathBuf::from(v)))?,
+        schedule: t.parsed("backup_schedule", |v| {
+            v.parse::<croner::Cron>().map_err(|e| {
+                format!("{v:?} is not a cron expression like \"30 2 * * *\" (minute hour day month weekday): {e}")
+            })
+        })?,
+        verify: t.required("backup_verify", boolean)?,
+        keep_daily: t.required("backup_keep_daily", integer(0, 3650))? as u32,
+        keep_weekly: t.required("backup_keep_weekly", integer(0, 520))? as u32,
+        keep_monthly: t.required("backup_keep_monthly", integer(0, 1200))? as u32,
+        max_age: Duration::from_secs(t.required("backup_max_age_h", integer(1, 24 * 365))? as u64 * 3600),
+    };
+    let alerts = AlertConfig {
+        webhooks: t.parsed("alert_webhooks", webhook_urls)?.unwrap_or_default(),
+        failures: t.required("alert_failures", integer(1, 1000))? as u32,
+        stale_after: secs("alert_stale_after_s", 60)?,
+        check_every: secs("alert_check_s", 1)?,
+    };
     let http = HttpConfig {
         cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default(),
         map_tile_url: t.parsed("map_tile_url", tile_url)?.unwrap_or_default(),
@@ -344,8 +368,35 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         ingest,
         http,
         demo_vehicles,
+        retention,
+        backup,
+        alerts,
         effective,
     })
+}
+
+fn boolean(v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!("{other:?} is not true or false")),
+    }
+}
+
+/// A comma-separated list of http(s) URLs.
+fn webhook_urls(v: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let rest = item
+            .strip_prefix("https://")
+            .or_else(|| item.strip_prefix("http://"))
+            .ok_or_else(|| format!("{item:?} is not an http(s) URL"))?;
+        if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
+            return Err(format!("{item:?} is not an http(s) URL with a host"));
+        }
+        out.push(item.to_owned());
+    }
+    Ok(out)
 }
 
 /// A comma-separated list of origins: `scheme://host[:port]`, no path, no wildcard (the API

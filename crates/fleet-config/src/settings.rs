@@ -169,6 +169,75 @@ pub const SETTINGS: &[Setting] = &[
         "60",
         "Least seconds between refreshes of the daily KPIs of the vehicle-days whose trips or alarms changed.",
     ),
+    int(
+        "retention_positions_days",
+        "FLEETD_RETENTION_POSITIONS_DAYS",
+        "400",
+        "Positions (and the vendor's heartbeats, events, cell fixes and sensor readings) are kept this many days; whole monthly partitions are dropped once entirely older (0 = keep forever).",
+    ),
+    int(
+        "retention_trips_days",
+        "FLEETD_RETENTION_TRIPS_DAYS",
+        "1100",
+        "Trips, stops, geofence events and vendor trips are kept this many days (0 = keep forever).",
+    ),
+    int("retention_alarms_days", "FLEETD_RETENTION_ALARMS_DAYS", "1100", "Alarms are kept this many days (0 = keep forever)."),
+    int(
+        "retention_kpi_days",
+        "FLEETD_RETENTION_KPI_DAYS",
+        "1830",
+        "Daily KPI rows are kept this many days (0 = keep forever).",
+    ),
+    text(
+        "backup_dir",
+        "FLEETD_BACKUP_DIR",
+        "",
+        "Where `fleetd backup` and the schedule write backups. Unset: backups/ in the data directory.",
+    ),
+    text(
+        "backup_schedule",
+        "FLEETD_BACKUP_SCHEDULE",
+        "",
+        "When `serve` takes a backup: a cron expression in UTC (minute hour day month weekday), e.g. 30 2 * * *. Unset: no scheduled backups.",
+    ),
+    text(
+        "backup_verify",
+        "FLEETD_BACKUP_VERIFY",
+        "true",
+        "Each scheduled backup is restored into a scratch database and checked (true) or not (false).",
+    ),
+    int("backup_keep_daily", "FLEETD_BACKUP_KEEP_DAILY", "7", "Scheduled backups kept: the newest of each of this many days."),
+    int("backup_keep_weekly", "FLEETD_BACKUP_KEEP_WEEKLY", "4", "... and of each of this many ISO weeks."),
+    int("backup_keep_monthly", "FLEETD_BACKUP_KEEP_MONTHLY", "6", "... and of each of this many months."),
+    int(
+        "backup_max_age_h",
+        "FLEETD_BACKUP_MAX_AGE_H",
+        "48",
+        "`fleetd audit` fails when the newest backup is older than this many hours.",
+    ),
+    Setting {
+        // a Slack incoming-webhook URL is itself the credential
+        secret: true,
+        ..text(
+            "alert_webhooks",
+            "FLEETD_ALERT_WEBHOOKS",
+            "",
+            "URLs ops alerts are POSTed to as JSON (Slack-compatible `text` field), comma-separated. Unset: alerts are only logged, shown by /readyz and the metrics.",
+        )
+    },
+    int(
+        "alert_failures",
+        "FLEETD_ALERT_FAILURES",
+        "3",
+        "Consecutive failed runs of a poll job that raise an ops alert.",
+    ),
+    int(
+        "alert_stale_after_s",
+        "FLEETD_ALERT_STALE_AFTER_S",
+        "1800",
+        "Seconds without any new fix from the fleet that raise the stale-data ops alert.",
+    ),
+    int("alert_check_s", "FLEETD_ALERT_CHECK_S", "60", "Seconds between ops alert checks."),
     text(
         "cors_origins",
         "FLEETD_CORS_ORIGINS",

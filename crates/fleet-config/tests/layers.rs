@@ -124,6 +124,47 @@ fn every_setting_is_documented_in_the_readme() {
 }
 
 #[test]
+fn every_setting_is_listed_in_the_env_example() {
+    let example =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../.env.example"))
+            .expect(".env.example");
+    for s in fleet_config::settings::SETTINGS {
+        assert!(
+            example.lines().any(|l| l.trim_start_matches('#').starts_with(&format!("{}=", s.env))),
+            ".env.example does not list {}",
+            s.env
+        );
+    }
+}
+
+#[test]
+fn a_bad_backup_schedule_or_webhook_is_refused_by_name() {
+    let err = loader()
+        .env(env_of(&[("FLEETD_BACKUP_SCHEDULE", "every night")]))
+        .load()
+        .expect_err("not cron");
+    assert!(err.to_string().contains("backup_schedule (FLEETD_BACKUP_SCHEDULE"), "{err}");
+    let err = loader()
+        .env(env_of(&[("FLEETD_ALERT_WEBHOOKS", "hooks.example.com/x")]))
+        .load()
+        .expect_err("not a URL");
+    assert!(err.to_string().contains("FLEETD_ALERT_WEBHOOKS"), "{err}");
+    let c = loader()
+        .env(env_of(&[
+            ("FLEETD_BACKUP_SCHEDULE", "30 2 * * *"),
+            ("FLEETD_ALERT_WEBHOOKS", "https://hooks.example.com/a, http://127.0.0.1:9/b"),
+            ("FLEETD_RETENTION_POSITIONS_DAYS", "0"),
+        ]))
+        .load()
+        .expect("loads");
+    assert!(c.backup.schedule.is_some());
+    assert_eq!(c.alerts.webhooks, ["https://hooks.example.com/a", "http://127.0.0.1:9/b"]);
+    assert_eq!(c.retention.positions_days, None, "0 keeps positions forever");
+    assert_eq!(c.retention.trips_days, Some(1100));
+    assert!(!c.render().contains("hooks.example.com"), "webhook URLs are secrets");
+}
+
+#[test]
 fn the_tracksolid_account_is_all_five_settings_or_none() {
     assert!(loader().load().expect("loads").tracksolid.is_none());
     let err = loader()

@@ -1,5 +1,5 @@
 //! fleetd's PostgreSQL layer: the connection pool, the schema migrations, monthly partitions of
-//! `fleet.positions`, advisory-lock leases for single-writer jobs, the analyst role, and the
+//! `fleet.positions`, advisory-lock leases for single-writer jobs, the analyst role, retention, and the
 //! status report behind `fleetd db status`.
 
 pub mod housekeeping;
@@ -7,6 +7,7 @@ pub mod lease;
 pub mod migrate;
 pub mod partitions;
 pub mod pool;
+pub mod retention;
 pub mod roles;
 pub mod status;
 

@@ -135,6 +135,23 @@ pub fn scram_sha256_verifier(password: &str, iterations: u32) -> String {
     scram_with_salt(password, &salt, iterations)
 }
 
+/// Whether `password` is the one behind a stored SCRAM-SHA-256 verifier (what
+/// `pg_authid.rolpassword` holds); false for anything that is not such a verifier.
+pub fn scram_matches(verifier: &str, password: &str) -> bool {
+    let parse = || {
+        let rest = verifier.strip_prefix("SCRAM-SHA-256$")?;
+        let (iter_salt, _) = rest.split_once('$')?;
+        let (iter, salt) = iter_salt.split_once(':')?;
+        let iterations: u32 = iter.parse().ok().filter(|n| *n > 0 && *n <= 1_000_000)?;
+        let salt = B64.decode(salt).ok()?;
+        Some((iterations, salt))
+    };
+    match parse() {
+        Some((iterations, salt)) => scram_with_salt(password, &salt, iterations) == verifier,
+        None => false,
+    }
+}
+
 fn scram_with_salt(password: &str, salt: &[u8], iterations: u32) -> String {
     let mut salted = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
@@ -170,5 +187,8 @@ mod tests {
             v,
             "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
         );
+        assert!(scram_matches(&v, "pencil"));
+        assert!(!scram_matches(&v, "pencil2"));
+        assert!(!scram_matches("md5abc", "pencil"));
     }
 }

@@ -56,6 +56,36 @@ pub fn locate(
         .ok_or(EmbeddedError::NoBinaries { looked: candidates })
 }
 
+/// The directory holding the PostgreSQL client tool `program` (pg_dump, pg_restore, psql) of
+/// the newest major version found: `explicit` alone when given; otherwise
+/// `/usr/lib/postgresql/<major>/bin` newest first, `pg_config --bindir`, then `PATH`. pg_dump
+/// must be at least as new as the server, hence newest first. `None` when it is nowhere.
+pub fn locate_client_tool(explicit: Option<&Path>, program: &str) -> Option<PathBuf> {
+    if let Some(dir) = explicit {
+        let p = dir.join(program);
+        return p.is_file().then_some(p);
+    }
+    let mut candidates: Vec<PathBuf> = debian_bindirs();
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        if out.status.success() && !dir.is_empty() {
+            candidates.push(PathBuf::from(dir));
+        }
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path));
+    }
+    candidates.into_iter().map(|d| d.join(program)).find(|p| p.is_file())
+}
+
+/// Major version of a PostgreSQL program from its `--version` ("pg_dump (PostgreSQL) 15.20").
+pub fn tool_major_version(program: &Path) -> Option<u32> {
+    let out = Command::new(program).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.split_whitespace().nth(2)?;
+    version.split(['.', 'b', 'r']).next()?.parse().ok()
+}
+
 /// `/usr/lib/postgresql/<major>/bin`, newest major first.
 fn debian_bindirs() -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") else {

@@ -12,7 +12,9 @@ mod os_user;
 
 use std::path::PathBuf;
 
-pub use binaries::{locate as locate_binaries, major_version};
+pub use binaries::{
+    locate as locate_binaries, locate_client_tool, major_version, tool_major_version,
+};
 pub use cluster::{EmbeddedPostgres, StartOptions};
 
 /// Why the embedded cluster could not be started or stopped.

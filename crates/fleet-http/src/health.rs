@@ -24,6 +24,27 @@ pub struct Readiness {
     pub status: &'static str,
     pub database: String,
     pub migrations: String,
+    /// Active ops alerts (ingest failing, fleet data stale). They are shown, not counted
+    /// against readiness: the API still serves what is stored.
+    pub alerts: Vec<OpsAlert>,
+}
+
+/// An active ops alert, from `fleet.ops_alerts`.
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct OpsAlert {
+    pub alert: String,
+    pub message: String,
+    pub since: chrono::DateTime<chrono::Utc>,
+}
+
+/// The active ops alerts; empty when they cannot be read (readiness reports the database).
+async fn active_alerts(pool: &sqlx::PgPool) -> Vec<OpsAlert> {
+    sqlx::query_as(
+        "select alert, message, raised_at as since from fleet.ops_alerts where active order by alert",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default()
 }
 
 /// Readiness: 200 when the database answers and every migration is applied, 503 otherwise.
@@ -48,9 +69,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Readines
         ),
     };
     let ready = database == "ok" && migrations == "current";
+    let alerts = if database == "ok" { active_alerts(&state.pool).await } else { Vec::new() };
     let code = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (
         code,
-        Json(Readiness { status: if ready { "ready" } else { "not ready" }, database, migrations }),
+        Json(Readiness {
+            status: if ready { "ready" } else { "not ready" },
+            database,
+            migrations,
+            alerts,
+        }),
     )
 }

@@ -15,6 +15,7 @@
 //! | `fleetd_trip_builder_lag_seconds` | gauge | (now − oldest mark in `fleet.analytics_backlog`; 0 when empty) |
 //! | `fleetd_stream_clients` | gauge | |
 //! | `fleetd_stream_events_total` | counter | event |
+//! | `fleetd_ops_alert_active` | gauge | alert (1 while raised, 0 once cleared; from `fleet.ops_alerts`) |
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -109,6 +110,20 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match lag {
         Ok(s) => metrics::gauge!("fleetd_trip_builder_lag_seconds").set(s),
         Err(e) => tracing::warn!(error = %e, "trip builder lag not sampled"),
+    }
+    let alerts: Result<Vec<(String, bool)>, sqlx::Error> =
+        sqlx::query_as("select alert, active from fleet.ops_alerts").fetch_all(&state.pool).await;
+    match alerts {
+        Ok(rows) => {
+            for (alert, active) in rows {
+                metrics::gauge!("fleetd_ops_alert_active", "alert" => alert).set(if active {
+                    1.0
+                } else {
+                    0.0
+                });
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "ops alerts not sampled"),
     }
     let body = handle().map(PrometheusHandle::render).unwrap_or_default();
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)

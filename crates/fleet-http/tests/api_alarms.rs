@@ -264,3 +264,51 @@ async fn the_document_names_the_query_parameters_as_sent() {
     let ack = &doc["paths"]["/api/v1/alarms/{device_id}/{alarm_time}/{alarm_type}/ack"]["post"];
     assert!(ack["responses"]["409"].is_object(), "{ack}");
 }
+
+#[tokio::test]
+async fn the_summary_counts_alarms_per_class_by_local_day_with_the_open_ones() {
+    let s = seeded().await;
+    // 19 Nov 23:59:59 UTC is 20 Nov 02:59 in Nairobi, the devices' time zone: it counts on the 20th
+    let (status, body) =
+        s.app.get("/alarms/summary?from=2026-11-20&to=2026-11-20", &s.viewer).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["items"],
+        json!([
+            {"alarm_class": "driving", "alarms": 2, "open": 2},
+            {"alarm_class": "safety", "alarms": 2, "open": 2},
+            {"alarm_class": "power", "alarms": 1, "open": 1},
+        ])
+    );
+    let ack = format!("/alarms/{}/2026-11-20T08:00:00Z/1/ack", s.devices[0]);
+    let (status, _) = s.app.send(Method::POST, &ack, &s.operator, json!({})).await;
+    assert_eq!(status, 200);
+    let (_, body) = s.app.get("/alarms/summary?from=2026-11-18&to=2026-11-20", &s.viewer).await;
+    assert_eq!(
+        body["items"],
+        json!([
+            {"alarm_class": "safety", "alarms": 3, "open": 2},
+            {"alarm_class": "driving", "alarms": 2, "open": 2},
+            {"alarm_class": "power", "alarms": 1, "open": 1},
+        ])
+    );
+    sqlx::query(
+        "update fleet.devices set cost_centre = 'Depot', city = 'Kisumu' where device_id = $1",
+    )
+    .bind(s.devices[2])
+    .execute(&s.app.db.pool)
+    .await
+    .expect("cost centre");
+    for filter in ["cost_centre=depot", "city=Kisumu"] {
+        let (_, body) = s
+            .app
+            .get(&format!("/alarms/summary?from=2026-11-18&to=2026-11-20&{filter}"), &s.viewer)
+            .await;
+        assert_eq!(body["items"], json!([{"alarm_class": "power", "alarms": 1, "open": 1}]));
+    }
+    let (_, none) = s.app.get("/alarms/summary?from=2026-11-21&to=2026-11-30", &s.admin).await;
+    assert_eq!(none["items"], json!([]));
+    let (status, body) =
+        s.app.get("/alarms/summary?from=2026-11-21&to=2026-11-01", &s.viewer).await;
+    assert_eq!((status, kind(&body)), (422, "validation"));
+}

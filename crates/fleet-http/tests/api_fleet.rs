@@ -190,6 +190,21 @@ async fn operators_edit_device_fields_and_null_clears_them() {
     assert_eq!(d["driver_name"], "Zawadi", "absent fields stay");
     let (status, same) = app.send(Method::PATCH, &path, &operator, json!({})).await;
     assert_eq!((status, &same["name"]), (200, &d["name"]));
+    // the vendor-listed fields the operator set are remembered, so the device sync keeps them
+    let edited: Vec<String> =
+        sqlx::query_scalar("select edited_fields from fleet.devices where device_id = $1")
+            .bind(ids[1])
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("edited fields");
+    assert_eq!(edited, ["driver_name", "driver_phone", "name", "plate"]);
+    let other: Vec<String> =
+        sqlx::query_scalar("select edited_fields from fleet.devices where device_id = $1")
+            .bind(ids[0])
+            .fetch_one(&app.db.pool)
+            .await
+            .expect("edited fields");
+    assert!(other.is_empty());
 
     // a new cost centre re-derives the device's trips (its analytics overrides may differ)
     let marked: bool = sqlx::query_scalar(
@@ -317,7 +332,7 @@ async fn the_live_fleet_is_geojson_with_statuses_and_a_summary() {
     );
     assert_eq!(
         fc["summary"],
-        json!({"total": 4, "moving": 1, "idling": 1, "parked": 1, "offline": 1, "no_fix": 3})
+        json!({"total": 4, "moving": 1, "idling": 1, "parked": 1, "offline": 1, "in_alarm": 0, "no_fix": 3})
     );
     let f = &fc["features"][0];
     assert_eq!((f["type"].as_str(), f["id"].as_i64()), (Some("Feature"), Some(ids[0] as i64)));
@@ -344,6 +359,7 @@ async fn the_live_fleet_is_geojson_with_statuses_and_a_summary() {
         (Some(48.5), Some(90.0), Some(true))
     );
     assert_eq!((p["battery_pct"].as_f64(), p["external_v"].as_f64()), (Some(87.0), Some(12.6)));
+    assert_eq!(p["open_alarms"], 0);
     assert!(
         p["gps_time"].is_string() && p["state_since"].is_string() && p["received_at"].is_string()
     );
@@ -367,7 +383,7 @@ async fn live_filters_narrow_the_features_and_the_summary_ignores_only_the_statu
     assert_eq!(statuses(&fc).len(), 2);
     assert_eq!(
         fc["summary"],
-        json!({"total": 2, "moving": 0, "idling": 0, "parked": 1, "offline": 1, "no_fix": 0})
+        json!({"total": 2, "moving": 0, "idling": 0, "parked": 1, "offline": 1, "in_alarm": 0, "no_fix": 0})
     );
     let fc = live(&app, "?city=Nairobi&cost_centre=Logistics", &viewer).await;
     assert_eq!(statuses(&fc), [("Van 1".to_owned(), "moving".to_owned())]);
@@ -399,4 +415,35 @@ async fn the_live_fleet_never_reads_positions() {
         .expect("rename");
     let fc = live(&app, "", &viewer).await;
     assert_eq!(fc["summary"]["total"], 4);
+}
+
+#[tokio::test]
+async fn vehicles_with_unacknowledged_alarms_of_the_last_day_are_in_alarm() {
+    let (app, ids, viewer) = seeded_live().await;
+    // Van 1: two open alarms and an acknowledged one; Van 2: an open alarm two days old
+    for (i, age_h, acked) in [(0, 1, false), (0, 3, false), (0, 2, true), (1, 48, false)] {
+        sqlx::query(
+            "insert into fleet.alarms (device_id, alarm_time, alarm_type, alarm_name, alarm_class,
+                 source, acknowledged_at, ack_note)
+             values ($1, now() - make_interval(hours => $2), '1', 'SOS', 'safety', 'push',
+                     case when $3 then now() end, case when $3 then 'seen' end)",
+        )
+        .bind(ids[i])
+        .bind(age_h)
+        .bind(acked)
+        .execute(&app.db.pool)
+        .await
+        .expect("alarm");
+    }
+    let fc = live(&app, "", &viewer).await;
+    let open: Vec<i64> = fc["features"]
+        .as_array()
+        .expect("features")
+        .iter()
+        .map(|f| f["properties"]["open_alarms"].as_i64().expect("open_alarms"))
+        .collect();
+    assert_eq!(open, [2, 0, 0, 0]);
+    assert_eq!(fc["summary"]["in_alarm"], 1);
+    let fc = live(&app, "?cost_centre=sales", &viewer).await;
+    assert_eq!(fc["summary"]["in_alarm"], 0);
 }

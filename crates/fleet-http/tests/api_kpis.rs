@@ -380,3 +380,89 @@ async fn idling_vehicles_not_moved_today_and_ingest_health() {
         assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some(field)), "{body}");
     }
 }
+
+#[tokio::test]
+async fn cost_centre_and_city_filters_narrow_rollups_trend_and_leaderboard_to_their_vehicles() {
+    let s = seeded().await;
+    // the filtered fleet rollup is the cost centre's own row of the grouped rollup
+    let grouped = ok(&s, "/kpis/rollup?from=2026-11-02&to=2026-11-04&group_by=cost_centre").await;
+    let sales = grouped["items"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .find(|r| r["group_key"] == "Sales")
+        .expect("Sales row")
+        .clone();
+    let filtered = ok(&s, "/kpis/rollup?from=2026-11-02&to=2026-11-04&cost_centre=sales").await;
+    let mut want = sales.clone();
+    want["group_key"] = json!("fleet");
+    assert_eq!(filtered["items"], json!([want]));
+    assert_eq!(filtered["items"][0]["distance_m"], 20_500.0, "Van 2 and Van 3 only");
+    // both filters: only Van 0 (Logistics, Nairobi)
+    let both =
+        ok(&s, "/kpis/rollup?from=2026-11-02&to=2026-11-04&cost_centre=Logistics&city=nairobi")
+            .await;
+    assert_eq!(both["items"][0]["vehicles"], 1);
+    assert_eq!(both["items"][0]["distance_m"], 100_000.0);
+    let nobody = ok(&s, "/kpis/rollup?from=2026-11-02&to=2026-11-04&city=Atlantis").await;
+    assert_eq!(nobody["items"], json!([]));
+
+    // the trend of one city: 2 Nov is Van 0 (3600 / 32400) and Van 2 (no row)
+    let trend = ok(&s, "/kpis/utilisation-trend?from=2026-11-01&to=2026-11-30&city=Nairobi").await;
+    assert_eq!(trend[0]["local_date"], "2026-11-02");
+    assert_eq!(trend[0]["utilisation"], json!(3600.0 / 32_400.0));
+    assert_eq!(trend[0]["vehicles"], 2);
+    assert_eq!(trend[1]["distance_m"], 50_500.0, "3 Nov: Van 0 and Van 2");
+
+    let board =
+        ok(&s, "/kpis/leaderboard?from=2026-11-01&to=2026-11-30&cost_centre=Logistics").await;
+    let mut names: Vec<&str> =
+        board.as_array().expect("rows").iter().filter_map(|r| r["name"].as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["Van 0", "Van 1"]);
+}
+
+#[tokio::test]
+async fn reconciliation_rows_are_the_view_rows_flagged_first_and_filtered() {
+    let s = seeded().await;
+    // Van 1 on 2 Nov: the vendor says 150 km against fleetd's 120 km (flagged); Van 0 on 2 Nov:
+    // the vendor agrees within 10 %
+    for (d, date, vendor) in [(1, "2026-11-02", 150_000.0), (0, "2026-11-02", 51_000.0)] {
+        sqlx::query(
+            "update fleet.kpi_daily set vendor_distance_m = $3, vendor_trips = 2
+             where device_id = $1 and local_date = $2::date",
+        )
+        .bind(s.ids[d])
+        .bind(date)
+        .bind(vendor)
+        .execute(&s.app.db.pool)
+        .await
+        .expect("vendor distance");
+    }
+    let all = ok(&s, "/kpis/reconciliation?from=2026-11-01&to=2026-11-30").await;
+    let items = all["items"].as_array().expect("items");
+    assert_eq!(items.len(), DAYS.len());
+    assert_eq!(items[0]["device_id"], s.ids[1]);
+    assert_eq!(items[0]["flagged"], true);
+    assert_eq!(items[0]["vendor_diff_m"], 30_000.0);
+    assert!(items[1..].iter().all(|r| r["flagged"] == false));
+    let want = sql_rows(
+        &s.app,
+        "select to_jsonb(r) from reporting.v_distance_reconciliation r
+         order by flagged desc, local_date desc, device_id",
+    )
+    .await;
+    assert_eq!(all["items"], json!(want));
+
+    let flagged = ok(&s, "/kpis/reconciliation?from=2026-11-01&to=2026-11-30&flagged=true").await;
+    assert_eq!(flagged["items"].as_array().expect("items").len(), 1);
+    let sales =
+        ok(&s, "/kpis/reconciliation?from=2026-11-01&to=2026-11-30&cost_centre=Sales").await;
+    assert!(sales["items"].as_array().expect("items").iter().all(|r| r["cost_centre"] == "Sales"));
+    assert_eq!(sales["items"].as_array().expect("items").len(), 2);
+    let limited = ok(&s, "/kpis/reconciliation?from=2026-11-01&to=2026-11-30&limit=2").await;
+    assert_eq!(limited["items"].as_array().expect("items").len(), 2);
+    let (status, body) =
+        s.app.get("/kpis/reconciliation?from=2026-11-30&to=2026-11-01", &s.viewer).await;
+    assert_eq!((status, kind(&body)), (422, "validation"));
+}

@@ -54,6 +54,7 @@ fn matrix() -> Vec<Row> {
         // operations: alarms, geofences, analytics settings, KPIs and ingest health
         row(Method::GET, "/api/v1/alarms", [401, 200, 200, 200]),
         row(Method::POST, ACK, [401, 403, 200, 200]),
+        row(Method::GET, "/api/v1/alarms/summary", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/geofences", [401, 200, 200, 200]),
         row(Method::POST, "/api/v1/geofences", [401, 403, 403, 201]),
         row(Method::GET, "/api/v1/geofences/{id}", [401, 200, 200, 200]),
@@ -69,6 +70,7 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/kpis/leaderboard", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/kpis/not-moved-today", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/fleet/idle", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/kpis/reconciliation", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/ingest", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/devices", [401, 200, 200, 200]),
         // live stream
@@ -147,7 +149,9 @@ fn ops_path(path: &str, t: &Targets, who: Who) -> String {
         "/api/v1/kpis/daily"
         | "/api/v1/kpis/rollup"
         | "/api/v1/kpis/utilisation-trend"
-        | "/api/v1/kpis/leaderboard" => "?from=2026-11-01&to=2026-11-30",
+        | "/api/v1/kpis/leaderboard"
+        | "/api/v1/kpis/reconciliation"
+        | "/api/v1/alarms/summary" => "?from=2026-11-01&to=2026-11-30",
         _ => "",
     };
     path.replace("{device_id}", &t.device.to_string())

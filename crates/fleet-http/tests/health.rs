@@ -64,3 +64,34 @@ async fn readyz_is_503_when_the_database_is_unreachable_but_healthz_still_answer
     assert_eq!(body["database"], "unreachable");
     assert_eq!(get(addr, "/healthz").await.0, 200);
 }
+
+#[tokio::test]
+async fn readyz_lists_active_ops_alerts_and_metrics_show_each_alerts_state() {
+    let db = TestDb::migrated().await;
+    sqlx::query(
+        "insert into fleet.ops_alerts (alert, active, message, raised_at, cleared_at) values
+         ('ingest_failing:poll.live', true, 'ingest job poll.live failed 3 times in a row', now(), null),
+         ('fleet_data_stale', false, 'no new fix', now() - interval '1 hour', now())",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("alerts");
+    let (addr, _stop, _server) = spawn_app(&db).await;
+    let (status, body) = get(addr, "/readyz").await;
+    assert_eq!(status, 200, "an alert does not take the API out of rotation: {body}");
+    let alerts = body["alerts"].as_array().expect("alerts array");
+    assert_eq!(alerts.len(), 1, "{body}");
+    assert_eq!(alerts[0]["alert"], "ingest_failing:poll.live");
+    assert_eq!(alerts[0]["message"], "ingest job poll.live failed 3 times in a row");
+    let metrics = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("fleetd_ops_alert_active{alert=\"fleet_data_stale\"} 0"), "{metrics}");
+}

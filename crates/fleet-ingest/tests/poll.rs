@@ -107,6 +107,29 @@ async fn device_sync_registers_the_accounts_devices_and_marks_those_that_left_it
             .expect("edited device");
     assert_eq!(kept, (Some("Ops East".to_owned()), Some("Thika".to_owned())));
 
+    // an operator renames the second vehicle and clears its plate through the API (which
+    // records the fields in edited_fields); the next sync keeps both, and the driver the
+    // operator did not touch still follows the vendor
+    let renamed = six.state.fleet.vehicles()[1].imei.to_string();
+    sqlx::query(
+        "update fleet.devices set name = 'Ambulance 7', plate = null, driver_name = 'old',
+             edited_fields = '{name,plate}'
+         where imei = $1",
+    )
+    .bind(&renamed)
+    .execute(&db.pool)
+    .await
+    .expect("operator edit");
+    fewer.sync_devices().await.expect("sync after the edit");
+    let row: (String, Option<String>, Option<String>) =
+        sqlx::query_as("select name, plate, driver_name from fleet.devices where imei = $1")
+            .bind(&renamed)
+            .fetch_one(&db.pool)
+            .await
+            .expect("renamed device");
+    let vendor = &six.state.fleet.vehicles()[1];
+    assert_eq!(row, ("Ambulance 7".to_owned(), None, Some(vendor.driver.clone())));
+
     all.sync_devices().await.expect("third sync");
     assert_eq!(
         count(
@@ -119,7 +142,7 @@ async fn device_sync_registers_the_accounts_devices_and_marks_those_that_left_it
     );
     let log = runs(&db.pool, "poll.devices").await;
     let counts: Vec<(i32, i32, i32)> = log.iter().map(|r| (r.1, r.2, r.3)).collect();
-    assert_eq!(counts, vec![(6, 6, 0), (4, 0, 4), (6, 0, 6)], "one row per sync");
+    assert_eq!(counts, vec![(6, 6, 0), (4, 0, 4), (4, 0, 4), (6, 0, 6)], "one row per sync");
     assert!(log.iter().all(|r| r.0 == "ok"));
 }
 

@@ -43,6 +43,23 @@ pub enum Command {
     },
     /// Print the effective configuration (secrets redacted) and where each value came from.
     Config,
+    /// Back up the database with pg_dump (custom format) and print the file's path.
+    ///
+    /// Writes the dump, its SHA-256 and a manifest (row counts of every table and the newest
+    /// GPS time, from the dump's own snapshot) to the backup directory. `fleetd backup verify
+    /// FILE` proves a backup restores. Needs the PostgreSQL client tools (pg_dump, pg_restore).
+    Backup(BackupArgs),
+    /// Restore a backup into the target database (--database-url, or the configured one).
+    ///
+    /// Checks the file's checksum, restores in one transaction, then compares row counts and
+    /// the newest GPS time with the backup's manifest. Refuses a database that already holds
+    /// fleetd's schema unless --clean is given. Stop fleetd before restoring over its database.
+    Restore(RestoreArgs),
+    /// Check the database: connections, migrations, partitions, retention, role privileges and
+    /// passwords, sessions, sizes, ingest freshness and backups.
+    ///
+    /// Exits non-zero when any check fails; warnings do not fail it.
+    Audit(AuditArgs),
     /// Fetch data from the Tracksolid account.
     Ingest {
         #[command(subcommand)]
@@ -120,6 +137,67 @@ pub struct SimArgs {
     /// Share of pushed items delivered twice.
     #[arg(long, default_value_t = 0.01)]
     pub push_duplicates: f64,
+}
+
+/// `fleetd backup [--dir DIR]`, or `fleetd backup verify FILE`.
+#[derive(Debug, Args, Clone)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub command: Option<BackupCommand>,
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Directory to write to (overrides FLEETD_BACKUP_DIR; default backups/ in the data
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand, Clone)]
+pub enum BackupCommand {
+    /// Restore a backup into a scratch database, compare row counts per table and the newest
+    /// GPS time with its manifest, then drop the scratch database.
+    ///
+    /// The outcome is recorded in fleet.backups (fleetd audit reports it). Exits non-zero when
+    /// the backup does not match.
+    Verify(VerifyArgs),
+}
+
+/// The backup to verify.
+#[derive(Debug, Args, Clone)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The .dump file written by `fleetd backup`.
+    pub file: PathBuf,
+}
+
+/// The backup to restore, and where.
+#[derive(Debug, Args, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The .dump file written by `fleetd backup`.
+    pub file: PathBuf,
+    /// Confirms the restore (it writes into the target database).
+    #[arg(long)]
+    pub yes: bool,
+    /// Create the target database first if it does not exist.
+    #[arg(long)]
+    pub create: bool,
+    /// Drop fleetd's objects already in the target database before restoring.
+    #[arg(long)]
+    pub clean: bool,
+}
+
+/// How to report the audit.
+#[derive(Debug, Args, Clone)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -287,6 +365,12 @@ pub fn load_config(cli: &Cli) -> Result<Config, ConfigError> {
         Command::Trips { command: TripsCommand::Rebuild(t) } => (Some(&t.db), None),
         Command::User { command: UserCommand::Add(u) } => (Some(&u.db), None),
         Command::Token { command: TokenCommand::Create(t) } => (Some(&t.db), None),
+        Command::Backup(b) => match &b.command {
+            Some(BackupCommand::Verify(v)) => (Some(&v.db), None),
+            None => (Some(&b.db), None),
+        },
+        Command::Restore(r) => (Some(&r.db), None),
+        Command::Audit(a) => (Some(&a.db), None),
         Command::Config | Command::Sim(_) => (None, None),
     };
     if let Some(db) = db {

@@ -13,6 +13,8 @@ pub const EMBEDDED_DATABASE: &str = "fleetd";
 #[derive(Debug)]
 pub struct Database {
     pub pool: PgPool,
+    /// The URL the pool connects with (the client tools of backups need it too).
+    pub url: Secret<String>,
     pub embedded: Option<EmbeddedPostgres>,
 }
 
@@ -39,7 +41,7 @@ impl Database {
             }
         };
         match fleet_db::connect(url.expose(), &cfg.db).await {
-            Ok(pool) => Ok(Self { pool, embedded }),
+            Ok(pool) => Ok(Self { pool, url, embedded }),
             Err(e) => {
                 if let Some(pg) = embedded {
                     stop_quietly(pg).await;

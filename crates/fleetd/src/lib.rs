@@ -36,6 +36,9 @@ pub fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             Command::Token { command: TokenCommand::Create(args) } => {
                 commands::users::create_token(config, args).await
             }
+            Command::Backup(args) => commands::ops::backup(config, args).await,
+            Command::Restore(args) => commands::ops::restore(config, args).await,
+            Command::Audit(args) => commands::ops::audit(config, args).await,
             Command::Config => Ok(()),
         }
     })

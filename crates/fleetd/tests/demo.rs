@@ -65,11 +65,38 @@ async fn demo_on_the_embedded_database_is_ready_and_sigterm_stops_it_and_postgre
         .to_owned();
     let live = reqwest::Client::new()
         .get(format!("{url}/api/v1/fleet/live"))
-        .header("cookie", cookie)
+        .header("cookie", &cookie)
         .send()
         .await
         .expect("live");
     assert_eq!(live.status().as_u16(), 200);
+    // the web apps are served, and responses are compressed for browsers that accept it, the
+    // live stream excepted (an event stream must reach the client event by event)
+    for path in ["/now", "/ops", "/api/v1/fleet/live"] {
+        let resp = reqwest::Client::new()
+            .get(format!("{url}{path}"))
+            .header("cookie", &cookie)
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .expect(path);
+        assert_eq!(resp.status().as_u16(), 200, "{path}");
+        assert_eq!(
+            resp.headers().get("content-encoding").map(|v| v.as_bytes()),
+            Some(&b"gzip"[..]),
+            "{path}"
+        );
+    }
+    let stream = reqwest::Client::new()
+        .get(format!("{url}/api/v1/stream"))
+        .header("cookie", &cookie)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("stream");
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    assert!(stream.headers().get("content-encoding").is_none());
+    drop(stream);
     assert!(pg_running(&pgdata), "the embedded cluster lives in the data directory");
 
     // the built-in simulator pushes to fleetd's own receivers: positions arrive within seconds

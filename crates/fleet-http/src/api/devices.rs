@@ -310,6 +310,17 @@ pub(crate) async fn update_device(
     }
     let [name, plate, driver_name, driver_phone, cost_centre, city] = changes;
     let set = |c: &Change| c.is_some();
+    // the vendor's device sync leaves these as the operator set them from now on
+    let vendor_fields: Vec<&str> = [
+        ("name", &name),
+        ("plate", &plate),
+        ("driver_name", &driver_name),
+        ("driver_phone", &driver_phone),
+    ]
+    .into_iter()
+    .filter(|(_, c)| set(c))
+    .map(|(f, _)| f)
+    .collect();
     let value = |c: Change| c.flatten();
     let device: Device = sqlx::query_as(&format!(
         "update fleet.devices set
@@ -318,7 +329,9 @@ pub(crate) async fn update_device(
              driver_name = case when $6 then $7 else driver_name end,
              driver_phone = case when $8 then $9 else driver_phone end,
              cost_centre = case when $10 then $11 else cost_centre end,
-             city = case when $12 then $13 else city end
+             city = case when $12 then $13 else city end,
+             edited_fields = array(select distinct f from unnest(edited_fields || $14::text[]) f
+                                   order by f)
          where device_id = $1
          returning {COLUMNS}"
     ))
@@ -335,6 +348,7 @@ pub(crate) async fn update_device(
     .bind(value(cost_centre))
     .bind(set(&city))
     .bind(value(city))
+    .bind(vendor_fields)
     .fetch_optional(&state.pool)
     .await?
     .ok_or_else(|| not_found(id))?;

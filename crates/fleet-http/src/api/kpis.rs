@@ -23,7 +23,7 @@ pub const DEFAULT_LIMIT: i64 = 500;
 pub const MAX_LIMIT: i64 = 5000;
 
 /// Checks `from ≤ to` and a range of at most [`MAX_DAYS`] days (both ends included).
-fn check_range(from: NaiveDate, to: NaiveDate, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_range(from: NaiveDate, to: NaiveDate, errors: &mut Vec<FieldError>) {
     if from > to {
         errors.push(FieldError::new("to", "must not be before from"));
     } else if (to - from).num_days() + 1 > MAX_DAYS {
@@ -31,13 +31,13 @@ fn check_range(from: NaiveDate, to: NaiveDate, errors: &mut Vec<FieldError>) {
     }
 }
 
-fn check_limit(limit: i64, errors: &mut Vec<FieldError>) {
+pub(crate) fn check_limit(limit: i64, errors: &mut Vec<FieldError>) {
     if !(1..=MAX_LIMIT).contains(&limit) {
         errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
     }
 }
 
-fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
+pub(crate) fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -182,6 +182,10 @@ pub struct RollupQuery {
     pub to: NaiveDate,
     /// fleet (default), cost_centre or city.
     pub group_by: Option<GroupBy>,
+    /// Only vehicles of this cost centre (case-insensitive).
+    pub cost_centre: Option<String>,
+    /// Only vehicles of this city (case-insensitive).
+    pub city: Option<String>,
 }
 
 /// KPIs of a date range per fleet, cost centre or city.
@@ -189,7 +193,7 @@ pub struct RollupQuery {
     get,
     path = "/kpis/rollup",
     tag = "kpis",
-    description = "Requires role: viewer. Rows of reporting.kpi_rollup(from, to, group_by): one per group (group_key; null for vehicles without a cost centre or city), ratios recomputed from summed parts.",
+    description = "Requires role: viewer. Rows of reporting.kpi_rollup(from, to, group_by, cost_centre, city): one per group (group_key; null for vehicles without a cost centre or city) over the vehicles matching the filters, ratios recomputed from summed parts.",
     security(("session" = []), ("bearer" = [])),
     params(RollupQuery),
     responses(
@@ -207,11 +211,14 @@ pub(crate) async fn rollup(
     check_range(q.from, q.to, &mut errors);
     done(errors)?;
     let items = sqlx::query_scalar(
-        "select to_jsonb(r) from reporting.kpi_rollup($1, $2, $3) r order by r.group_key nulls last",
+        "select to_jsonb(r) from reporting.kpi_rollup($1, $2, $3, $4, $5) r
+         order by r.group_key nulls last",
     )
     .bind(q.from)
     .bind(q.to)
     .bind(q.group_by.unwrap_or_default().as_str())
+    .bind(q.cost_centre.as_deref())
+    .bind(q.city.as_deref())
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(KpiRows { items }))
@@ -226,6 +233,10 @@ pub struct RangeQuery {
     pub from: NaiveDate,
     /// Last local day, included; at most 366 days after from.
     pub to: NaiveDate,
+    /// Only vehicles of this cost centre (case-insensitive).
+    pub cost_centre: Option<String>,
+    /// Only vehicles of this city (case-insensitive).
+    pub city: Option<String>,
 }
 
 /// Fleet utilisation of one day.
@@ -247,7 +258,7 @@ pub struct UtilisationDay {
     get,
     path = "/kpis/utilisation-trend",
     tag = "kpis",
-    description = "Requires role: viewer. One row per local day of the range that lies between the first and last day with KPIs (reporting.v_kpi_fleet_daily), by date.",
+    description = "Requires role: viewer. One row per local day of the range that lies between the first and last day with KPIs (reporting.kpi_rollup of each day, as reporting.v_kpi_fleet_daily, over the vehicles matching the filters), by date.",
     security(("session" = []), ("bearer" = [])),
     params(RangeQuery),
     responses(
@@ -265,14 +276,17 @@ pub(crate) async fn utilisation_trend(
     check_range(q.from, q.to, &mut errors);
     done(errors)?;
     let rows = sqlx::query_as(
-        "select local_date, utilisation, shift_s, shift_driving_s, vehicles, vehicles_moved,
-                distance_m, driving_s
-         from reporting.v_kpi_fleet_daily
-         where local_date between $1 and $2
+        "select g.d::date as local_date, r.utilisation, r.shift_s, r.shift_driving_s, r.vehicles,
+                r.vehicles_moved, r.distance_m, r.driving_s
+         from (select min(local_date) as lo, max(local_date) as hi from fleet.kpi_daily) b
+         cross join generate_series(greatest($1::date, b.lo), least($2::date, b.hi), '1 day') g (d)
+         cross join lateral reporting.kpi_rollup(g.d::date, g.d::date, 'fleet', $3, $4) r
          order by local_date",
     )
     .bind(q.from)
     .bind(q.to)
+    .bind(q.cost_centre.as_deref())
+    .bind(q.city.as_deref())
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
@@ -333,7 +347,10 @@ pub(crate) async fn leaderboard(
                     sum(k.overspeed_s)::bigint as overspeed_s,
                     sum(k.harsh_events)::bigint as harsh_events
              from fleet.kpi_daily k
+             join fleet.devices d on d.device_id = k.device_id
              where k.local_date between $1 and $2
+               and ($3::text is null or lower(d.cost_centre) = lower(btrim($3)))
+               and ($4::text is null or lower(d.city) = lower(btrim($4)))
              group by k.device_id
          ), scored as (
              select s.*,
@@ -353,6 +370,8 @@ pub(crate) async fn leaderboard(
     )
     .bind(q.from)
     .bind(q.to)
+    .bind(q.cost_centre.as_deref())
+    .bind(q.city.as_deref())
     .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))

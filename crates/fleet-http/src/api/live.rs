@@ -22,6 +22,10 @@ use crate::{ApiError, AppState, Problem};
 /// Media type of the response.
 pub const GEO_JSON: &str = "application/geo+json";
 
+/// Unacknowledged alarms younger than this many hours put a vehicle in alarm on the live map;
+/// older ones are for the alarm list, not the map.
+pub const OPEN_ALARM_WINDOW_H: i32 = 24;
+
 /// A vehicle's status on the live map.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -137,6 +141,9 @@ pub struct LiveProperties {
     pub battery_pct: Option<f32>,
     /// Vehicle supply voltage, volts.
     pub external_v: Option<f32>,
+    /// Alarms of the last [`OPEN_ALARM_WINDOW_H`] hours not acknowledged yet; above zero the
+    /// vehicle is shown in alarm.
+    pub open_alarms: i64,
     #[serde(skip)]
     #[schema(ignore)]
     pub lat: f64,
@@ -154,6 +161,8 @@ pub struct LiveSummary {
     pub idling: i64,
     pub parked: i64,
     pub offline: i64,
+    /// Vehicles (of any status) with open alarms.
+    pub in_alarm: i64,
     /// Active vehicles that never reported a fix (not among the features).
     pub no_fix: i64,
 }
@@ -185,6 +194,7 @@ pub(crate) async fn live(
     let mut summary = LiveSummary { no_fix, ..LiveSummary::default() };
     for r in &rows {
         summary.total += 1;
+        summary.in_alarm += i64::from(r.open_alarms > 0);
         *match r.status {
             LiveStatus::Moving => &mut summary.moving,
             LiveStatus::Idling => &mut summary.idling,
@@ -217,10 +227,15 @@ async fn fetch(
                      then 'offline' else l.motion_state end as status,
                 l.state_since, l.speed_kmh, l.course_deg, l.ignition, l.gps_time,
                 l.received_at, extract(epoch from now() - l.gps_time)::bigint as fix_age_s,
-                l.fix_kind, l.battery_pct, l.external_v, l.lat, l.lon
+                l.fix_kind, l.battery_pct, l.external_v, coalesce(o.n, 0) as open_alarms,
+                l.lat, l.lon
          from fleet.device_latest l
          join fleet.devices d using (device_id)
          cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
+         left join (select a.device_id, count(*) as n from fleet.alarms a
+                    where a.acknowledged_at is null
+                      and a.alarm_time > now() - make_interval(hours => $4)
+                    group by a.device_id) o using (device_id)
          where d.active
            and ($1::text is null or lower(d.cost_centre) = lower($1))
            and ($2::text is null or lower(d.city) = lower($2))
@@ -230,6 +245,7 @@ async fn fetch(
     .bind(cost_centre)
     .bind(city)
     .bind(query.ignition)
+    .bind(OPEN_ALARM_WINDOW_H)
     .fetch_all(&mut *tx)
     .await?;
     // a vehicle without a fix has no ignition either: an ignition filter excludes it

@@ -16,10 +16,12 @@ mod export;
 mod tracks;
 mod trips;
 // operations: alarms, geofences, analytics settings, KPIs and ingest health
+mod alarm_summary;
 mod alarms;
 mod geofences;
 mod health;
 mod kpis;
+mod reconciliation;
 mod settings;
 
 use std::sync::OnceLock;
@@ -140,6 +142,7 @@ fn routes() -> OpenApiRouter<AppState> {
         // operations: alarms, geofences, analytics settings, KPIs and ingest health
         .routes(routes!(alarms::list_alarms))
         .routes(routes!(alarms::ack_alarm))
+        .routes(routes!(alarm_summary::alarm_summary))
         .routes(routes!(geofences::list_geofences, geofences::create_geofence))
         .routes(routes!(
             geofences::get_geofence,
@@ -155,6 +158,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(kpis::leaderboard))
         .routes(routes!(kpis::not_moved_today))
         .routes(routes!(kpis::idle))
+        .routes(routes!(reconciliation::reconciliation))
         .routes(routes!(health::ingest))
         .routes(routes!(health::devices))
 }

@@ -13,8 +13,8 @@ use super::store::Run;
 use super::{DbContext, Job, PollError};
 use crate::{Record, WriteReport};
 
-/// Inserts new devices and refreshes known ones. A vendor field that is empty keeps the stored
-/// value; the vendor's group fills `city` only while it is empty; a name the vendor does not
+/// Inserts new devices and refreshes known ones. A vendor field that is empty, or that an
+/// operator edited through the API (`edited_fields`), keeps the stored value; the vendor's group fills `city` only while it is empty; a name the vendor does not
 /// give (the profile falls back to the IMEI) keeps the stored one. Rows whose fields did not
 /// change are not touched, so `updated_at` tells when the vendor last changed something.
 const UPSERT: &str = "insert into fleet.devices as d (imei, name, plate, driver_name,
@@ -68,27 +68,38 @@ pub(super) async fn sync(jobs: &PollJobs, run: &mut Run) -> Result<(), PollError
     let listed: Vec<&DeviceProfile> = profiles.values().collect();
     let imeis: Vec<&str> = listed.iter().map(|p| p.imei.as_str()).collect();
     let mut tx = jobs.pool.begin().await.context("starting the device sync")?;
-    let known: HashMap<String, bool> =
-        sqlx::query_as("select imei, active from fleet.devices where imei = any($1)")
-            .bind(&imeis)
-            .fetch_all(&mut *tx)
-            .await
-            .context("reading the known devices")?
-            .into_iter()
-            .collect();
-    let text = |f: fn(&DeviceProfile) -> Option<&str>| -> Vec<Option<&str>> {
-        listed.iter().map(|p| f(p).map(str::trim).filter(|v| !v.is_empty())).collect()
+    // active flag and the fields operators edited (fleet.devices.edited_fields)
+    let known: HashMap<String, (bool, Vec<String>)> =
+        sqlx::query_as::<_, (String, bool, Vec<String>)>(
+            "select imei, active, edited_fields from fleet.devices where imei = any($1)",
+        )
+        .bind(&imeis)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading the known devices")?
+        .into_iter()
+        .map(|(imei, active, edited)| (imei, (active, edited)))
+        .collect();
+    let edited = |p: &DeviceProfile, field: &str| {
+        known.get(p.imei.as_str()).is_some_and(|(_, e)| e.iter().any(|f| f == field))
+    };
+    // a field an operator edited is sent as absent, which the upsert reads as "keep the stored"
+    let text = |field: &str, f: fn(&DeviceProfile) -> Option<&str>| -> Vec<Option<&str>> {
+        listed
+            .iter()
+            .map(|p| f(p).map(str::trim).filter(|v| !v.is_empty() && !edited(p, field)))
+            .collect()
     };
     sqlx::query(UPSERT)
         .bind(&imeis)
-        .bind(text(|p| Some(p.name.as_str())))
-        .bind(text(|p| p.plate.as_deref()))
-        .bind(text(|p| p.driver_name.as_deref()))
-        .bind(text(|p| p.driver_phone.as_deref()))
-        .bind(text(|p| p.model.as_deref()))
-        .bind(text(|p| p.sim.as_deref()))
-        .bind(text(|p| p.vehicle_type.as_deref()))
-        .bind(text(|p| p.group.as_deref()))
+        .bind(text("name", |p| Some(p.name.as_str())))
+        .bind(text("plate", |p| p.plate.as_deref()))
+        .bind(text("driver_name", |p| p.driver_name.as_deref()))
+        .bind(text("driver_phone", |p| p.driver_phone.as_deref()))
+        .bind(text("model", |p| p.model.as_deref()))
+        .bind(text("sim", |p| p.sim.as_deref()))
+        .bind(text("vehicle_type", |p| p.vehicle_type.as_deref()))
+        .bind(text("group", |p| p.group.as_deref()))
         .bind(listed.iter().map(|p| p.enabled).collect::<Vec<bool>>())
         .execute(&mut *tx)
         .await
@@ -111,8 +122,10 @@ pub(super) async fn sync(jobs: &PollJobs, run: &mut Run) -> Result<(), PollError
     tx.commit().await.context("committing the device sync")?;
 
     let new = listed.iter().filter(|p| !known.contains_key(p.imei.as_str())).count();
-    let reactivated =
-        listed.iter().filter(|p| p.enabled && known.get(p.imei.as_str()) == Some(&false)).count();
+    let reactivated = listed
+        .iter()
+        .filter(|p| p.enabled && known.get(p.imei.as_str()).is_some_and(|k| !k.0))
+        .count();
     let disabled = listed.iter().filter(|p| !p.enabled).count();
     run.set_counts(WriteReport {
         received: items.len(),

@@ -54,12 +54,16 @@ impl Poller {
             info!(lease = lease.name(), "polling Tracksolid");
             let stop = shutdown.child_token();
             let mut tasks = self.spawn_jobs(&stop);
+            // biased: at shutdown the jobs (watching a child token) end too, and that must not
+            // read as a job dying
             let ended = tokio::select! {
+                biased;
                 _ = shutdown.cancelled() => Ended::Shutdown,
                 _ = lease.lost() => Ended::LeaseLost,
                 // the job loops never end on their own; one ending means it panicked
                 Some(ended) = tasks.join_next() => Ended::JobDied(ended.err()),
             };
+            let ended = if shutdown.is_cancelled() { Ended::Shutdown } else { ended };
             stop.cancel();
             while tasks.join_next().await.is_some() {}
             match ended {

@@ -43,6 +43,15 @@ pub struct AuthState {
     window: Mutex<(i64, u32)>,
 }
 
+impl AuthState {
+    /// Forgets every issued token.
+    pub fn revoke_all(&self) {
+        if let Ok(mut t) = self.tokens.lock() {
+            t.clear();
+        }
+    }
+}
+
 /// Largest accepted difference between a request's timestamp and the clock, seconds.
 pub const MAX_SKEW_S: i64 = 600;
 
@@ -153,7 +162,7 @@ pub fn token_get(state: &SimState, p: &HashMap<String, String>) -> Result<Value,
     let pw_ok = p
         .get("user_pwd_md5")
         .is_some_and(|h| h.eq_ignore_ascii_case(&md5_lower(c.password.expose())));
-    if !user_ok || !pw_ok {
+    if !user_ok || !pw_ok || state.is_rejecting() {
         return Err(ApiFault::new(1002, "Incorrect user name or password"));
     }
     let lifetime = expires_in(state, p)?;
@@ -163,6 +172,9 @@ pub fn token_get(state: &SimState, p: &HashMap<String, String>) -> Result<Value,
 /// `jimi.oauth.token.refresh`.
 pub fn token_refresh(state: &SimState, p: &HashMap<String, String>) -> Result<Value, ApiFault> {
     let invalid = || ApiFault::new(1004, "Illegal request，token is invalid");
+    if state.is_rejecting() {
+        return Err(invalid());
+    }
     let access = p.get("access_token").ok_or_else(invalid)?;
     let refresh = p.get("refresh_token").ok_or_else(invalid)?;
     let valid = state

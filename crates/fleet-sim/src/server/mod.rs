@@ -8,6 +8,7 @@ pub(crate) mod wire;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -60,6 +61,9 @@ pub struct SimState {
     pub(crate) auth: auth::AuthState,
     calls: Mutex<HashMap<String, u64>>,
     faults: Mutex<HashMap<i64, u64>>,
+    /// While set, the account is refused: logins fail and every issued token is invalid
+    /// (a revoked or expired account, for tests of how fleetd notices).
+    rejecting: AtomicBool,
 }
 
 impl SimState {
@@ -70,7 +74,21 @@ impl SimState {
             auth: auth::AuthState::default(),
             calls: Mutex::default(),
             faults: Mutex::default(),
+            rejecting: AtomicBool::new(false),
         })
+    }
+
+    /// Starts (true) or stops (false) refusing the account: while refusing, every token
+    /// issued so far is revoked and logins answer "Incorrect user name or password".
+    pub fn set_rejecting(&self, rejecting: bool) {
+        self.rejecting.store(rejecting, Ordering::SeqCst);
+        if rejecting {
+            self.auth.revoke_all();
+        }
+    }
+
+    pub(crate) fn is_rejecting(&self) -> bool {
+        self.rejecting.load(Ordering::SeqCst)
     }
 
     /// Error answers given with vendor code `code`.

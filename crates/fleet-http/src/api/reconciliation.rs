@@ -1,0 +1,77 @@
+//! `/kpis/reconciliation`: fleetd's daily distance beside the vendor's trip report and the
+//! odometer (reporting.v_distance_reconciliation), the check to run when distances are
+//! questioned.
+
+use axum::extract::State;
+use axum::Json;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use super::extract::Query;
+use super::kpis::{check_limit, check_range, done, KpiRows, DEFAULT_LIMIT};
+use crate::auth::Viewer;
+use crate::{ApiError, AppState, Problem};
+
+/// Days, vehicles and which rows to return.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReconciliationQuery {
+    /// First local day (YYYY-MM-DD).
+    pub from: NaiveDate,
+    /// Last local day, included; at most 366 days after from.
+    pub to: NaiveDate,
+    /// Only vehicles of this cost centre (case-insensitive).
+    pub cost_centre: Option<String>,
+    /// Only vehicles of this city (case-insensitive).
+    pub city: Option<String>,
+    /// Only vehicle-days where a source disagrees (`true`).
+    pub flagged: Option<bool>,
+    /// Rows, 1-5000 (default 500).
+    pub limit: Option<i64>,
+}
+
+/// Distances per vehicle-day from the three sources.
+#[utoipa::path(
+    get,
+    path = "/kpis/reconciliation",
+    tag = "kpis",
+    description = "Requires role: viewer. Rows of reporting.v_distance_reconciliation (docs/KPI_FRAMEWORK.md): flagged vehicle-days first, then newest day, then device id.",
+    security(("session" = []), ("bearer" = [])),
+    params(ReconciliationQuery),
+    responses(
+        (status = 200, description = "One row per vehicle-day with a distance", body = KpiRows),
+        (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn reconciliation(
+    State(state): State<AppState>,
+    _: Viewer,
+    Query(q): Query<ReconciliationQuery>,
+) -> Result<Json<KpiRows>, ApiError> {
+    let mut errors = Vec::new();
+    check_range(q.from, q.to, &mut errors);
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    check_limit(limit, &mut errors);
+    done(errors)?;
+    let items = sqlx::query_scalar(
+        "select to_jsonb(r) from reporting.v_distance_reconciliation r
+         where r.local_date between $1 and $2
+           and ($3::text is null or lower(r.cost_centre) = lower(btrim($3)))
+           and ($4::text is null or lower(r.city) = lower(btrim($4)))
+           and ($5::boolean is null or r.flagged = $5)
+         order by r.flagged desc, r.local_date desc, r.device_id
+         limit $6",
+    )
+    .bind(q.from)
+    .bind(q.to)
+    .bind(q.cost_centre.as_deref())
+    .bind(q.city.as_deref())
+    .bind(q.flagged)
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    Ok(Json(KpiRows { items }))
+}

@@ -1,0 +1,47 @@
+//! The audit's checks, by what they look at: the schema and its upkeep (`schema`), roles and
+//! passwords (`security`), and what is going on (`activity`: connections, sessions, ingest,
+//! backups). Each reads catalogs or fleetd's tables and never changes anything.
+
+use sqlx::PgPool;
+
+use super::{AuditContext, Check};
+use crate::OpsError;
+use activity::{backups, connections, ingest, sessions};
+use schema::{migrations, partitions, retention, sizes};
+use security::{passwords, read_only_roles, superuser};
+
+mod activity;
+mod schema;
+mod security;
+
+/// Every check, in report order.
+pub const ALL: [&str; 11] = [
+    "migrations",
+    "connections",
+    "partitions",
+    "retention",
+    "read_only_roles",
+    "passwords",
+    "superuser",
+    "sessions",
+    "sizes",
+    "ingest",
+    "backups",
+];
+
+pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
+    match id {
+        "migrations" => migrations(pool).await,
+        "connections" => connections(pool, ctx).await,
+        "partitions" => partitions(pool, ctx).await,
+        "retention" => retention(pool, ctx).await,
+        "read_only_roles" => read_only_roles(pool).await,
+        "passwords" => passwords(pool).await,
+        "superuser" => superuser(pool).await,
+        "sessions" => sessions(pool).await,
+        "sizes" => sizes(pool).await,
+        "ingest" => ingest(pool).await,
+        "backups" => backups(pool, ctx).await,
+        other => Err(OpsError::Input(format!("unknown check {other}"))),
+    }
+}
