@@ -345,3 +345,76 @@ test('map tiles that keep failing are given up for a plain background with a not
     tileServer.close();
   }
 });
+
+test('keyboard: a list item opens the dock with Enter, Escape closes it and focus returns to the item', async () => {
+  const page = await openNow();
+  const first = page.locator('.vehicle-list button').first();
+  await first.focus();
+  await page.keyboard.press('ArrowDown');
+  const second = page.locator('.vehicle-list button').nth(1);
+  assert.ok(await second.evaluate((el) => el === document.activeElement), 'ArrowDown moves to the next vehicle');
+  const id = Number(await second.getAttribute('data-id'));
+  await page.keyboard.press('Enter');
+  await page.locator('#dock:not([hidden]) h2').waitFor();
+  assert.equal(await second.getAttribute('aria-current'), 'true');
+  assert.ok(await page.evaluate(() => document.activeElement.id === 'dock-title'), 'the dock takes the focus');
+  const name = (await api('/fleet/live')).features.find((f) => f.id === id).properties.name;
+  assert.equal(await page.locator('#dock h2').textContent(), name);
+  await page.keyboard.press('Escape');
+  await page.locator('#dock').waitFor({ state: 'hidden' });
+  assert.ok(await second.evaluate((el) => el === document.activeElement), 'focus is back on the item');
+  // markers are named for assistive technology
+  const titles = await page.locator('.leaflet-marker-icon.vehicle-marker').evaluateAll((els) => els.map((e) => e.title));
+  assert.ok(titles.length > 0 && titles.every(Boolean), 'every vehicle marker has a title');
+  assert.deepEqual(page.errors, []);
+});
+
+test('10,000 vehicles stay usable: every marker is built, search and selection answer promptly', async () => {
+  // the real fleet answer, enlarged to 10,000 vehicles with copies spread around the originals;
+  // the stream keeps updating the real ones
+  const live = await api('/fleet/live');
+  const features = [...live.features];
+  for (let i = 0; features.length < 10_000; i += 1) {
+    const f = live.features[i % live.features.length];
+    const id = 100_000 + i;
+    features.push({
+      ...f,
+      id,
+      geometry: { type: 'Point', coordinates: [f.geometry.coordinates[0] + ((i * 7919) % 1000) / 2000, f.geometry.coordinates[1] + ((i * 104729) % 1000) / 2000] },
+      properties: { ...f.properties, device_id: id, name: `Copy ${i} of ${f.properties.name}`, imei: String(990000000000000 + i) },
+    });
+  }
+  const body = JSON.stringify({ ...live, features });
+  const page = await newPage(browser);
+  await page.route('**/api/v1/fleet/live', (route) => route.fulfill({ status: 200, contentType: 'application/geo+json', body }));
+  await login(page, fleet.base, fleet.viewer, '/');
+  const started = Date.now();
+  // the cluster group takes markers in chunks, between which the page stays responsive
+  await page.waitForFunction(() => window.fleetNow?.clusterLayerCount() === 10_000, null, { timeout: 30_000 });
+  const loaded = Date.now() - started;
+  assert.equal(await page.evaluate(() => window.fleetNow.markerCount()), 10_000);
+  // a search over 10,000 vehicles
+  const searchStart = Date.now();
+  // (by id: Playwright's label lookup itself crawls over 10,000 list items)
+  await page.locator('#vehicle-search').fill(live.features[0].properties.imei);
+  await until('the search to find the one vehicle', async () =>
+    same(await page.evaluate(() => document.querySelector('[data-testid="list-count"]').textContent), '1 of 10000 vehicles shown'),
+  );
+  await page.locator('#vehicle-search').fill('');
+  await until('the whole fleet to be listed again', async () =>
+    same(await page.evaluate(() => document.querySelector('[data-testid="list-count"]').textContent), '10000 of 10000 vehicles shown'),
+  );
+  await page.locator('#vehicle-search').fill(live.features[0].properties.imei);
+  await until('the search to find the one vehicle again', async () =>
+    same(await page.evaluate(() => document.querySelector('[data-testid="list-count"]').textContent), '1 of 10000 vehicles shown'),
+  );
+  const searched = Date.now() - searchStart;
+  // selecting a real vehicle
+  const selectStart = Date.now();
+  await page.locator(`.vehicle-list button[data-id="${live.features[0].id}"]`).click();
+  await page.locator('#dock:not([hidden]) h2').waitFor({ timeout: 10_000 });
+  const selected = Date.now() - selectStart;
+  console.log(`10,000 vehicles: shown in ${loaded} ms, three searches in ${searched} ms, selected in ${selected} ms`);
+  assert.ok(loaded < 20_000 && searched < 10_000 && selected < 5_000, `${loaded} / ${searched} / ${selected} ms`);
+  assert.deepEqual(page.errors, []);
+});

@@ -22,6 +22,9 @@ export class VehicleList {
     this.selected = null;
     /** device id → list item button */
     this.items = new Map();
+    /** every vehicle's id in list order, and the ids listed now (comma-joined) */
+    this.order = [];
+    this.listed = null;
     el.innerHTML = `
       <div class="tiles" role="group" aria-label="Vehicles by state (press to filter)">
         ${[...STATES, 'alarm']
@@ -97,7 +100,7 @@ export class VehicleList {
     // arrow keys walk the list; Tab leaves it
     this.listEl.addEventListener('keydown', (e) => {
       if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
-      const buttons = [...this.listEl.querySelectorAll('li:not([hidden]) button')];
+      const buttons = [...this.listEl.querySelectorAll('button')];
       const i = buttons.indexOf(document.activeElement);
       const next = buttons[i + (e.key === 'ArrowDown' ? 1 : -1)];
       if (next) {
@@ -145,6 +148,8 @@ export class VehicleList {
       this.items.set(v.id, b);
       this.patch(v);
     }
+    this.order = vehicles.map((v) => v.id);
+    this.listed = null;
     this.listEl.replaceChildren(frag);
     this.renderFacets();
     this.markSelected(this.selected);
@@ -175,12 +180,20 @@ export class VehicleList {
   applyFilters() {
     const counts = { moving: 0, idling: 0, parked: 0, offline: 0, alarm: 0, total: 0 };
     const facetCounts = { costCentre: new Map(), city: new Map() };
-    let shown = 0;
+    const listed = [];
+    for (const id of this.order) {
+      const v = this.store.vehicles.get(id);
+      if (v && this.filters.matches(v)) listed.push(id);
+    }
+    // the list holds only the matching items: hiding thousands of items in place makes the
+    // browser's layout crawl, while taking them out and putting them back is quick
+    const key = listed.join(',');
+    if (key !== this.listed) {
+      this.listed = key;
+      this.listEl.replaceChildren(...listed.map((id) => this.items.get(id).parentElement));
+    }
+    const shown = listed.length;
     for (const v of this.store.vehicles.values()) {
-      const li = this.items.get(v.id)?.parentElement;
-      const match = this.filters.matches(v);
-      if (li && li.hidden === match) li.hidden = !match;
-      if (match) shown += 1;
       for (const f of ['costCentre', 'city']) {
         const k = v[f] || '';
         facetCounts[f].set(k, (facetCounts[f].get(k) || 0) + 1);

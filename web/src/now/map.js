@@ -136,9 +136,15 @@ export class FleetMap {
     }
     const adding = new Set(add);
     const movedShown = moved.filter(([m]) => this.shown.has(m.vehicleId) && !adding.has(m)).map(([m]) => m);
-    if (remove.length || movedShown.length) this.cluster.removeLayers([...remove, ...movedShown]);
+    // a big change (a filter hiding most of the fleet): rebuilding the clusters from the markers
+    // left is far cheaper than taking thousands out one by one
+    const rebuild = remove.length + movedShown.length > this.shown.size / 4;
+    if (rebuild) this.cluster.clearLayers();
+    else if (remove.length || movedShown.length) this.cluster.removeLayers([...remove, ...movedShown]);
+    // no moved marker is in the group now, so moving it triggers no re-clustering of its own
     for (const [m, v] of moved) m.setLatLng([v.lat, v.lon]);
-    if (add.length || movedShown.length) this.cluster.addLayers([...add, ...movedShown]);
+    if (rebuild) this.cluster.addLayers([...this.shown].map((id) => this.markers.get(id)));
+    else if (add.length || movedShown.length) this.cluster.addLayers([...add, ...movedShown]);
     this.el.dataset.markers = String(this.shown.size);
   }
 

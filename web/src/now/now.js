@@ -93,9 +93,11 @@ function unknownVehicle() {
 let loading = null;
 /** (Re)loads the whole fleet: at start, after a reset event, when an unknown vehicle reports. */
 function reload() {
-  loading ??= Promise.all([api('/fleet/live'), openAlarms()])
-    .then(([live, alarms]) => {
-      store.load(live, alarms);
+  loading ??= api('/fleet/live')
+    .then(async (live) => {
+      // the features carry their open alarms; the alarm list is only needed when they do not
+      const counted = live.features.length === 0 || live.features[0].properties.open_alarms !== undefined;
+      store.load(live, counted ? new Map() : await openAlarms());
       flush();
     })
     .catch((e) => showError(`Could not load the fleet: ${e.message}`))
