@@ -10,15 +10,13 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use fleet_http::auth::session;
 use serde::Serialize;
 use std::sync::Arc;
 
 #[derive(rust_embed::Embed)]
 #[folder = "../../web/dist/"]
 struct Dist;
-
-/// The session cookie the API's login sets; pages other than the login page need it.
-pub const SESSION_COOKIE: &str = "fleetd_session";
 
 /// Where the pages' placeholder for their settings is.
 const CONFIG_MARKER: &str = "<!--fleetd-config-->";
@@ -74,9 +72,12 @@ async fn login_page(State(pages): State<Arc<Pages>>) -> Response {
 /// An app page, or a redirect to the login page for a visitor without a session (an expired
 /// session is caught by the app itself, on its first API call).
 fn app_page(pages: &Pages, name: &str, uri: &Uri, headers: &HeaderMap) -> Response {
-    if !has_session_cookie(headers) {
+    if session::cookie_value(headers).is_none() {
         let next = uri.path_and_query().map_or("/", |p| p.as_str());
-        let location = format!("/login?next={}", encode_component(next));
+        let location = format!(
+            "/login?next={}",
+            form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+        );
         return (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
     }
     page(pages, name)
@@ -134,16 +135,6 @@ async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
         .into_response()
 }
 
-fn has_session_cookie(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name == SESSION_COOKIE && !value.is_empty())
-}
-
 /// Scripts and data from fleetd only; images also from the tile server's origin. Inline
 /// styles are allowed because the map library positions its elements with them.
 fn content_security_policy(tile_url: &str) -> HeaderValue {
@@ -169,18 +160,6 @@ fn tile_origin(url: &str) -> Option<String> {
         .then(|| format!("{scheme}://{host}"))
 }
 
-fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
@@ -202,15 +181,5 @@ mod tests {
         assert_eq!(tile_origin(""), None);
         assert_eq!(tile_origin("javascript://x"), None);
         assert_eq!(tile_origin("https://evil.org; script-src *"), None);
-    }
-
-    #[test]
-    fn only_a_non_empty_session_cookie_counts() {
-        let mut h = HeaderMap::new();
-        assert!(!has_session_cookie(&h));
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; fleetd_session="));
-        assert!(!has_session_cookie(&h));
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; fleetd_session=abc"));
-        assert!(has_session_cookie(&h));
     }
 }

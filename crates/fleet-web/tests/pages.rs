@@ -36,6 +36,14 @@ async fn app_pages_send_a_visitor_without_a_session_to_the_login_page() {
         assert_eq!(res.status(), 303, "{path}");
         assert_eq!(res.headers()[header::LOCATION], format!("/login?next={next}"), "{path}");
     }
+    // an empty session cookie is no session
+    let empty = client()
+        .get(format!("{base}/now"))
+        .header(header::COOKIE, "a=1; fleetd_session=")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(empty.status(), 303);
     let login = client().get(format!("{base}/login")).send().await.unwrap();
     assert_eq!(login.status(), 200);
     assert!(login.text().await.unwrap().contains("<form id=\"login\""));
