@@ -95,7 +95,8 @@ async fn partition_estimate(pool: &PgPool) -> Result<f32, DbError> {
     .context("estimating positions rows")
 }
 
-fn human_bytes(b: i64) -> String {
+/// `1536` → `1.5 kB`: sizes as `db status` and `fleetd audit` print them.
+pub fn human_bytes(b: i64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
     let mut v = b as f64;
     let mut i = 0;

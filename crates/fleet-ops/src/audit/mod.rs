@@ -55,6 +55,25 @@ impl Check {
         self.details = details;
         self
     }
+
+    /// Failed if anything failed, else a warning if anything warns; the failures are listed
+    /// before the warnings.
+    fn from_findings(
+        id: &'static str,
+        summary: impl Into<String>,
+        mut fails: Vec<String>,
+        warns: Vec<String>,
+    ) -> Self {
+        let status = if !fails.is_empty() {
+            Status::Fail
+        } else if !warns.is_empty() {
+            Status::Warn
+        } else {
+            Status::Ok
+        };
+        fails.extend(warns);
+        Self::new(id, status, summary).with(fails)
+    }
 }
 
 /// What the audit knows about the process it checks for.

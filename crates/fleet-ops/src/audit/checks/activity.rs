@@ -126,15 +126,7 @@ pub(super) async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
         jobs.len(),
         fails.len()
     );
-    let status = if !fails.is_empty() {
-        Status::Fail
-    } else if !warns.is_empty() {
-        Status::Warn
-    } else {
-        Status::Ok
-    };
-    fails.extend(warns);
-    Ok(Check::new("ingest", status, summary).with(fails))
+    Ok(Check::from_findings("ingest", summary, fails, warns))
 }
 
 /// A row of `fleet.backups`: file, finished, verified at, verified ok, verification detail.

@@ -1,6 +1,7 @@
 //! Migrations, positions partitions, retention and sizes.
 
 use chrono::{Duration as TimeDelta, NaiveDate};
+use fleet_db::status::human_bytes;
 use sqlx::PgPool;
 
 use crate::audit::{AuditContext, Check, Status};
@@ -71,15 +72,7 @@ pub(super) async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Chec
     }
     let ahead = months.iter().filter(|m| **m > today).count();
     let summary = format!("{} monthly partitions, {ahead} ahead of this month", months.len());
-    let status = if !fails.is_empty() {
-        Status::Fail
-    } else if !warns.is_empty() {
-        Status::Warn
-    } else {
-        Status::Ok
-    };
-    fails.extend(warns);
-    Ok(Check::new("partitions", status, summary).with(fails))
+    Ok(Check::from_findings("partitions", summary, fails, warns))
 }
 
 pub(super) async fn retention(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
@@ -153,27 +146,17 @@ pub(super) async fn sizes(pool: &PgPool) -> Result<Check, OpsError> {
     .context("reading table sizes")?;
     let details = top
         .iter()
-        .map(|(t, d, i)| format!("{t}: {} data, {} indexes", human(*d), human(*i)))
+        .map(|(t, d, i)| format!("{t}: {} data, {} indexes", human_bytes(*d), human_bytes(*i)))
         .collect();
     Ok(Check::new(
         "sizes",
         Status::Ok,
-        format!("database {}: tables {}, indexes {}", human(db), human(tables), human(indexes)),
+        format!(
+            "database {}: tables {}, indexes {}",
+            human_bytes(db),
+            human_bytes(tables),
+            human_bytes(indexes)
+        ),
     )
     .with(details))
-}
-
-fn human(b: i64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", UNITS[i])
-    }
 }
