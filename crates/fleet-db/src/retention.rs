@@ -89,27 +89,9 @@ pub async fn apply(
         delete_older(pool, "fleet.alarms", "alarm_time", cut, &mut report).await?;
     }
     if let Some(cut) = cutoff(now, policy.kpi_days) {
+        // KPI rows are keyed by local date, not by an instant
         let day: NaiveDate = cut.date_naive();
-        let mut total = 0u64;
-        loop {
-            let n = sqlx::query(
-                "delete from fleet.kpi_daily where ctid = any(array(
-                     select ctid from fleet.kpi_daily where local_date < $1 limit $2))",
-            )
-            .bind(day)
-            .bind(DELETE_BATCH)
-            .execute(pool)
-            .await
-            .context("deleting expired daily KPI rows")?
-            .rows_affected();
-            total += n;
-            if n == 0 {
-                break;
-            }
-        }
-        if total > 0 {
-            report.deleted_rows.push(("fleet.kpi_daily".to_owned(), total));
-        }
+        delete_older(pool, "fleet.kpi_daily", "local_date", day, &mut report).await?;
     }
     if !report.dropped_partitions.is_empty() || !report.deleted_rows.is_empty() {
         tracing::info!(
@@ -163,14 +145,18 @@ async fn drop_expired_partitions(
     Ok(dropped)
 }
 
-/// Deletes rows of `table` with `column < cutoff` in batches of [`DELETE_BATCH`].
-async fn delete_older(
+/// Deletes rows of `table` with `column < cutoff` in batches of [`DELETE_BATCH`]; `cutoff`
+/// is an instant or a date, as the column is.
+async fn delete_older<T>(
     pool: &PgPool,
     table: &str,
     column: &str,
-    cutoff: DateTime<Utc>,
+    cutoff: T,
     report: &mut RetentionReport,
-) -> Result<(), DbError> {
+) -> Result<(), DbError>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + Copy + Send,
+{
     // table and column come from the constants above, never from input
     let sql = format!(
         "delete from {table} where ctid = any(array(
