@@ -53,6 +53,23 @@ async fn alarm(db: &TestDb, device: i32, at: &str) {
     .unwrap_or_else(|e| panic!("alarm at {at}: {e}"));
 }
 
+async fn kpi_day(db: &TestDb, device: i32, date: &str) {
+    sqlx::query(
+        "insert into fleet.kpi_daily (device_id, local_date, timezone, fixes, has_acc, trips,
+             distance_m, driving_s, idle_s, engine_on_s, parked_s, shift_s, shift_driving_s,
+             after_hours_driving_s, after_hours_distance_m, overspeed_count, overspeed_s,
+             overspeed_alarms, harsh_events, alarms, alarms_by_class, trip_fixes,
+             expected_fixes, vendor_trips, currency)
+         values ($1, $2::date, 'Africa/Nairobi', 100, true, 1, 1000, 600, 0, 600, 0, 0, 0, 0,
+                 0, 0, 0, 0, 0, 0, '{}', 90, 100, 0, 'KES')",
+    )
+    .bind(device)
+    .bind(date)
+    .execute(&db.pool)
+    .await
+    .unwrap_or_else(|e| panic!("kpi row of {date}: {e}"));
+}
+
 async fn times(db: &TestDb, sql: &str) -> Vec<DateTime<Utc>> {
     sqlx::query_scalar(sql).fetch_all(&db.pool).await.expect(sql)
 }
@@ -87,6 +104,9 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
         trip(&db, d, at).await;
         alarm(&db, d, at).await;
     }
+    for date in ["2025-10-31", "2025-11-01", "2026-05-01"] {
+        kpi_day(&db, d, date).await;
+    }
     let before = partition_names(&db).await;
 
     // 100 days before this instant is exactly 2026-08-01 00:00 UTC, the July partition's end
@@ -95,7 +115,7 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
         positions_days: Some(100),
         trips_days: Some(200),  // cutoff 2026-04-23
         alarms_days: Some(300), // cutoff 2026-01-13
-        kpi_days: None,
+        kpi_days: Some(373),    // cutoff 2025-11-01
     };
     let report =
         retention::run_with_lease(&db.pool, &policy, now).await.expect("runs").expect("lease");
@@ -121,9 +141,23 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
         times(&db, "select alarm_time from fleet.alarms order by 1").await,
         vec![utc("2026-04-01T08:00:00Z"), utc("2026-05-01T08:00:00Z")]
     );
+    let kpi_days: Vec<NaiveDate> =
+        sqlx::query_scalar("select local_date from fleet.kpi_daily order by 1")
+            .fetch_all(&db.pool)
+            .await
+            .expect("kpi days");
+    assert_eq!(
+        kpi_days,
+        ["2025-11-01", "2026-05-01"].map(|d| d.parse::<NaiveDate>().expect("date")),
+        "daily KPIs keep the cutoff's own day and later"
+    );
     assert_eq!(
         report.deleted_rows,
-        vec![("fleet.trips".to_owned(), 2), ("fleet.alarms".to_owned(), 1)]
+        vec![
+            ("fleet.trips".to_owned(), 2),
+            ("fleet.alarms".to_owned(), 1),
+            ("fleet.kpi_daily".to_owned(), 1)
+        ]
     );
 
     // a second run finds nothing more to do
