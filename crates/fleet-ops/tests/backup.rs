@@ -30,6 +30,16 @@ async fn seed(pool: &PgPool) {
     .expect("seed");
 }
 
+/// A backup of `db` into `dir` as `fleetd backup` takes it (not scheduled, the machine's tools).
+async fn take(db: &TestDb, dir: &std::path::Path) -> backup::Backup {
+    backup::take(
+        BackupRequest { pool: &db.pool, url: db.url(), dir, bindir: None, scheduled: false },
+        &mut |_: &str| {},
+    )
+    .await
+    .expect("backup")
+}
+
 async fn counts(pool: &PgPool) -> BTreeMap<String, i64> {
     let mut conn = pool.acquire().await.expect("conn");
     backup::snapshot_counts(&mut conn).await.expect("counts").0
@@ -137,18 +147,7 @@ async fn backup_verify_restore_round_trip_gives_identical_counts() {
 async fn a_damaged_backup_fails_verification_with_a_clear_error() {
     let source = TestDb::migrated().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = backup::take(
-        BackupRequest {
-            pool: &source.pool,
-            url: source.url(),
-            dir: dir.path(),
-            bindir: None,
-            scheduled: false,
-        },
-        &mut |_: &str| {},
-    )
-    .await
-    .expect("backup");
+    let b = take(&source, dir.path()).await;
     let mut bytes = std::fs::read(&b.path).expect("read");
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0xff;
@@ -189,18 +188,7 @@ async fn a_missing_pg_dump_is_a_clear_error() {
 async fn a_failed_clean_restore_puts_the_old_schemas_back() {
     let source = TestDb::migrated().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let b = backup::take(
-        BackupRequest {
-            pool: &source.pool,
-            url: source.url(),
-            dir: dir.path(),
-            bindir: None,
-            scheduled: false,
-        },
-        &mut |_: &str| {},
-    )
-    .await
-    .expect("backup");
+    let b = take(&source, dir.path()).await;
     // a file with a valid checksum and manifest that pg_restore cannot read
     let broken = dir.path().join("fleetd-broken-20260101T000000Z.dump");
     std::fs::write(&broken, b"not a pg_dump archive").expect("write");

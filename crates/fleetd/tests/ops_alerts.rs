@@ -56,6 +56,14 @@ fn states(posts: &Posts, alert: &str) -> Vec<String> {
 }
 
 /// How many poll jobs have had a successful run.
+/// fleetd's `/readyz` body and `/metrics` text.
+async fn readiness_and_metrics(http: &reqwest::Client, base: &str) -> (serde_json::Value, String) {
+    let ready = http.get(format!("{base}/readyz")).send().await.expect("readyz");
+    let ready = ready.json().await.expect("json");
+    let metrics = http.get(format!("{base}/metrics")).send().await.expect("metrics");
+    (ready, metrics.text().await.expect("text"))
+}
+
 async fn jobs_succeeded(db: &TestDb) -> i64 {
     sqlx::query_scalar(
         "select count(distinct job) from fleet.ingestion_log
@@ -169,23 +177,8 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     .await;
     let raised = posts.lock().expect("lock")[0].clone();
     assert!(raised["text"].as_str().unwrap_or("").contains("poll.live"), "{raised}");
-    let ready: serde_json::Value = http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("json");
+    let (ready, metrics) = readiness_and_metrics(&http, &base).await;
     assert_eq!(ready["alerts"][0]["alert"], "ingest_failing:poll.live", "{ready}");
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
     assert!(
         metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 1"),
         "{metrics}"
@@ -205,23 +198,8 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     assert_eq!(states(&posts, "ingest_failing:poll.live"), ["raised", "cleared"], "cleared once");
     let all = posts.lock().expect("lock").clone();
     assert_eq!(all.len(), 2, "no other alert: {all:?}");
-    let ready: serde_json::Value = http
-        .get(format!("{base}/readyz"))
-        .send()
-        .await
-        .expect("readyz")
-        .json()
-        .await
-        .expect("json");
+    let (ready, metrics) = readiness_and_metrics(&http, &base).await;
     assert_eq!(ready["alerts"], serde_json::json!([]), "{ready}");
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
     assert!(
         metrics.contains("fleetd_ops_alert_active{alert=\"ingest_failing:poll.live\"} 0"),
         "{metrics}"
