@@ -90,8 +90,9 @@ impl BackupConfig {
 /// Ops alerts: when ingest keeps failing or fleet data goes stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AlertConfig {
-    /// Where alerts are POSTed; empty: only logged, /readyz and metrics.
-    pub webhooks: Vec<String>,
+    /// Where alerts are POSTed; empty: only logged, /readyz and metrics. Each URL is a
+    /// credential (a Slack incoming-webhook URL is), so it is kept as a secret.
+    pub webhooks: Vec<Secret<String>>,
     /// Consecutive failed runs of a poll job that raise an alert.
     pub failures: u32,
     /// No new fix from any device for this long raises the stale-data alert.

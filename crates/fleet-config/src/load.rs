@@ -383,18 +383,20 @@ fn boolean(v: &str) -> Result<bool, String> {
     }
 }
 
-/// A comma-separated list of http(s) URLs.
-fn webhook_urls(v: &str) -> Result<Vec<String>, String> {
+/// A comma-separated list of http(s) URLs. They are secrets: a refusal names the position of
+/// the bad URL in the list, never its text.
+fn webhook_urls(v: &str) -> Result<Vec<Secret<String>>, String> {
     let mut out = Vec::new();
-    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for (i, item) in v.split(',').map(str::trim).filter(|s| !s.is_empty()).enumerate() {
+        let n = i + 1;
         let rest = item
             .strip_prefix("https://")
             .or_else(|| item.strip_prefix("http://"))
-            .ok_or_else(|| format!("{item:?} is not an http(s) URL"))?;
+            .ok_or_else(|| format!("URL {n} of the list is not an http(s) URL"))?;
         if rest.is_empty() || rest.starts_with('/') || rest.contains(char::is_whitespace) {
-            return Err(format!("{item:?} is not an http(s) URL with a host"));
+            return Err(format!("URL {n} of the list is not an http(s) URL with a host"));
         }
-        out.push(item.to_owned());
+        out.push(Secret::new(item.to_owned()));
     }
     Ok(out)
 }

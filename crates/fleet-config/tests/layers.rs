@@ -145,10 +145,15 @@ fn a_bad_backup_schedule_or_webhook_is_refused_by_name() {
         .expect_err("not cron");
     assert!(err.to_string().contains("backup_schedule (FLEETD_BACKUP_SCHEDULE"), "{err}");
     let err = loader()
-        .env(env_of(&[("FLEETD_ALERT_WEBHOOKS", "hooks.example.com/x")]))
+        .env(env_of(&[(
+            "FLEETD_ALERT_WEBHOOKS",
+            "https://ok.example/a,hooks.example.com/x-secret",
+        )]))
         .load()
         .expect_err("not a URL");
     assert!(err.to_string().contains("FLEETD_ALERT_WEBHOOKS"), "{err}");
+    assert!(err.to_string().contains("URL 2 of the list"), "{err}");
+    assert!(!err.to_string().contains("x-secret"), "the refusal never shows the URL: {err}");
     let c = loader()
         .env(env_of(&[
             ("FLEETD_BACKUP_SCHEDULE", "30 2 * * *"),
@@ -158,7 +163,9 @@ fn a_bad_backup_schedule_or_webhook_is_refused_by_name() {
         .load()
         .expect("loads");
     assert!(c.backup.schedule.is_some());
-    assert_eq!(c.alerts.webhooks, ["https://hooks.example.com/a", "http://127.0.0.1:9/b"]);
+    let hooks: Vec<&str> = c.alerts.webhooks.iter().map(|w| w.expose().as_str()).collect();
+    assert_eq!(hooks, ["https://hooks.example.com/a", "http://127.0.0.1:9/b"]);
+    assert!(!format!("{:?}", c.alerts).contains("hooks.example.com"), "not in Debug either");
     assert_eq!(c.retention.positions_days, None, "0 keeps positions forever");
     assert_eq!(c.retention.trips_days, Some(1100));
     assert!(!c.render().contains("hooks.example.com"), "webhook URLs are secrets");

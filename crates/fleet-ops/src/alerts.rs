@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use fleet_config::AlertConfig;
+use fleet_config::{AlertConfig, Secret};
 use fleet_db::{Lease, LeaseOptions};
 use serde::Serialize;
 use sqlx::PgPool;
@@ -196,30 +196,62 @@ pub async fn active(pool: &PgPool) -> Result<Vec<ActiveAlert>, OpsError> {
         .collect())
 }
 
-/// POSTs `n` to `url`, retrying with backoff; true once a 2xx answer came.
-pub async fn post(http: &reqwest::Client, url: &str, n: &Notification) -> bool {
+/// The HTTP client webhooks are called with: a timeout, and no redirects. A webhook URL is a
+/// credential (a Slack incoming-webhook URL is), so fleetd never follows a redirect that could
+/// carry the request, or its headers, somewhere the operator did not configure; a 3xx counts as
+/// a refusal.
+pub fn webhook_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(WEBHOOK_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+}
+
+/// POSTs `n` to `url`, retrying with backoff; true once a 2xx answer came. Webhooks are told
+/// apart in the log by their position in `FLEETD_ALERT_WEBHOOKS` (`webhook`, from 1), never
+/// by their URL, and transport errors are logged with the URL stripped from them.
+pub async fn post(
+    http: &reqwest::Client,
+    webhook: usize,
+    url: &Secret<String>,
+    n: &Notification,
+) -> bool {
     for attempt in 0..WEBHOOK_ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_secs(1 << (attempt - 1))).await;
         }
-        match http.post(url).json(n).send().await {
+        match http.post(url.expose()).json(n).send().await {
             Ok(r) if r.status().is_success() => return true,
             Ok(r) => {
-                tracing::warn!(alert = %n.alert, status = %r.status(), attempt, "alert webhook refused")
+                tracing::warn!(alert = %n.alert, webhook, status = %r.status(), attempt, "alert webhook refused")
             }
             Err(e) => {
-                tracing::warn!(alert = %n.alert, error = %e, attempt, "alert webhook unreachable")
+                let error = error_chain(&e.without_url());
+                tracing::warn!(alert = %n.alert, webhook, %error, attempt, "alert webhook unreachable")
             }
         }
     }
-    tracing::error!(alert = %n.alert, "alert webhook gave up after {WEBHOOK_ATTEMPTS} attempts");
+    tracing::error!(alert = %n.alert, webhook, "alert webhook gave up after {WEBHOOK_ATTEMPTS} attempts");
     false
+}
+
+/// An error and its causes, `: `-separated (reqwest's own text says only "error sending
+/// request"; the cause says why).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 /// Runs the monitor until `shutdown`: takes the lease (retrying while another process holds
 /// it), then every `check_every` evaluates, records transitions and notifies.
 pub async fn run(pool: PgPool, cfg: AlertConfig, shutdown: CancellationToken) {
-    let http = match reqwest::Client::builder().timeout(WEBHOOK_TIMEOUT).build() {
+    let http = match webhook_client() {
         Ok(c) => c,
         Err(e) => {
             tracing::error!(error = %e, "ops alerts disabled: no HTTP client");
@@ -258,9 +290,9 @@ pub async fn run(pool: PgPool, cfg: AlertConfig, shutdown: CancellationToken) {
             }
         };
         for n in &changes {
-            for url in &cfg.webhooks {
+            for (i, url) in cfg.webhooks.iter().enumerate() {
                 // each notification waits for its retries; alerts are rare, order matters
-                post(&http, url, n).await;
+                post(&http, i + 1, url, n).await;
             }
         }
     }

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
-use fleet_config::AlertConfig;
+use fleet_config::{AlertConfig, Secret};
 use fleet_ops::alerts::{self, Notification};
 use fleet_testkit::TestDb;
 
@@ -126,8 +126,8 @@ async fn a_webhook_is_retried_until_it_accepts_and_gets_a_slack_text_field() {
         at: chrono::Utc::now(),
         detail: serde_json::json!({}),
     };
-    let http = reqwest::Client::new();
-    assert!(alerts::post(&http, &format!("http://{addr}/hook"), &n).await);
+    let http = alerts::webhook_client().expect("client");
+    assert!(alerts::post(&http, 1, &Secret::new(format!("http://{addr}/hook")), &n).await);
     assert_eq!(receiver.attempts.load(Ordering::SeqCst), 2);
     let got = receiver.accepted.lock().expect("lock").clone();
     assert_eq!(got.len(), 1);
@@ -137,5 +137,100 @@ async fn a_webhook_is_retried_until_it_accepts_and_gets_a_slack_text_field() {
     let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let dead = closed.local_addr().expect("addr");
     drop(closed);
-    assert!(!alerts::post(&http, &format!("http://{dead}/hook"), &n).await);
+    assert!(!alerts::post(&http, 1, &Secret::new(format!("http://{dead}/hook")), &n).await);
+}
+
+fn notification() -> Notification {
+    Notification {
+        text: "fleetd alert: test".to_owned(),
+        alert: "ingest_failing:poll.live".to_owned(),
+        state: "raised",
+        message: "test".to_owned(),
+        at: chrono::Utc::now(),
+        detail: serde_json::json!({}),
+    }
+}
+
+/// Everything logged while the guard lives, as text.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
+    }
+}
+
+#[tokio::test]
+async fn webhooks_never_follow_redirects_and_their_urls_stay_out_of_the_log() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    // where a redirect would carry the alert: it must never be called
+    let stolen = Arc::new(AtomicUsize::new(0));
+    let thief = Router::new().route(
+        "/collect",
+        post({
+            let stolen = stolen.clone();
+            move || async move {
+                stolen.fetch_add(1, Ordering::SeqCst);
+                StatusCode::OK
+            }
+        }),
+    );
+    let thief_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let thief_addr = thief_listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(thief_listener, thief).await });
+    let location = format!("http://{thief_addr}/collect");
+    let redirector =
+        Router::new().route(
+            "/hook/{secret}",
+            post(move || {
+                let location = location.clone();
+                async move {
+                    (StatusCode::TEMPORARY_REDIRECT, [(axum::http::header::LOCATION, location)])
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, redirector).await });
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let dead = closed.local_addr().expect("addr");
+    drop(closed);
+
+    let http = alerts::webhook_client().expect("client");
+    let n = notification();
+    let redirected = Secret::new(format!("http://{addr}/hook/s3cr3t-redirected"));
+    let unreachable = Secret::new(format!("http://{dead}/hook/s3cr3t-unreachable"));
+    let (a, b) = tokio::join!(
+        alerts::post(&http, 1, &redirected, &n),
+        alerts::post(&http, 2, &unreachable, &n)
+    );
+    assert!(!a, "a redirect is a refusal, not a delivery");
+    assert!(!b);
+    assert_eq!(stolen.load(Ordering::SeqCst), 0, "the redirect was not followed");
+
+    let log = captured.text();
+    assert!(log.contains("alert webhook refused") && log.contains("webhook=1"), "{log}");
+    assert!(log.contains("alert webhook unreachable") && log.contains("webhook=2"), "{log}");
+    assert!(log.contains("onnection refused"), "the cause is logged: {log}");
+    assert!(!log.contains("s3cr3t"), "a webhook URL reached the log:\n{log}");
+    assert!(!log.contains(&dead.to_string()), "not even its host:\n{log}");
 }
