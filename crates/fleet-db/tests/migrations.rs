@@ -194,3 +194,37 @@ async fn old_rejects_are_pruned_and_recent_ones_kept() {
         .expect("left");
     assert_eq!(left, vec!["new".to_owned()]);
 }
+
+#[tokio::test]
+async fn push_tokens_kept_in_rejects_before_the_fix_are_scrubbed_on_upgrade() {
+    let db = TestDb::empty().await;
+    // an installation that stopped at the migration before the scrub
+    let before = sqlx::migrate::Migrator {
+        migrations: MIGRATOR.iter().filter(|m| m.version < 24).cloned().collect(),
+        ..sqlx::migrate::Migrator::DEFAULT
+    };
+    before.run(&db.pool).await.expect("migrations up to 0023");
+    sqlx::query(
+        "insert into fleet.ingest_rejects (channel, reason, raw) values
+            ('push.gps', 'no data_list field', 'token=s3cret-push&msgType=x&'),
+            ('push.gps', 'no data_list field', 'a=1&token=s3cret-push&token=again&'),
+            ('push.notify', 'bad data', 'msgType=jimi.push.device.alarm&data={\"mytoken=1\"}')",
+    )
+    .execute(&db.pool)
+    .await
+    .expect("rejects as stored before");
+    migrate::run(&db.pool).await.expect("upgrade");
+    let raws: Vec<String> =
+        sqlx::query_scalar("select raw from fleet.ingest_rejects order by reject_id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("rejects");
+    assert_eq!(
+        raws,
+        [
+            "token=[removed]&msgType=x&",
+            "a=1&token=[removed]&token=[removed]&",
+            "msgType=jimi.push.device.alarm&data={\"mytoken=1\"}",
+        ]
+    );
+}

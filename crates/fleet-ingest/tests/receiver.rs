@@ -107,6 +107,28 @@ async fn wrong_secrets_oversized_bodies_and_garbage_get_their_status_and_are_cou
 }
 
 #[tokio::test]
+async fn a_push_without_a_data_list_is_kept_as_a_reject_without_its_token() {
+    let db = TestDb::migrated().await;
+    let app = start(db.pool.clone(), 1 << 20).await;
+    let (status, _) = post(
+        &format!("{}/pushgps", app.base),
+        &[("token", "s3cret-push"), ("msgType", "gps"), ("datalist", "[]")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    // the token in the registered URL's query string is not kept either
+    let (status, _) = post(&format!("{}/pushalarm?token=s3cret-push", app.base), &[]).await;
+    assert_eq!(status, 400);
+    let raws: Vec<String> =
+        sqlx::query_scalar("select raw from fleet.ingest_rejects order by reject_id")
+            .fetch_all(&db.pool)
+            .await
+            .expect("rejects");
+    assert_eq!(raws, ["token=[removed]&msgType=gps&datalist=[]&", "token=[removed]&"]);
+    assert!(raws.iter().all(|r| !r.contains("s3cret")), "{raws:?}");
+}
+
+#[tokio::test]
 async fn the_open_api_push_takes_its_secret_from_the_registered_url() {
     let db = TestDb::migrated().await;
     let app = start(db.pool.clone(), 1 << 20).await;
