@@ -267,9 +267,14 @@ impl EmbeddedPostgres {
     async fn pg_ctl_start(&self) -> Result<(), EmbeddedError> {
         let pgdata = self.root.join("pgdata");
         let log = self.root.join("postgres.log");
+        // the server log holds query text and connection details: owner-only, like the data
+        // directory (pg_ctl appends to an existing file and keeps its mode; an older 0644 log
+        // is tightened here)
         if !log.exists() {
-            File::create(&log).map_err(io("cannot create", &log))?;
+            write_private(&log, "")?;
         }
+        fs::set_permissions(&log, fs::Permissions::from_mode(0o600))
+            .map_err(io("cannot set permissions on", &log))?;
         self.run_as.chown(&log)?;
         let port = self.port;
         let started = self

@@ -22,6 +22,10 @@ async fn start(dir: &Path) -> EmbeddedPostgres {
         })
 }
 
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+}
+
 async fn connect(url: &Secret<String>) -> PgConnection {
     PgConnection::connect(url.expose()).await.expect("connect")
 }
@@ -44,10 +48,15 @@ async fn the_cluster_starts_keeps_data_across_a_restart_and_stops() {
     conn.close().await.expect("close");
     let pid_file = pg.root().join("pgdata/postmaster.pid");
     assert!(pid_file.exists());
+    let log = pg.root().join("postgres.log");
+    assert_eq!(mode(&log), 0o600, "the server log is the owner's only");
     pg.stop().await.expect("stop");
     assert!(!pid_file.exists(), "the postmaster is gone after stop");
 
+    // a log left readable by an earlier version is tightened at the next start
+    std::fs::set_permissions(&log, std::fs::Permissions::from_mode(0o644)).expect("chmod");
     let pg = start(dir.path()).await;
+    assert_eq!(mode(&log), 0o600);
     assert_eq!(pg.port(), first_port, "the free port of last time is reused");
     let mut conn = connect(&pg.url("postgres")).await;
     let note: String = sqlx::query_scalar("select note from kept where id = 1")

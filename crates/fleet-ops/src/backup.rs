@@ -147,7 +147,8 @@ pub async fn take(
     let started_at = Utc::now();
     let target = PgTarget::from_url(req.url)?;
     let tools = PgTools::locate(req.bindir, Some(server_major(req.pool).await?))?;
-    std::fs::create_dir_all(req.dir).map_err(io_err("creating the backup directory", req.dir))?;
+    crate::private::create_dir(req.dir)
+        .map_err(io_err("creating the backup directory", req.dir))?;
     let stamp = started_at.format("%Y%m%dT%H%M%SZ");
     let safe_db: String = target
         .database
@@ -187,6 +188,8 @@ pub async fn take(
         .context("reading the server and schema version")?;
         progress("counting rows of every table");
         let (tables, newest_gps_time) = snapshot_counts(&mut conn).await?;
+        // pg_dump creates its file with the umask's mode; one that exists keeps its 0600
+        crate::private::create_empty(&partial).map_err(io_err("creating", &partial))?;
         let partial_s = partial.to_string_lossy().into_owned();
         let args = [
             "--format=custom",
@@ -228,11 +231,12 @@ pub async fn take(
     let size_bytes = std::fs::metadata(&partial).map_err(io_err("reading", &partial))?.len();
     let (sum_path, manifest_path) = sidecars(&path);
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    std::fs::write(&sum_path, format!("{sha256}  {file_name}\n"))
+    crate::private::restrict(&partial).map_err(io_err("restricting", &partial))?;
+    crate::private::write(&sum_path, format!("{sha256}  {file_name}\n").as_bytes())
         .map_err(io_err("writing", &sum_path))?;
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| OpsError::Input(format!("manifest: {e}")))?;
-    std::fs::write(&manifest_path, json).map_err(io_err("writing", &manifest_path))?;
+    crate::private::write(&manifest_path, &json).map_err(io_err("writing", &manifest_path))?;
     std::fs::rename(&partial, &path).map_err(io_err("renaming the finished dump", &partial))?;
 
     // a database not yet migrated to fleet.backups (a backup before an upgrade) is backed up

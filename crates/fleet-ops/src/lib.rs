@@ -6,6 +6,7 @@ pub mod alerts;
 pub mod audit;
 pub mod backup;
 pub mod pgtools;
+pub mod private;
 pub mod prune;
 pub mod verify;
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use fleet_config::RetentionConfig;
-use fleet_ops::audit::{self, AuditContext, Report, Status};
+use fleet_ops::audit::{self, AuditContext, AuditFiles, Report, Status};
 use fleet_testkit::TestDb;
 use tokio::sync::Mutex;
 
@@ -25,6 +25,7 @@ fn context() -> AuditContext {
         },
         backup_max_age: Duration::from_secs(48 * 3600),
         now: Utc::now(),
+        files: AuditFiles::default(),
     }
 }
 
@@ -60,7 +61,7 @@ async fn a_clean_install_passes_with_warnings_for_no_backup_and_no_ingest_yet() 
     for id in ["migrations", "partitions", "retention", "read_only_roles", "sizes"] {
         assert_eq!(status_of(&r, id), Status::Ok, "{id}: {r}");
     }
-    assert_eq!(r.checks.len(), 11);
+    assert_eq!(r.checks.len(), 12);
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["checks"][0]["id"], "migrations");
     assert!(["ok", "warn"].contains(&json["status"].as_str().unwrap_or("")), "{json}");
@@ -209,4 +210,36 @@ async fn a_login_role_with_a_default_password_fails() {
 
 fn rand_suffix() -> u32 {
     std::process::id() ^ (Utc::now().timestamp_subsec_nanos())
+}
+
+#[tokio::test]
+async fn backups_and_secrets_readable_by_others_warn() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = installed().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let backups = dir.path().join("backups");
+    fleet_ops::private::create_dir(&backups).expect("dir");
+    let dump = backups.join("fleetd-x-20261204T000000Z.dump");
+    fleet_ops::private::write(&dump, b"dump").expect("dump");
+    let env = dir.path().join(".env");
+    fleet_ops::private::write(&env, b"FLEETD_PUSH_TOKEN=x").expect("env");
+    let files = AuditFiles {
+        backup_dir: Some(backups.clone()),
+        embedded_log: None,
+        env_file: Some(env.clone()),
+    };
+    let ctx = AuditContext { files: files.clone(), ..context() };
+    let r = audit::run(&db.pool, &ctx).await.expect("audit");
+    assert_eq!(status_of(&r, "file_modes"), Status::Ok, "{r}");
+
+    for (path, mode) in [(&dump, 0o644), (&backups, 0o755), (&env, 0o640)] {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+    let r = audit::run(&db.pool, &ctx).await.expect("audit");
+    let c = r.check("file_modes").expect("check");
+    assert_eq!(c.status, Status::Warn, "{r}");
+    assert!(c.summary.starts_with("3 of 3"), "{c:?}");
+    assert!(c.details.iter().any(|d| d.contains(".dump is 644")), "{c:?}");
+    assert!(c.details.iter().any(|d| d.contains("backups is 755")), "{c:?}");
+    assert!(c.details.iter().any(|d| d.contains(".env is 640")), "{c:?}");
 }

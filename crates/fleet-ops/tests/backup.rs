@@ -217,3 +217,26 @@ async fn a_failed_clean_restore_puts_the_old_schemas_back() {
     .expect("schemas");
     assert_eq!(aside, 0, "nothing left set aside");
 }
+
+#[tokio::test]
+async fn backup_files_are_the_owners_only_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let source = TestDb::migrated().await;
+    let parent = tempfile::tempdir().expect("tempdir");
+    let dir = parent.path().join("new").join("backups");
+    // the most permissive umask: every file and directory would be world-readable
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let b = take(&source, &dir).await;
+    nix::sys::stat::umask(old);
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700, "the backup directory");
+    assert_eq!(mode(&parent.path().join("new")), 0o700, "its parents fleetd created");
+    let files: Vec<_> =
+        std::fs::read_dir(&dir).expect("dir").map(|e| e.expect("entry").path()).collect();
+    assert_eq!(files.len(), 3, "dump, checksum and manifest: {files:?}");
+    assert!(files.contains(&b.path));
+    for f in &files {
+        assert_eq!(mode(f), 0o600, "{}", f.display());
+    }
+}

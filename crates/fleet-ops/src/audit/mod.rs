@@ -9,6 +9,7 @@ mod checks;
 pub use checks::ALL as CHECKS;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -86,6 +87,20 @@ pub struct AuditContext {
     /// The newest backup may be this old before the audit fails.
     pub backup_max_age: Duration,
     pub now: DateTime<Utc>,
+    /// Files on this machine whose modes are checked.
+    pub files: AuditFiles,
+}
+
+/// Where the private files of this installation are (each optional: an audit run from
+/// another machine checks only the database).
+#[derive(Debug, Clone, Default)]
+pub struct AuditFiles {
+    /// The backup directory; it and the files in it.
+    pub backup_dir: Option<PathBuf>,
+    /// The embedded cluster's server log, when fleetd runs one.
+    pub embedded_log: Option<PathBuf>,
+    /// The `.env` file settings are read from.
+    pub env_file: Option<PathBuf>,
 }
 
 /// Every check's outcome, and the worst of them.

@@ -2,7 +2,7 @@
 
 use anyhow::Context;
 use fleet_config::Config;
-use fleet_ops::audit::{self, AuditContext};
+use fleet_ops::audit::{self, AuditContext, AuditFiles};
 use fleet_ops::backup::{self, BackupRequest};
 use fleet_ops::pgtools::PgTarget;
 use fleet_ops::verify::{self, RestoreRequest};
@@ -130,6 +130,11 @@ pub async fn audit(cfg: Config, args: AuditArgs) -> anyhow::Result<()> {
         retention: cfg.retention,
         backup_max_age: cfg.backup.max_age,
         now: chrono::Utc::now(),
+        files: AuditFiles {
+            backup_dir: Some(cfg.backup.dir_in(&cfg.data_dir)),
+            embedded_log: db.embedded.as_ref().map(|pg| pg.root().join("postgres.log")),
+            env_file: Some(std::path::PathBuf::from(".env")),
+        },
     };
     let result = audit::run(&db.pool, &ctx).await;
     let closed = db.close().await;

@@ -1,21 +1,24 @@
 //! The audit's checks, by what they look at: the schema and its upkeep (`schema`), roles and
 //! passwords (`security`), and what is going on (`activity`: connections, sessions, ingest,
-//! backups). Each reads catalogs or fleetd's tables and never changes anything.
+//! backups), and the modes of private files on this machine (`files`). Each reads catalogs,
+//! fleetd's tables or file metadata and never changes anything.
 
 use sqlx::PgPool;
 
 use super::{AuditContext, Check};
 use crate::OpsError;
 use activity::{backups, connections, ingest, sessions};
+use files::file_modes;
 use schema::{migrations, partitions, retention, sizes};
 use security::{passwords, read_only_roles, superuser};
 
 mod activity;
+mod files;
 mod schema;
 mod security;
 
 /// Every check, in report order.
-pub const ALL: [&str; 11] = [
+pub const ALL: [&str; 12] = [
     "migrations",
     "connections",
     "partitions",
@@ -27,6 +30,7 @@ pub const ALL: [&str; 11] = [
     "sizes",
     "ingest",
     "backups",
+    "file_modes",
 ];
 
 pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
@@ -42,6 +46,7 @@ pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<
         "sizes" => sizes(pool).await,
         "ingest" => ingest(pool).await,
         "backups" => backups(pool, ctx).await,
+        "file_modes" => file_modes(ctx).await,
         other => Err(OpsError::Input(format!("unknown check {other}"))),
     }
 }
