@@ -63,7 +63,8 @@ pub const PREFIX: &str = "/api/v1";
     info(
         title = "fleetd API",
         description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles and their live state, trips and stops, tracks, alarms, daily KPIs, geofences, analytics settings, ingest health, users and tokens. \
-            Authenticate with the `fleetd_session` cookie from `POST /api/v1/auth/login` or with `Authorization: Bearer <token>`. \
+            Authenticate with the session cookie from `POST /api/v1/auth/login` (`fleetd_session`, or `__Host-fleetd_session` over HTTPS) or with `Authorization: Bearer <token>`. \
+            POST, PUT, PATCH and DELETE without a bearer token are refused (403) when the browser marks them cross-site or same-site (`Sec-Fetch-Site`) or their `Origin` is neither fleetd's own nor a configured CORS origin. \
             Errors are `application/problem+json` with a stable `type` URI (`https://fleetd.dev/problems/<kind>`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
@@ -102,7 +103,10 @@ impl Modify for SecuritySchemes {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::session::COOKIE,
-                "Session cookie set by POST /api/v1/auth/login",
+                "Session cookie set by POST /api/v1/auth/login: `fleetd_session` over plain HTTP, \
+                 `__Host-fleetd_session` (Secure) over HTTPS; either is accepted. POST, PUT, \
+                 PATCH and DELETE with it must come from fleetd's own origin or a configured \
+                 CORS origin (`Origin`, `Sec-Fetch-Site`), or they are refused with 403.",
             ))),
         );
         let bearer = Http::builder()
@@ -206,10 +210,12 @@ fn add_common_problems(doc: &mut Document) {
 }
 
 /// The API router, to be nested at [`PREFIX`]: unknown paths and methods answer with problems,
-/// and browsers from the configured origins may call it (CORS).
+/// cross-site changes are refused, and browsers from the configured origins may call it (CORS).
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let (router, _) = routes().split_for_parts();
-    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::origin::refuse_cross_site),
+    );
     if state.cors_origins.is_empty() {
         return router;
     }

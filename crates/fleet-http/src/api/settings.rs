@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveTime, Utc};
+use fleet_core::text::excerpt;
 use fleet_core::AnalyticsSettings;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -387,7 +388,7 @@ pub(crate) async fn put_override(
     let base = global(&state.pool).await?.values.complete()?;
     check(&state.pool, &body.over(&base)).await?;
     let row = upsert(&state, &scope, &key, &body, who.user_id).await?;
-    tracing::info!(scope = %scope, key = %key, by = %who.username, "analytics override set");
+    tracing::info!(scope = %excerpt(&scope), key = %excerpt(&key), by = %who.username, "analytics override set");
     Ok(Json(row))
 }
 
@@ -426,7 +427,7 @@ pub(crate) async fn delete_override(
     if deleted == 0 {
         return Err(ApiError::NotFound(format!("there is no {scope} override for {key:?}")));
     }
-    tracing::info!(scope = %scope, key = %key, by = %who.username, "analytics override removed");
+    tracing::info!(scope = %excerpt(&scope), key = %excerpt(&key), by = %who.username, "analytics override removed");
     Ok(StatusCode::NO_CONTENT)
 }
 

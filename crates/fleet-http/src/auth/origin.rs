@@ -1,0 +1,151 @@
+//! Cross-site request refusal for the API's unsafe methods (POST, PUT, PATCH, DELETE).
+//!
+//! A browser attaches the session cookie to a form another site posts to fleetd (SameSite=Lax
+//! stops that only across sites, not from a sibling subdomain, and not for login, which needs
+//! no cookie). Browsers say where such a request comes from in `Sec-Fetch-Site` and `Origin`,
+//! headers a page cannot forge. So a request without a bearer token (which a browser never adds
+//! on its own) is refused with 403 when `Sec-Fetch-Site` says `cross-site` or `same-site`, or
+//! when its `Origin` is neither fleetd's own origin nor a configured CORS origin. A request with
+//! neither header (curl, integrations) is no browser's, and passes.
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::client;
+use crate::{ApiError, AppState};
+
+/// Middleware: refuses cross-site unsafe requests (see the module docs).
+pub async fn refuse_cross_site(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Err(reason) = check(req.method(), req.headers(), &state.cors_origins) {
+        metrics::counter!("fleetd_http_cross_site_refused_total").increment(1);
+        return ApiError::Forbidden(format!(
+            "{reason}; fleetd accepts changes only from its own pages and the configured CORS \
+             origins (or with a bearer token)"
+        ))
+        .into_response();
+    }
+    next.run(req).await
+}
+
+/// `Err` with the reason when the request must be refused.
+pub fn check(method: &Method, headers: &HeaderMap, allowed: &[HeaderValue]) -> Result<(), String> {
+    let unsafe_method =
+        !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
+    if !unsafe_method || headers.contains_key(header::AUTHORIZATION) {
+        return Ok(());
+    }
+    let origin = headers.get(header::ORIGIN);
+    if let Some(origin) = origin {
+        if allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(origin.as_bytes())) {
+            return Ok(());
+        }
+    }
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if let Some(site @ ("cross-site" | "same-site")) = fetch_site {
+        return Err(format!("the browser marked this request {site}"));
+    }
+    match origin {
+        Some(origin)
+            if !own_origins(headers)
+                .iter()
+                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes())) =>
+        {
+            Err(format!(
+                "the request comes from another origin ({})",
+                fleet_core::text::excerpt(origin.to_str().unwrap_or("not text"))
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The origins fleetd itself is reached at: the scheme (`https` when a proxy says so) with the
+/// `Host` and, behind a proxy that rewrites it, the `X-Forwarded-Host`. Trusting these from
+/// anyone is safe here: a browser page cannot set either header on a cross-site request.
+fn own_origins(headers: &HeaderMap) -> Vec<String> {
+    let scheme = if client::is_https(headers) { "https" } else { "http" };
+    let default_port = if scheme == "https" { ":443" } else { ":80" };
+    [headers.get(header::HOST), headers.get("x-forwarded-host")]
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(',').next())
+        .map(|host| {
+            let host = host.trim();
+            let host = host.strip_suffix(default_port).unwrap_or(host);
+            format!("{scheme}://{host}")
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().expect("value"));
+        }
+        h
+    }
+
+    fn allowed() -> Vec<HeaderValue> {
+        vec![HeaderValue::from_static("https://ops.example.com")]
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused_same_origin_and_headerless_ones_pass() {
+        let post = Method::POST;
+        let host = ("host", "fleet.example.com");
+        let proto = ("x-forwarded-proto", "https");
+        let ok = |h: &[(&'static str, &str)]| check(&post, &headers(h), &allowed()).is_ok();
+        assert!(ok(&[host]), "curl: neither header");
+        assert!(ok(&[
+            host,
+            proto,
+            ("origin", "https://fleet.example.com"),
+            ("sec-fetch-site", "same-origin")
+        ]));
+        assert!(ok(&[
+            ("host", "fleet.example.com:443"),
+            proto,
+            ("origin", "https://fleet.example.com")
+        ]));
+        assert!(ok(&[
+            ("host", "127.0.0.1:8080"),
+            ("x-forwarded-host", "fleet.example.com"),
+            proto,
+            ("origin", "https://fleet.example.com")
+        ]));
+        assert!(
+            ok(&[host, ("origin", "https://ops.example.com"), ("sec-fetch-site", "cross-site")]),
+            "a CORS origin"
+        );
+        assert!(!ok(&[host, proto, ("origin", "https://evil.example")]));
+        assert!(!ok(&[host, proto, ("origin", "null")]));
+        assert!(
+            !ok(&[host, ("origin", "https://fleet.example.com")]),
+            "plain HTTP is another origin"
+        );
+        assert!(!ok(&[host, ("sec-fetch-site", "cross-site")]));
+        assert!(!ok(&[host, ("sec-fetch-site", "same-site")]), "a sibling subdomain");
+        assert!(ok(&[host, ("sec-fetch-site", "none")]), "typed by the user");
+    }
+
+    #[test]
+    fn safe_methods_and_bearer_requests_are_not_checked() {
+        let evil = headers(&[("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")]);
+        assert!(check(&Method::GET, &evil, &[]).is_ok());
+        let mut with_token = evil.clone();
+        with_token.insert(header::AUTHORIZATION, "Bearer fltd_x".parse().expect("value"));
+        assert!(check(&Method::DELETE, &with_token, &[]).is_ok());
+        assert!(check(&Method::PATCH, &evil, &[]).is_err());
+    }
+}
