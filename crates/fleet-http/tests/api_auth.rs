@@ -376,6 +376,20 @@ async fn users_are_validated_unique_ignoring_case_and_never_show_hashes() {
         .collect();
     fields.sort();
     assert_eq!(fields, ["password", "role", "username"]);
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/users",
+            &admin,
+            json!({"username": "eve", "password": "long enough", "role": "viewer",
+                   "display_name": "Eve\u{202E}nimda"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["errors"][0]["field"].as_str()),
+        (422, Some("display_name")),
+        "{body}"
+    );
     let (status, body) = app.send(Method::POST, "/users", &admin, json!({"username": "x"})).await;
     assert_eq!(
         (status, body["errors"][0]["field"].as_str()),
