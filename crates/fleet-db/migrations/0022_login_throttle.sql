@@ -21,3 +21,7 @@ comment on column fleet.login_throttle.address is 'Client address (IPv6 by its /
 comment on column fleet.login_throttle.failures is 'Failures still counting, including logins in progress (an attempt counts from its start and is forgiven when it succeeds).';
 comment on column fleet.login_throttle.last_failure_at is 'Start of the latest counted attempt; delays and decay are measured from it.';
 comment on column fleet.login_throttle.forget_at is 'When the count will have decayed to zero; the row is deleted after it.';
+
+-- the client address of a session is now the TCP peer unless that peer is a configured trusted
+-- proxy (FLEETD_TRUSTED_PROXIES); loopback is no longer trusted by itself
+comment on column fleet.sessions.ip is 'Client address of the login request: the TCP peer, or behind a proxy listed in FLEETD_TRUSTED_PROXIES the right-most X-Forwarded-For address that is not a trusted proxy.';

@@ -175,7 +175,7 @@ pub fn openapi() -> Document {
 }
 
 /// Adds the errors any route can answer with: 500 and 503 wherever the database is used
-/// (everything but this document), 413 wherever a body is read.
+/// (everything but this document), 413 wherever a body is read, 403 for a cross-site change.
 fn add_common_problems(doc: &mut Document) {
     let problem = |description: &str| {
         ResponseBuilder::new()
@@ -205,6 +205,13 @@ fn add_common_problems(doc: &mut Document) {
                     problem("The database is unavailable; retry after Retry-After seconds").into(),
                 );
             }
+        }
+        for op in
+            [&mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+        {
+            op.responses.responses.entry("403".into()).or_insert_with(|| {
+                problem("A browser's cross-site request (Origin or Sec-Fetch-Site) without a bearer token").into()
+            });
         }
     }
 }
