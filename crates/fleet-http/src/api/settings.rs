@@ -334,8 +334,9 @@ fn scope_key(scope: &str, key: &str) -> Result<(), ApiError> {
     let k = key.trim();
     if k.is_empty() || k != key {
         errors.push(FieldError::new("key", "must not be empty or start or end with spaces"));
-    } else if key.chars().count() > 64 {
-        errors.push(FieldError::new("key", "at most 64 characters"));
+    } else if let Err(e) = fleet_core::text::check_name(key, 64) {
+        // the key is a cost centre or city name, held to the rule of those names
+        errors.push(FieldError::new("key", e.to_string()));
     }
     if errors.is_empty() {
         Ok(())

@@ -142,12 +142,13 @@ impl LoginLimiter {
         let username = username.to_lowercase();
         let address = address_key(address);
         let mut tx = pool.begin().await?;
-        // the address's row first, then the account's (ANY_ACCOUNT sorts first): every login
-        // locks in this order, so concurrent logins wait for each other and never deadlock
+        // creates and locks both rows, the address's first: every login locks in this order,
+        // so concurrent logins wait for each other and never deadlock, and a concurrent prune
+        // (which skips locked rows) cannot delete them before they are read
         sqlx::query(
             "insert into fleet.login_throttle (username, address, failures, last_failure_at, forget_at)
              values ($1, $3, 0, now(), now()), ($2, $3, 0, now(), now())
-             on conflict do nothing",
+             on conflict (username, address) do update set failures = fleet.login_throttle.failures",
         )
         .bind(ANY_ACCOUNT)
         .bind(&username)
