@@ -64,7 +64,7 @@ pub const PREFIX: &str = "/api/v1";
         title = "fleetd API",
         description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles and their live state, trips and stops, tracks, alarms, daily KPIs, geofences, analytics settings, ingest health, users and tokens. \
             Authenticate with the session cookie from `POST /api/v1/auth/login` (`fleetd_session`, or `__Host-fleetd_session` over HTTPS) or with `Authorization: Bearer <token>`. \
-            POST, PUT, PATCH and DELETE without a bearer token are refused (403) when the browser marks them cross-site or same-site (`Sec-Fetch-Site`) or their `Origin` is neither fleetd's own nor a configured CORS origin. \
+            POST, PUT, PATCH and DELETE without a bearer token are refused (403) when the browser marks them cross-site or same-site (`Sec-Fetch-Site`) or, without that header, their `Origin` names another host than the request's; configured CORS origins are let through. \
             Errors are `application/problem+json` with a stable `type` URI (`https://fleetd.dev/problems/<kind>`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
@@ -105,8 +105,8 @@ impl Modify for SecuritySchemes {
                 crate::auth::session::COOKIE,
                 "Session cookie set by POST /api/v1/auth/login: `fleetd_session` over plain HTTP, \
                  `__Host-fleetd_session` (Secure) over HTTPS; either is accepted. POST, PUT, \
-                 PATCH and DELETE with it must come from fleetd's own origin or a configured \
-                 CORS origin (`Origin`, `Sec-Fetch-Site`), or they are refused with 403.",
+                 PATCH and DELETE with it must come from fleetd's own pages or a configured \
+                 CORS origin (`Sec-Fetch-Site`, else `Origin`), or they are refused with 403.",
             ))),
         );
         let bearer = Http::builder()

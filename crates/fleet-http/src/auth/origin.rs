@@ -4,16 +4,18 @@
 //! stops that only across sites, not from a sibling subdomain, and not for login, which needs
 //! no cookie). Browsers say where such a request comes from in `Sec-Fetch-Site` and `Origin`,
 //! headers a page cannot forge. So a request without a bearer token (which a browser never adds
-//! on its own) is refused with 403 when `Sec-Fetch-Site` says `cross-site` or `same-site`, or
-//! when its `Origin` is neither fleetd's own origin nor a configured CORS origin. A request with
-//! neither header (curl, integrations) is no browser's, and passes.
+//! on its own) is refused with 403 when `Sec-Fetch-Site` says `cross-site` or `same-site`, or,
+//! from a browser too old to send it, when its `Origin` names another host than the one the
+//! request was sent to; a configured CORS origin is always let through. A request with neither
+//! header (curl, integrations) is no browser's, and passes.
 
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::client;
+use fleet_core::text::excerpt;
+
 use crate::{ApiError, AppState};
 
 /// Middleware: refuses cross-site unsafe requests (see the module docs).
@@ -35,53 +37,53 @@ pub async fn refuse_cross_site(
 
 /// `Err` with the reason when the request must be refused.
 pub fn check(method: &Method, headers: &HeaderMap, allowed: &[HeaderValue]) -> Result<(), String> {
-    let unsafe_method =
-        !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    if !unsafe_method || headers.contains_key(header::AUTHORIZATION) {
+    let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
+    if safe || headers.contains_key(header::AUTHORIZATION) {
         return Ok(());
     }
     let origin = headers.get(header::ORIGIN);
-    if let Some(origin) = origin {
-        if allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(origin.as_bytes())) {
-            return Ok(());
-        }
+    if origin
+        .is_some_and(|o| allowed.iter().any(|a| a.as_bytes().eq_ignore_ascii_case(o.as_bytes())))
+    {
+        return Ok(());
     }
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if let Some(site @ ("cross-site" | "same-site")) = fetch_site {
-        return Err(format!("the browser marked this request {site}"));
+    // the browser's own verdict, where it gives one (every current browser does)
+    match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        Some("same-origin" | "none") => return Ok(()),
+        Some(site) => return Err(format!("the browser marked this request {}", excerpt(site))),
+        None => {}
     }
+    // older browsers: compare Origin with the host the request was sent to
     match origin {
-        Some(origin)
-            if !own_origins(headers)
-                .iter()
-                .any(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes())) =>
-        {
-            Err(format!(
-                "the request comes from another origin ({})",
-                fleet_core::text::excerpt(origin.to_str().unwrap_or("not text"))
-            ))
-        }
-        _ => Ok(()),
+        None => Ok(()),
+        Some(origin) if is_own_origin(origin, headers) => Ok(()),
+        Some(origin) => Err(format!(
+            "the request comes from another origin ({})",
+            excerpt(origin.to_str().unwrap_or("not text"))
+        )),
     }
 }
 
-/// The origins fleetd itself is reached at: the scheme (`https` when a proxy says so) with the
-/// `Host` and, behind a proxy that rewrites it, the `X-Forwarded-Host`. Trusting these from
-/// anyone is safe here: a browser page cannot set either header on a cross-site request.
-fn own_origins(headers: &HeaderMap) -> Vec<String> {
-    let scheme = if client::is_https(headers) { "https" } else { "http" };
-    let default_port = if scheme == "https" { ":443" } else { ":80" };
+/// True when `origin` (`scheme://host[:port]`) names the host this request was sent to: its
+/// `Host`, or behind a proxy that rewrites it, its `X-Forwarded-Host`. The scheme is not
+/// compared (TLS ends at a proxy, which may not say so); trusting these headers from anyone is
+/// safe here, since a page cannot set them on a request to another site.
+fn is_own_origin(origin: &HeaderValue, headers: &HeaderMap) -> bool {
+    let Some((scheme, host)) = origin.to_str().ok().and_then(|o| o.split_once("://")) else {
+        return false;
+    };
+    let default_port = match scheme {
+        "https" => ":443",
+        "http" => ":80",
+        _ => return false,
+    };
     [headers.get(header::HOST), headers.get("x-forwarded-host")]
         .into_iter()
         .flatten()
         .filter_map(|v| v.to_str().ok())
         .filter_map(|v| v.split(',').next())
-        .map(|host| {
-            let host = host.trim();
-            let host = host.strip_suffix(default_port).unwrap_or(host);
-            format!("{scheme}://{host}")
-        })
-        .collect()
+        .map(|h| h.trim())
+        .any(|h| h.strip_suffix(default_port).unwrap_or(h).eq_ignore_ascii_case(host))
 }
 
 #[cfg(test)]
@@ -130,13 +132,18 @@ mod tests {
         );
         assert!(!ok(&[host, proto, ("origin", "https://evil.example")]));
         assert!(!ok(&[host, proto, ("origin", "null")]));
-        assert!(
-            !ok(&[host, ("origin", "https://fleet.example.com")]),
-            "plain HTTP is another origin"
-        );
+        assert!(ok(&[host, ("origin", "https://fleet.example.com")]), "TLS ended at a proxy");
+        assert!(!ok(&[host, ("origin", "https://fleet.example.com.evil.example")]));
+        assert!(!ok(&[host, ("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")]));
         assert!(!ok(&[host, ("sec-fetch-site", "cross-site")]));
         assert!(!ok(&[host, ("sec-fetch-site", "same-site")]), "a sibling subdomain");
         assert!(ok(&[host, ("sec-fetch-site", "none")]), "typed by the user");
+        // the browser's verdict rules where it is given
+        assert!(ok(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "https://fleet.example.com"),
+            ("sec-fetch-site", "same-origin")
+        ]));
     }
 
     #[test]
