@@ -26,6 +26,25 @@ test('a signed-out visitor is sent to the login page and back to the app after s
   assert.deepEqual(page.errors, []);
 });
 
+test('after signing in, a crafted next never leads off-site', async () => {
+  const own = new URL(fleet.base).origin;
+  const crafted = ['/\\evil.example', '//evil.example', 'https://evil.example', 'javascript:alert(1)', '/%5Cevil.example'];
+  for (const next of crafted) {
+    const page = await newPage(browser);
+    await page.goto(`${fleet.base}/login?next=${encodeURIComponent(next)}`);
+    await page.getByLabel('Username').fill(fleet.viewer.username);
+    await page.getByLabel('Password').fill(fleet.viewer.password);
+    // where the browser goes, whatever answers there (`/%5Cevil.example` is fleetd's 404)
+    const navigation = page.waitForRequest(
+      (r) => r.isNavigationRequest() && !new URL(r.url()).pathname.startsWith('/login'),
+    );
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const landed = new URL((await navigation).url());
+    assert.equal(landed.origin, own, `${next} led to ${landed.href}`);
+    assert.ok(!landed.pathname.startsWith('//'), `${next} led to ${landed.href}`);
+  }
+});
+
 test('a wrong password is refused with a message and no session', async () => {
   const page = await newPage(browser);
   await page.goto(`${fleet.base}/login`);

@@ -135,6 +135,8 @@ pub struct HttpConfig {
     /// Origins (`https://ops.example.com`, lowercase, no path) whose pages may call the API
     /// with credentials; empty: CORS off.
     pub cors_origins: Vec<String>,
+    /// Networks of the reverse proxies whose `X-Forwarded-For` is believed; empty: none.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Map tile URL template for FleetNow; empty: a plain background.
     pub map_tile_url: String,
     /// Attribution shown with the tiles.

@@ -326,6 +326,7 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
     };
     let http = HttpConfig {
         cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default(),
+        trusted_proxies: t.parsed("trusted_proxies", trusted_proxies)?.unwrap_or_default(),
         map_tile_url: t.parsed("map_tile_url", tile_url)?.unwrap_or_default(),
         map_tile_attribution: t
             .parsed("map_tile_attribution", |v| Ok(v.trim().to_owned()))?
@@ -397,6 +398,24 @@ fn webhook_urls(v: &str) -> Result<Vec<Secret<String>>, String> {
             return Err(format!("URL {n} of the list is not an http(s) URL with a host"));
         }
         out.push(Secret::new(item.to_owned()));
+    }
+    Ok(out)
+}
+
+/// A comma-separated list of networks (`10.0.0.0/8`) or single addresses (`127.0.0.1`, a /32).
+fn trusted_proxies(v: &str) -> Result<Vec<ipnet::IpNet>, String> {
+    let mut out: Vec<ipnet::IpNet> = Vec::new();
+    for item in v.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let net = item
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            .map_err(|_| format!("{item:?} is not a network like 10.0.0.0/8 or an address"))?;
+        if net.prefix_len() == 0 {
+            return Err(format!("{item:?} would trust every client; list the proxies' networks"));
+        }
+        if !out.contains(&net.trunc()) {
+            out.push(net.trunc());
+        }
     }
     Ok(out)
 }

@@ -245,6 +245,12 @@ pub const SETTINGS: &[Setting] = &[
         "Origins allowed to call the API from a browser (CORS), comma-separated, e.g. https://ops.example.com. Unset: no CORS headers.",
     ),
     text(
+        "trusted_proxies",
+        "FLEETD_TRUSTED_PROXIES",
+        "",
+        "Reverse proxies whose X-Forwarded-For is believed, comma-separated CIDRs or addresses, e.g. 127.0.0.1/32,172.18.0.0/16. Unset: none; the TCP peer is the client (login limits and sessions use its address).",
+    ),
+    text(
         "map_tile_url",
         "FLEETD_MAP_TILE_URL",
         "https://tile.openstreetmap.org/{z}/{x}/{y}.png",

@@ -233,3 +233,26 @@ fn cors_origins_are_an_allow_list_of_exact_origins() {
         );
     }
 }
+
+#[test]
+fn trusted_proxies_are_networks_and_none_by_default() {
+    assert!(loader().load().expect("loads").http.trusted_proxies.is_empty(), "none by default");
+    let c = loader()
+        .env(env_of(&[(
+            "FLEETD_TRUSTED_PROXIES",
+            "127.0.0.1, 172.18.0.1/16,,fd00::/8,172.18.5.5/16",
+        )]))
+        .load()
+        .expect("loads");
+    let shown: Vec<String> = c.http.trusted_proxies.iter().map(ToString::to_string).collect();
+    assert_eq!(shown, ["127.0.0.1/32", "172.18.0.0/16", "fd00::/8"], "networks, deduplicated");
+    for (bad, says) in [
+        ("proxy.local", "is not a network"),
+        ("0.0.0.0/0", "every client"),
+        ("10.0.0.0/33", "is not a network"),
+    ] {
+        let err = loader().env(env_of(&[("FLEETD_TRUSTED_PROXIES", bad)])).load().expect_err(bad);
+        let text = err.to_string();
+        assert!(text.contains("FLEETD_TRUSTED_PROXIES") && text.contains(says), "{bad}: {text}");
+    }
+}

@@ -8,6 +8,7 @@ pub mod geo;
 pub mod geofence;
 pub mod position;
 pub mod record;
+pub mod text;
 pub mod trips;
 
 pub use analytics::{AnalyticsSettings, SettingsError};

@@ -51,7 +51,7 @@ async fn fleet_ro_can_select_from_every_reporting_view() {
 #[tokio::test]
 async fn fleet_ro_cannot_read_credentials() {
     let db = TestDb::migrated().await;
-    for table in ["fleet.users", "fleet.api_tokens", "fleet.sessions"] {
+    for table in ["fleet.users", "fleet.api_tokens", "fleet.sessions", "fleet.login_throttle"] {
         let r = as_analyst(&db.pool, &format!("select * from {table}")).await;
         assert!(is_permission_denied(&r), "{table}: {r:?}");
     }

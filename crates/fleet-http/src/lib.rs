@@ -20,7 +20,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 pub use api::openapi;
-pub use auth::limit::LoginLimits;
+pub use auth::limit::{Backoff, LoginLimits};
 pub use error::{ApiError, FieldError, Problem};
 pub use health::{Readiness, READINESS_TIMEOUT};
 
@@ -33,6 +33,8 @@ pub struct AppState {
     pub(crate) cors_origins: Arc<[HeaderValue]>,
     /// The live stream's events (fed by [`stream::spawn_listener`]).
     pub stream: Arc<stream::StreamHub>,
+    /// Reverse proxies whose `X-Forwarded-For` is believed; empty: the TCP peer is the client.
+    pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
 }
 
 impl AppState {
@@ -45,6 +47,7 @@ impl AppState {
             pool,
             login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
             cors_origins: Arc::new([]),
+            trusted_proxies: Arc::new([]),
         }
     }
 
@@ -65,6 +68,13 @@ impl AppState {
                 }
             })
             .collect();
+        self
+    }
+
+    /// Believes `X-Forwarded-For` from peers in these networks (the reverse proxies in front
+    /// of fleetd).
+    pub fn with_trusted_proxies<I: IntoIterator<Item = ipnet::IpNet>>(mut self, nets: I) -> Self {
+        self.trusted_proxies = nets.into_iter().collect();
         self
     }
 

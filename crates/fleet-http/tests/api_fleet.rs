@@ -265,6 +265,32 @@ async fn invalid_device_edits_are_422_with_every_field_named() {
     assert_eq!(status, 404);
 }
 
+#[tokio::test]
+async fn names_with_bidi_overrides_or_zero_width_characters_are_422_naming_the_field() {
+    let (app, ids, _, operator) = seeded().await;
+    let path = format!("/devices/{}", ids[0]);
+    for (field, value) in [
+        ("name", "Van \u{202E}1 naV"),
+        ("plate", "KDA\u{202E}X321"),
+        ("driver_name", "Amina\u{200B} Otieno"),
+        ("cost_centre", "Sales\u{2066}"),
+        ("city", "Nai\u{FEFF}robi"),
+    ] {
+        let (status, body) =
+            app.send(Method::PATCH, &path, &operator, json!({ field: value })).await;
+        assert_eq!((status, kind(&body)), (422, "validation"), "{field}: {body}");
+        assert_eq!(body["errors"][0]["field"], field, "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("invisible formatting"), "{message}");
+    }
+    let (_, d) = app.get(&path, &operator).await;
+    assert_eq!((d["name"].as_str(), d["plate"].as_str()), (Some("Van 1"), Some("KDA 123X")));
+    // letters of every script are names
+    let (status, d) =
+        app.send(Method::PATCH, &path, &operator, json!({"name": "Фургон 1 — Ñairobi 東"})).await;
+    assert_eq!((status, d["name"].as_str()), (200, Some("Фургон 1 — Ñairobi 東")), "{d}");
+}
+
 /// (device index, minutes since the fix, motion state, ignition, speed)
 const FIXES: [(usize, i32, &str, Option<bool>, f32); 5] = [
     (0, 1, "moving", Some(true), 48.5),

@@ -117,6 +117,10 @@ async fn admins_create_read_edit_and_delete_geofences() {
     let (status, body) =
         app.send(Method::PATCH, "/geofences/999999", &admin, json!({"name": "X"})).await;
     assert_eq!((status, kind(&body)), (404, "not-found"), "{body}");
+    let (status, body) = app
+        .send(Method::PATCH, &format!("/geofences/{id}"), &admin, json!({"name": "Depot\u{202E}"}))
+        .await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("name")), "{body}");
     // a kind change without the new shape is invalid
     let (status, body) = app
         .send(Method::PATCH, &format!("/geofences/{id}"), &admin, json!({"kind": "circle"}))

@@ -10,7 +10,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use fleet_ingest::{PollConfig, RunStatus};
 use fleet_sim::model::city::CITIES;
 use fleet_testkit::TestDb;
-use poll_support::{jobs, runs, start_sim, yesterday_evening, Sim};
+use poll_support::{jobs, runs, start_sim, start_sim_of, yesterday_evening, Sim, SEED};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
@@ -144,6 +144,34 @@ async fn device_sync_registers_the_accounts_devices_and_marks_those_that_left_it
     let counts: Vec<(i32, i32, i32)> = log.iter().map(|r| (r.1, r.2, r.3)).collect();
     assert_eq!(counts, vec![(6, 6, 0), (4, 0, 4), (4, 0, 4), (6, 0, 6)], "one row per sync");
     assert!(log.iter().all(|r| r.0 == "ok"));
+}
+
+#[tokio::test]
+async fn vendor_names_with_bidi_overrides_are_stored_without_them_and_the_device_is_kept() {
+    let db = TestDb::migrated().await;
+    let stop = CancellationToken::new();
+    let mut fleet = fleet_sim::Fleet::new(SEED, 2);
+    fleet.relabel(0, "Van \u{202E}7 naV\u{200B}", "KDA\u{202E} 123X");
+    let sim = start_sim_of(fleet, Utc::now().timestamp()).await;
+    let run =
+        jobs(&db.pool, &sim, &stop, PollConfig::default()).sync_devices().await.expect("sync");
+    assert_eq!((run.counts.new, run.counts.rejected, run.status), (2, 0, RunStatus::Ok));
+    let imei = sim.state.fleet.vehicles()[0].imei.to_string();
+    let (name, plate): (String, Option<String>) =
+        sqlx::query_as("select name, plate from fleet.devices where imei = $1")
+            .bind(&imei)
+            .fetch_one(&db.pool)
+            .await
+            .expect("registered");
+    assert_eq!((name.as_str(), plate.as_deref()), ("Van 7 naV", Some("KDA 123X")));
+    let detail: serde_json::Value = sqlx::query_scalar(
+        "select detail from fleet.ingestion_log where job = 'poll.devices'
+           and detail->>'source' = 'poller'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("log row");
+    assert_eq!(detail["hidden_characters_stripped"], 1, "{detail}");
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@
 //! them (debug builds read `web/dist` from disk instead, so a rebuilt front end shows on reload).
 //! Each page gets its run-time settings (the map's tile source) written into it as JSON.
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -35,17 +35,14 @@ pub struct WebConfig {
 
 #[derive(Debug)]
 struct Pages {
-    config_json: String,
+    config: serde_json::Value,
     csp: HeaderValue,
 }
 
 /// The web apps' routes (no state needed from the rest of fleetd).
 pub fn router(config: WebConfig) -> Router {
     let pages = Arc::new(Pages {
-        // `<` escaped so nothing in a setting can close the script element
-        config_json: serde_json::to_string(&config)
-            .unwrap_or_else(|_| "{}".into())
-            .replace('<', "\\u003c"),
+        config: serde_json::to_value(&config).unwrap_or_default(),
         csp: content_security_policy(&config.tile_url),
     });
     Router::new()
@@ -65,15 +62,48 @@ async fn ops_page(State(pages): State<Arc<Pages>>, uri: Uri, headers: HeaderMap)
     app_page(&pages, "ops", &uri, &headers)
 }
 
-async fn login_page(State(pages): State<Arc<Pages>>) -> Response {
-    page(&pages, "login")
+/// The login page, told where to go after signing in: its `next` resolved to a path of this
+/// origin (the page's script checks again).
+async fn login_page(State(pages): State<Arc<Pages>>, RawQuery(query): RawQuery) -> Response {
+    let next = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "next")
+        .map(|(_, v)| same_origin_path(&v))
+        .unwrap_or_else(|| "/".to_owned());
+    let mut config = pages.config.clone();
+    if let Some(fields) = config.as_object_mut() {
+        fields.insert("next".to_owned(), serde_json::Value::String(next));
+    }
+    page_with(&pages, "login", &config)
+}
+
+/// `next` resolved against this origin, kept only when it stays on it: its path, query and
+/// fragment, or `/`. Browsers read `/\evil.example` as `//evil.example`, another host, and
+/// so does the WHATWG URL parser used here.
+pub fn same_origin_path(next: &str) -> String {
+    const BASE: &str = "http://fleetd.invalid/";
+    let Ok(base) = url::Url::parse(BASE) else { return "/".to_owned() };
+    match base.join(next) {
+        Ok(url) if url.origin() == base.origin() && !url.path().starts_with("//") => {
+            let mut path = url.path().to_owned();
+            if let Some(q) = url.query() {
+                path.push('?');
+                path.push_str(q);
+            }
+            if let Some(f) = url.fragment() {
+                path.push('#');
+                path.push_str(f);
+            }
+            path
+        }
+        _ => "/".to_owned(),
+    }
 }
 
 /// An app page, or a redirect to the login page for a visitor without a session (an expired
 /// session is caught by the app itself, on its first API call).
 fn app_page(pages: &Pages, name: &str, uri: &Uri, headers: &HeaderMap) -> Response {
     if session::cookie_value(headers).is_none() {
-        let next = uri.path_and_query().map_or("/", |p| p.as_str());
+        let next = same_origin_path(uri.path_and_query().map_or("/", |p| p.as_str()));
         let location = format!(
             "/login?next={}",
             form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
@@ -84,16 +114,20 @@ fn app_page(pages: &Pages, name: &str, uri: &Uri, headers: &HeaderMap) -> Respon
 }
 
 fn page(pages: &Pages, name: &str) -> Response {
+    page_with(pages, name, &pages.config)
+}
+
+fn page_with(pages: &Pages, name: &str, config: &serde_json::Value) -> Response {
+    // `<` escaped so nothing in a setting can close the script element
+    let config_json =
+        serde_json::to_string(config).unwrap_or_else(|_| "{}".into()).replace('<', "\\u003c");
     let Some(file) = Dist::get(&format!("{name}.html")) else {
         return (StatusCode::INTERNAL_SERVER_ERROR, "web app missing from this build")
             .into_response();
     };
     let html = String::from_utf8_lossy(&file.data).replacen(
         CONFIG_MARKER,
-        &format!(
-            r#"<script id="fleetd-config" type="application/json">{}</script>"#,
-            pages.config_json
-        ),
+        &format!(r#"<script id="fleetd-config" type="application/json">{config_json}</script>"#),
         1,
     );
     (

@@ -44,6 +44,14 @@ async fn app_pages_send_a_visitor_without_a_session_to_the_login_page() {
         .await
         .unwrap();
     assert_eq!(empty.status(), 303);
+    // the cookie's name over HTTPS counts as a session too
+    let secure = client()
+        .get(format!("{base}/now"))
+        .header(header::COOKIE, "__Host-fleetd_session=abc")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secure.status(), 200);
     let login = client().get(format!("{base}/login")).send().await.unwrap();
     assert_eq!(login.status(), 200);
     assert!(login.text().await.unwrap().contains("<form id=\"login\""));
@@ -113,4 +121,48 @@ async fn bundles_are_served_with_types_long_caching_and_revalidation() {
     }
     let missing = client().get(format!("{base}/assets/nope-123.js")).send().await.unwrap();
     assert_eq!(missing.status(), 404);
+}
+
+/// The `next` the login page is given in its settings.
+async fn login_next(base: &str, next: &str) -> String {
+    let query: String =
+        form_urlencoded::Serializer::new(String::new()).append_pair("next", next).finish();
+    let html =
+        client().get(format!("{base}/login?{query}")).send().await.unwrap().text().await.unwrap();
+    let start = html.find(r#"<script id="fleetd-config" type="application/json">"#).unwrap();
+    let json = html[start..].split_once('>').unwrap().1.split_once("</script>").unwrap().0;
+    let config: serde_json::Value = serde_json::from_str(json).unwrap();
+    config["next"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_login_page_keeps_only_a_next_path_of_its_own_origin() {
+    let base = start("").await;
+    for evil in [
+        "/\\evil.example",
+        "/\\/evil.example/x",
+        "//evil.example",
+        "///evil.example",
+        "https://evil.example",
+        "http:evil.example",
+        "javascript:alert(document.cookie)",
+        " //evil.example",
+        "\t/\\evil.example",
+        "/.//evil.example",
+        "data:text/html,hi",
+    ] {
+        let next = login_next(&base, evil).await;
+        assert!(next.starts_with('/') && !next.starts_with("//"), "{evil:?} gave {next:?}");
+        assert!(!next.starts_with("/\\"), "{evil:?} gave {next:?}");
+        assert_eq!(fleet_web::same_origin_path(evil), next);
+        // wherever a browser would take it, resolved against this origin, it stays here
+        let landed = url::Url::parse(&base).unwrap().join(&next).unwrap();
+        assert_eq!(landed.origin(), url::Url::parse(&base).unwrap().origin(), "{evil:?}");
+    }
+    assert_eq!(login_next(&base, "/%5Cevil.example").await, "/%5Cevil.example", "a path here");
+    assert_eq!(login_next(&base, "/ops?from=2026-01-01#trips").await, "/ops?from=2026-01-01#trips");
+    assert_eq!(login_next(&base, "now").await, "/now", "relative to the root");
+    assert_eq!(login_next(&base, "").await, "/");
+    let plain = client().get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+    assert!(plain.contains(r#""next":"/""#), "no next: the root");
 }

@@ -248,14 +248,9 @@ fn validate(body: UpdateDevice) -> Result<[Change; 6], ApiError> {
     Ok([name, plate, driver_name, driver_phone, cost_centre, city])
 }
 
+/// The rule for names people read: bounded, no control or invisible formatting characters.
 fn text(s: &str, max: usize) -> Result<(), String> {
-    if s.chars().count() > max {
-        Err(format!("at most {max} characters"))
-    } else if s.chars().any(char::is_control) {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(())
-    }
+    fleet_core::text::check_name(s, max).map_err(|e| e.to_string())
 }
 
 fn plate(s: &str) -> Result<(), String> {

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use fleet_core::text::excerpt;
 use fleet_core::{GeofenceShape, LatLon};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
@@ -170,10 +171,8 @@ fn validate(g: CreateGeofence) -> Result<Valid, ApiError> {
     let name = g.name.trim().to_owned();
     if name.is_empty() {
         errors.push(FieldError::new("name", "must not be empty"));
-    } else if name.chars().count() > 200 {
-        errors.push(FieldError::new("name", "at most 200 characters"));
-    } else if name.chars().any(char::is_control) {
-        errors.push(FieldError::new("name", "must not contain control characters"));
+    } else if let Err(e) = fleet_core::text::check_name(&name, 200) {
+        errors.push(FieldError::new("name", e.to_string()));
     }
     if let Some(v) = g.speed_limit_kmh {
         if !(v.is_finite() && v > 0.0 && v <= 300.0) {
@@ -442,7 +441,7 @@ pub(crate) async fn create_geofence(
     let mut tx = state.pool.begin().await?;
     let g = store(&mut tx, None, valid).await?.ok_or_else(|| not_found(0))?;
     tx.commit().await?;
-    tracing::info!(geofence.id = g.geofence_id, geofence.name = %g.name, by = %who.username, "geofence created");
+    tracing::info!(geofence.id = g.geofence_id, geofence.name = %excerpt(&g.name), by = %who.username, "geofence created");
     Ok((StatusCode::CREATED, Json(g)))
 }
 

@@ -63,7 +63,8 @@ pub const PREFIX: &str = "/api/v1";
     info(
         title = "fleetd API",
         description = "Fleet telematics for Jimi IoT / Concox GPS trackers: vehicles and their live state, trips and stops, tracks, alarms, daily KPIs, geofences, analytics settings, ingest health, users and tokens. \
-            Authenticate with the `fleetd_session` cookie from `POST /api/v1/auth/login` or with `Authorization: Bearer <token>`. \
+            Authenticate with the session cookie from `POST /api/v1/auth/login` (`fleetd_session`, or `__Host-fleetd_session` over HTTPS) or with `Authorization: Bearer <token>`. \
+            POST, PUT, PATCH and DELETE without a bearer token are refused (403) when the browser marks them cross-site or same-site (`Sec-Fetch-Site`) or, without that header, their `Origin` names another host than the request's; configured CORS origins are let through. \
             Errors are `application/problem+json` with a stable `type` URI (`https://fleetd.dev/problems/<kind>`).",
         license(name = "Apache-2.0", identifier = "Apache-2.0")
     ),
@@ -102,7 +103,10 @@ impl Modify for SecuritySchemes {
             "session",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
                 crate::auth::session::COOKIE,
-                "Session cookie set by POST /api/v1/auth/login",
+                "Session cookie set by POST /api/v1/auth/login: `fleetd_session` over plain HTTP, \
+                 `__Host-fleetd_session` (Secure) over HTTPS; either is accepted. POST, PUT, \
+                 PATCH and DELETE with it must come from fleetd's own pages or a configured \
+                 CORS origin (`Sec-Fetch-Site`, else `Origin`), or they are refused with 403.",
             ))),
         );
         let bearer = Http::builder()
@@ -171,7 +175,7 @@ pub fn openapi() -> Document {
 }
 
 /// Adds the errors any route can answer with: 500 and 503 wherever the database is used
-/// (everything but this document), 413 wherever a body is read.
+/// (everything but this document), 413 wherever a body is read, 403 for a cross-site change.
 fn add_common_problems(doc: &mut Document) {
     let problem = |description: &str| {
         ResponseBuilder::new()
@@ -202,14 +206,23 @@ fn add_common_problems(doc: &mut Document) {
                 );
             }
         }
+        for op in
+            [&mut item.put, &mut item.post, &mut item.delete, &mut item.patch].into_iter().flatten()
+        {
+            op.responses.responses.entry("403".into()).or_insert_with(|| {
+                problem("A browser's cross-site request (Origin or Sec-Fetch-Site) without a bearer token").into()
+            });
+        }
     }
 }
 
 /// The API router, to be nested at [`PREFIX`]: unknown paths and methods answer with problems,
-/// and browsers from the configured origins may call it (CORS).
+/// cross-site changes are refused, and browsers from the configured origins may call it (CORS).
 pub(crate) fn router(state: &AppState) -> Router<AppState> {
     let (router, _) = routes().split_for_parts();
-    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed);
+    let router = router.fallback(not_found).method_not_allowed_fallback(method_not_allowed).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::origin::refuse_cross_site),
+    );
     if state.cors_origins.is_empty() {
         return router;
     }

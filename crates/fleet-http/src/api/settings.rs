@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, NaiveTime, Utc};
+use fleet_core::text::excerpt;
 use fleet_core::AnalyticsSettings;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -333,8 +334,9 @@ fn scope_key(scope: &str, key: &str) -> Result<(), ApiError> {
     let k = key.trim();
     if k.is_empty() || k != key {
         errors.push(FieldError::new("key", "must not be empty or start or end with spaces"));
-    } else if key.chars().count() > 64 {
-        errors.push(FieldError::new("key", "at most 64 characters"));
+    } else if let Err(e) = fleet_core::text::check_name(key, 64) {
+        // the key is a cost centre or city name, held to the rule of those names
+        errors.push(FieldError::new("key", e.to_string()));
     }
     if errors.is_empty() {
         Ok(())
@@ -387,7 +389,7 @@ pub(crate) async fn put_override(
     let base = global(&state.pool).await?.values.complete()?;
     check(&state.pool, &body.over(&base)).await?;
     let row = upsert(&state, &scope, &key, &body, who.user_id).await?;
-    tracing::info!(scope = %scope, key = %key, by = %who.username, "analytics override set");
+    tracing::info!(scope = %excerpt(&scope), key = %excerpt(&key), by = %who.username, "analytics override set");
     Ok(Json(row))
 }
 
@@ -426,7 +428,7 @@ pub(crate) async fn delete_override(
     if deleted == 0 {
         return Err(ApiError::NotFound(format!("there is no {scope} override for {key:?}")));
     }
-    tracing::info!(scope = %scope, key = %key, by = %who.username, "analytics override removed");
+    tracing::info!(scope = %excerpt(&scope), key = %excerpt(&key), by = %who.username, "analytics override removed");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -1,35 +1,59 @@
-//! Facts about the client that auth needs: its address (login rate limits, the sessions table)
-//! and whether it reached fleetd over TLS (the `Secure` cookie attribute).
+//! Facts about the client that auth needs: its address (login limits, the sessions table) and
+//! whether it reached fleetd over TLS (the `Secure` cookie and its `__Host-` name).
 //!
-//! fleetd serves plain HTTP; TLS ends at a reverse proxy. The proxy's `X-Forwarded-For` is
-//! believed only when the TCP peer is a loopback address (a proxy on the same machine), and
-//! then its last entry, the one that proxy appended; anyone else could write the header.
+//! fleetd serves plain HTTP; TLS ends at a reverse proxy. `X-Forwarded-For` is believed only
+//! when the TCP peer is one of the configured trusted proxies (`FLEETD_TRUSTED_PROXIES`), and
+//! then the client is the right-most address of the chain that is not itself a trusted proxy:
+//! each proxy appends the address it saw, and anything left of the first untrusted hop was
+//! written by the client.
 
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::ConnectInfo;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
+use ipnet::IpNet;
 
-/// The client's address: the TCP peer, or for a loopback peer the address its
-/// `X-Forwarded-For` names last. `None` when the server was not given peer addresses (tests
-/// calling the router directly).
-pub fn address(parts: &Parts) -> Option<IpAddr> {
+/// The client's address: the TCP peer, or behind trusted proxies the address they name.
+/// `None` when the server was not given peer addresses (tests calling the router directly).
+pub fn address(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
-    if peer.is_loopback() {
-        if let Some(forwarded) = forwarded_for(&parts.headers) {
-            return Some(forwarded);
-        }
-    }
-    Some(peer)
+    Some(client_address(peer, &parts.headers, trusted))
 }
 
-fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
-    let last = headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?;
-    last.rsplit(',').next()?.trim().parse().ok()
+/// The client behind `peer`: walks `X-Forwarded-For` from the right past trusted proxies.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
+    let mut client = peer;
+    if !is_trusted(client) {
+        return client;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect();
+    for hop in hops.into_iter().rev() {
+        // a hop that is not an address ends what can be believed: the last proxy wrote it
+        let Some(ip) = parse_hop(hop) else { break };
+        client = ip;
+        if !is_trusted(ip) {
+            break;
+        }
+    }
+    client
+}
+
+/// An `X-Forwarded-For` entry: an address, possibly with a port (`198.51.100.7:4711`,
+/// `[2001:db8::1]:4711`).
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<SocketAddr>().ok().map(|s| s.ip()))
 }
 
 /// True when the request came over TLS, as a reverse proxy says with `X-Forwarded-Proto: https`.
+/// Believed from anyone: a client claiming TLS only gets itself a `Secure` cookie.
 pub fn is_https(headers: &HeaderMap) -> bool {
     headers
         .get("x-forwarded-proto")
@@ -47,26 +71,50 @@ pub fn user_agent(headers: &HeaderMap) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::Request;
 
-    fn parts(peer: &str, xff: Option<&str>) -> Parts {
-        let mut req = Request::builder();
-        if let Some(x) = xff {
-            req = req.header("x-forwarded-for", x);
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    fn nets(list: &[&str]) -> Vec<IpNet> {
+        list.iter().map(|n| n.parse().expect("net")).collect()
+    }
+
+    fn xff(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append("x-forwarded-for", v.parse().expect("value"));
         }
-        let (mut parts, _) = req.body(()).expect("request").into_parts();
-        parts.extensions.insert(ConnectInfo(peer.parse::<SocketAddr>().expect("addr")));
-        parts
+        h
     }
 
     #[test]
-    fn forwarded_for_is_believed_only_from_a_loopback_peer() {
-        let p = parts("127.0.0.1:5000", Some("198.51.100.7, 203.0.113.9"));
-        assert_eq!(address(&p), Some("203.0.113.9".parse().expect("ip")));
-        let p = parts("192.0.2.1:5000", Some("203.0.113.9"));
-        assert_eq!(address(&p), Some("192.0.2.1".parse().expect("ip")));
-        let p = parts("127.0.0.1:5000", Some("garbage"));
-        assert_eq!(address(&p), Some("127.0.0.1".parse().expect("ip")));
+    fn forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy() {
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(client_address(ip("127.0.0.1"), &h, &[]), ip("127.0.0.1"), "loopback too");
+        let trusted = nets(&["10.0.0.0/8"]);
+        assert_eq!(client_address(ip("192.0.2.1"), &h, &trusted), ip("192.0.2.1"));
+        assert_eq!(client_address(ip("10.1.2.3"), &h, &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn the_client_is_the_right_most_hop_that_is_not_a_trusted_proxy() {
+        let trusted = nets(&["10.0.0.0/8", "2001:db8::/32"]);
+        // the client forged the left part; the proxies appended the rest
+        let h = xff(&["1.2.3.4, 203.0.113.9", "10.0.0.5"]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("203.0.113.9"));
+        let h = xff(&["203.0.113.9:5123, [2001:db8::7]:80"]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("203.0.113.9"));
+        // only proxies: the left-most of them
+        let h = xff(&["10.9.9.9, 10.0.0.5"]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.9.9.9"));
+        // garbage ends the walk at the proxy that passed it on
+        let h = xff(&["203.0.113.9, garbage, 10.0.0.5"]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.5"));
+        assert_eq!(client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted), ip("10.0.0.1"));
+        // an IPv4 peer seen as an IPv4-mapped IPv6 address is still trusted
+        let h = xff(&["198.51.100.7"]);
+        assert_eq!(client_address(ip("::ffff:10.0.0.1"), &h, &trusted), ip("198.51.100.7"));
     }
 
     #[test]

@@ -1,145 +1,265 @@
-//! Failed-login limits, in memory: at most `per_account` failures per account and
-//! `per_address` per client address within a sliding `window`; past that, logins are answered
-//! 429 with `Retry-After` without checking the password. Each attempt counts as a failure from
-//! the moment it starts (and is forgiven if it succeeds), so concurrent guesses cannot slip
-//! past the limit while their hashes are being checked. A successful login clears its
-//! account's failures, not its address's.
+//! Failed-login limits, kept in `fleet.login_throttle` so every fleetd process on the database
+//! applies the same ones.
 //!
-//! The state is per process: behind a load balancer with several fleetd processes the limits
-//! apply per process.
+//! Failures are counted per (account, client address) and per client address across accounts
+//! (password spraying). Past a few free failures, each count asks for a delay before the next
+//! attempt that doubles per failure up to a cap, and a count falls by one for every quiet period
+//! without failures. There is no account lock: the owner trying from another address is never
+//! delayed by someone else's guesses.
+//!
+//! An attempt is claimed (counted as a failure) in one transaction with the check, before the
+//! password is verified, so concurrent guesses cannot slip past the limit while their hashes are
+//! computed; a success forgives it, and clears the account's failures from that address.
 
-use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// The limits.
+use ipnet::Ipv6Net;
+use sqlx::PgPool;
+
+use crate::ApiError;
+
+/// One growing delay: `free_failures` failures cost nothing, each one after that doubles the
+/// delay from `base_delay` up to `max_delay`; every `decay_every` without a failure forgets one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub free_failures: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub decay_every: Duration,
+}
+
+impl Backoff {
+    /// The wait owed after `failures` failures, counted from the last one.
+    pub fn delay(&self, failures: u32) -> Duration {
+        let Some(over) = failures.checked_sub(self.free_failures) else {
+            return Duration::ZERO;
+        };
+        let factor = 1u32.checked_shl(over.min(31)).unwrap_or(u32::MAX);
+        self.base_delay.saturating_mul(factor).min(self.max_delay)
+    }
+
+    /// The failures still counting `quiet` after the last one.
+    pub fn decayed(&self, failures: u32, quiet: Duration) -> u32 {
+        let steps = quiet.as_nanos() / self.decay_step().as_nanos();
+        failures.saturating_sub(u32::try_from(steps).unwrap_or(u32::MAX))
+    }
+
+    /// How much longer a new attempt must wait, `quiet` after the last of `failures` failures
+    /// (zero: it may go ahead now). The count decays while waiting, so this is the earliest
+    /// moment the decayed count's delay has passed.
+    pub fn wait(&self, failures: u32, quiet: Duration) -> Duration {
+        let step = self.decay_step();
+        let first = self.decay_ticks(quiet);
+        for k in first..=failures {
+            // within [k * step, (k + 1) * step) the count is failures - k
+            let start = step.saturating_mul(k).max(quiet);
+            let at = start.max(self.delay(failures - k));
+            if at < step.saturating_mul(k + 1) || k == failures {
+                return at - quiet;
+            }
+        }
+        Duration::ZERO
+    }
+
+    /// How long until `failures` have all decayed.
+    fn forget_after(&self, failures: u32) -> Duration {
+        self.decay_step().saturating_mul(failures)
+    }
+
+    fn decay_ticks(&self, quiet: Duration) -> u32 {
+        u32::try_from(quiet.as_nanos() / self.decay_step().as_nanos()).unwrap_or(u32::MAX)
+    }
+
+    fn decay_step(&self) -> Duration {
+        self.decay_every.max(Duration::from_millis(1))
+    }
+}
+
+/// The limits of both counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginLimits {
-    pub per_account: usize,
-    pub per_address: usize,
-    pub window: Duration,
-    /// Most accounts and addresses remembered at once (memory stays bounded under a flood).
-    pub max_keys: usize,
+    /// Failures of one account from one address.
+    pub per_account_address: Backoff,
+    /// Failures from one address, whatever the account.
+    pub per_address: Backoff,
 }
 
 impl Default for LoginLimits {
-    /// 5 failures per account and 20 per address in 15 minutes.
+    /// Per account and address: 5 free failures, then 1 s doubling to 15 min, one failure
+    /// forgotten per quiet 15 min. Per address: 20 free, then the same delays, one forgotten
+    /// per quiet 3 min.
     fn default() -> Self {
+        let max_delay = Duration::from_secs(15 * 60);
         Self {
-            per_account: 5,
-            per_address: 20,
-            window: Duration::from_secs(15 * 60),
-            max_keys: 100_000,
+            per_account_address: Backoff {
+                free_failures: 5,
+                base_delay: Duration::from_secs(1),
+                max_delay,
+                decay_every: Duration::from_secs(15 * 60),
+            },
+            per_address: Backoff {
+                free_failures: 20,
+                base_delay: Duration::from_secs(1),
+                max_delay,
+                decay_every: Duration::from_secs(3 * 60),
+            },
         }
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Account(String),
-    Address(IpAddr),
-}
+/// The `username` of an address's own row (usernames cannot be empty).
+const ANY_ACCOUNT: &str = "";
 
-/// Failure times per account and address.
-#[derive(Debug)]
+/// Claims login attempts against the limits in the database.
+#[derive(Debug, Clone)]
 pub struct LoginLimiter {
     limits: LoginLimits,
-    failures: Mutex<HashMap<Key, VecDeque<Instant>>>,
 }
 
-/// One login attempt in progress, counted as a failure until [`Attempt::succeeded`].
+/// One login attempt in progress, counted as a failure unless [`Attempt::succeeded`] or
+/// [`Attempt::undecided`] says otherwise.
 #[derive(Debug)]
-pub struct Attempt<'a> {
-    limiter: &'a LoginLimiter,
-    account: Key,
-    address: Option<Key>,
-    at: Instant,
+pub struct Attempt {
+    pool: PgPool,
+    username: String,
+    address: String,
 }
 
 impl LoginLimiter {
     pub fn new(limits: LoginLimits) -> Self {
-        Self { limits, failures: Mutex::new(HashMap::new()) }
+        Self { limits }
     }
 
-    /// Starts an attempt for `username` from `address`, or says how long to wait first.
-    pub fn begin(&self, username: &str, address: Option<IpAddr>) -> Result<Attempt<'_>, Duration> {
-        self.begin_at(username, address, Instant::now())
-    }
-
-    fn begin_at(
+    /// Claims an attempt for `username` (already validated: at most 64 characters) from
+    /// `address`, or says how long to wait first.
+    pub async fn begin(
         &self,
+        pool: &PgPool,
         username: &str,
         address: Option<IpAddr>,
-        now: Instant,
-    ) -> Result<Attempt<'_>, Duration> {
-        let account = Key::Account(username.to_lowercase());
-        let address = address.map(Key::Address);
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<Result<Attempt, Duration>, ApiError> {
+        let username = username.to_lowercase();
+        let address = address_key(address);
+        let mut tx = pool.begin().await?;
+        // creates and locks both rows, the address's first: every login locks in this order,
+        // so concurrent logins wait for each other and never deadlock, and a concurrent prune
+        // (which skips locked rows) cannot delete them before they are read
+        sqlx::query(
+            "insert into fleet.login_throttle (username, address, failures, last_failure_at, forget_at)
+             values ($1, $3, 0, now(), now()), ($2, $3, 0, now(), now())
+             on conflict (username, address) do update set failures = fleet.login_throttle.failures",
+        )
+        .bind(ANY_ACCOUNT)
+        .bind(&username)
+        .bind(&address)
+        .execute(&mut *tx)
+        .await?;
+        let rows: Vec<(String, i32, f64)> = sqlx::query_as(
+            "select username, failures,
+                    greatest(extract(epoch from now() - last_failure_at), 0)::float8
+             from fleet.login_throttle
+             where address = $3 and username in ($1, $2)
+             order by username
+             for update",
+        )
+        .bind(ANY_ACCOUNT)
+        .bind(&username)
+        .bind(&address)
+        .fetch_all(&mut *tx)
+        .await?;
         let mut wait = Duration::ZERO;
-        for (key, limit) in
-            [(Some(&account), self.limits.per_account), (address.as_ref(), self.limits.per_address)]
-        {
-            let Some(times) = key.and_then(|k| map.get_mut(k)) else { continue };
-            prune(times, now, self.limits.window);
-            if times.len() >= limit {
-                let oldest = times[times.len() - limit];
-                wait = wait.max((oldest + self.limits.window).saturating_duration_since(now));
-            }
+        let mut counts = Vec::with_capacity(2);
+        for (who, failures, quiet_s) in rows {
+            let backoff = match who.as_str() {
+                ANY_ACCOUNT => self.limits.per_address,
+                _ => self.limits.per_account_address,
+            };
+            let failures = u32::try_from(failures).unwrap_or(0);
+            let quiet = Duration::try_from_secs_f64(quiet_s).unwrap_or_default();
+            wait = wait.max(backoff.wait(failures, quiet));
+            let now_counting = backoff.decayed(failures, quiet).saturating_add(1);
+            counts.push((who, now_counting, backoff.forget_after(now_counting)));
         }
         if !wait.is_zero() {
-            return Err(wait);
+            tx.rollback().await?;
+            return Ok(Err(wait));
         }
-        for key in std::iter::once(&account).chain(address.as_ref()) {
-            if !map.contains_key(key) && map.len() >= self.limits.max_keys {
-                make_room(&mut map, now, &self.limits);
-            }
-            map.entry(key.clone()).or_default().push_back(now);
+        for (who, failures, forget_after) in counts {
+            sqlx::query(
+                "update fleet.login_throttle
+                    set failures = $3, last_failure_at = now(),
+                        forget_at = now() + make_interval(secs => $4)
+                  where username = $1 and address = $2",
+            )
+            .bind(&who)
+            .bind(&address)
+            .bind(i32::try_from(failures).unwrap_or(i32::MAX))
+            .bind(forget_after.as_secs_f64())
+            .execute(&mut *tx)
+            .await?;
         }
-        Ok(Attempt { limiter: self, account, address, at: now })
+        tx.commit().await?;
+        prune(pool).await?;
+        Ok(Ok(Attempt { pool: pool.clone(), username, address }))
     }
 }
 
-impl Attempt<'_> {
-    /// The password was right: forget the account's failures and this attempt's address count.
-    pub fn succeeded(self) {
-        let mut map = self.limiter.failures.lock().unwrap_or_else(|p| p.into_inner());
-        map.remove(&self.account);
-        self.uncount(&mut map, self.address.as_ref());
+impl Attempt {
+    /// The password was right: the account's failures from this address are forgotten, and
+    /// this attempt does not count against the address.
+    pub async fn succeeded(self) -> Result<(), ApiError> {
+        sqlx::query("delete from fleet.login_throttle where username = $1 and address = $2")
+            .bind(&self.username)
+            .bind(&self.address)
+            .execute(&self.pool)
+            .await?;
+        self.uncount(ANY_ACCOUNT).await
     }
 
     /// The attempt could not be decided (the database failed): it does not count at all.
-    pub fn undecided(self) {
-        let mut map = self.limiter.failures.lock().unwrap_or_else(|p| p.into_inner());
-        self.uncount(&mut map, Some(&self.account));
-        self.uncount(&mut map, self.address.as_ref());
+    pub async fn undecided(self) -> Result<(), ApiError> {
+        self.uncount(&self.username).await?;
+        self.uncount(ANY_ACCOUNT).await
     }
 
-    fn uncount(&self, map: &mut HashMap<Key, VecDeque<Instant>>, key: Option<&Key>) {
-        if let Some(times) = key.and_then(|k| map.get_mut(k)) {
-            if let Some(i) = times.iter().rposition(|t| *t == self.at) {
-                times.remove(i);
-            }
-        }
-    }
-}
-
-fn prune(times: &mut VecDeque<Instant>, now: Instant, window: Duration) {
-    while times.front().is_some_and(|t| now.saturating_duration_since(*t) >= window) {
-        times.pop_front();
+    async fn uncount(&self, username: &str) -> Result<(), ApiError> {
+        sqlx::query(
+            "update fleet.login_throttle set failures = greatest(failures - 1, 0)
+              where username = $1 and address = $2",
+        )
+        .bind(username)
+        .bind(&self.address)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
 
-/// Drops expired entries; if that is not enough, the entry whose newest failure is oldest.
-fn make_room(map: &mut HashMap<Key, VecDeque<Instant>>, now: Instant, limits: &LoginLimits) {
-    map.retain(|_, times| {
-        prune(times, now, limits.window);
-        !times.is_empty()
-    });
-    if map.len() >= limits.max_keys {
-        let stalest = map.iter().min_by_key(|(_, t)| t.back().copied()).map(|(k, _)| k.clone());
-        if let Some(k) = stalest {
-            map.remove(&k);
+/// Deletes counts that have decayed to nothing, a bounded batch at a time (each login does
+/// this, so the table holds only what still counts). Rows a login holds are left for later.
+async fn prune(pool: &PgPool) -> Result<(), ApiError> {
+    sqlx::query(
+        "delete from fleet.login_throttle
+          where (username, address) in (
+              select username, address from fleet.login_throttle
+               where forget_at < now()
+               limit 1000
+               for update skip locked)",
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// How an address is counted: IPv4 as it is, IPv6 by its /64 (one subscriber's network, in
+/// which an attacker could otherwise pick a new address per guess).
+pub fn address_key(address: Option<IpAddr>) -> String {
+    match address.map(|a| a.to_canonical()) {
+        None => "unknown".to_owned(),
+        Some(IpAddr::V4(v4)) => v4.to_string(),
+        Some(IpAddr::V6(v6)) => {
+            Ipv6Net::new(v6, 64).map(|n| n.trunc().to_string()).unwrap_or_else(|_| v6.to_string())
         }
     }
 }
@@ -148,53 +268,46 @@ fn make_room(map: &mut HashMap<Key, VecDeque<Instant>>, now: Instant, limits: &L
 mod tests {
     use super::*;
 
-    fn limits() -> LoginLimits {
-        LoginLimits { per_account: 3, per_address: 5, window: Duration::from_secs(60), max_keys: 4 }
-    }
-
-    #[test]
-    fn the_account_is_refused_after_its_limit_until_the_window_passes() {
-        let l = LoginLimiter::new(limits());
-        let t0 = Instant::now();
-        for i in 0..3 {
-            drop(l.begin_at("Alice", None, t0 + Duration::from_secs(i)).expect("allowed"));
+    fn backoff() -> Backoff {
+        Backoff {
+            free_failures: 3,
+            base_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            decay_every: Duration::from_secs(600),
         }
-        let wait = l.begin_at("alice", None, t0 + Duration::from_secs(10)).expect_err("limited");
-        assert_eq!(wait, Duration::from_secs(50), "until the oldest failure leaves the window");
-        assert!(l.begin_at("alice", None, t0 + Duration::from_secs(60)).is_ok());
-        assert!(l.begin_at("bob", None, t0 + Duration::from_secs(10)).is_ok(), "per account");
     }
 
     #[test]
-    fn the_address_is_limited_across_accounts_and_success_clears_only_the_account() {
-        let l = LoginLimiter::new(LoginLimits { max_keys: 100, ..limits() });
-        let ip: IpAddr = "203.0.113.5".parse().expect("ip");
-        let t0 = Instant::now();
-        for name in ["a", "b", "c", "d"] {
-            drop(l.begin_at(name, Some(ip), t0).expect("allowed"));
-        }
-        l.begin_at("e", Some(ip), t0).expect("fifth allowed").succeeded();
-        drop(l.begin_at("f", Some(ip), t0).expect("the success did not count"));
-        assert!(l.begin_at("g", Some(ip), t0).is_err(), "5 failures from one address");
-        assert!(l.begin_at("g", Some("203.0.113.6".parse().expect("ip")), t0).is_ok());
+    fn the_delay_doubles_after_the_free_failures_up_to_the_cap() {
+        let b = backoff();
+        let delays: Vec<u64> = (0..12).map(|n| b.delay(n).as_secs()).collect();
+        assert_eq!(delays, [0, 0, 0, 1, 2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(b.delay(u32::MAX), Duration::from_secs(60));
     }
 
     #[test]
-    fn an_undecided_attempt_does_not_count() {
-        let l = LoginLimiter::new(LoginLimits { per_account: 1, ..limits() });
-        let t0 = Instant::now();
-        l.begin_at("ann", None, t0).expect("allowed").undecided();
-        drop(l.begin_at("ann", None, t0).expect("still allowed"));
-        assert!(l.begin_at("ann", None, t0).is_err());
+    fn the_wait_is_what_remains_of_the_delay_and_shrinks_as_failures_decay() {
+        let b = backoff();
+        assert_eq!(b.wait(2, Duration::ZERO), Duration::ZERO, "still free");
+        assert_eq!(b.wait(5, Duration::from_secs(1)), Duration::from_secs(3));
+        assert_eq!(b.wait(5, Duration::from_secs(4)), Duration::ZERO);
+        // 20 failures owe the 60 s cap
+        assert_eq!(b.wait(20, Duration::from_secs(30)), Duration::from_secs(30));
+        let quick = Backoff { decay_every: Duration::from_secs(10), ..b };
+        // at 10 s the count is 4 (owing 2 s, passed): allowed then, not at 60 s
+        assert_eq!(quick.wait(5, Duration::from_secs(1)), Duration::from_secs(3));
+        assert_eq!(quick.wait(9, Duration::from_secs(1)), Duration::from_secs(19));
+        assert_eq!(quick.decayed(9, Duration::from_secs(25)), 7);
+        assert_eq!(quick.decayed(9, Duration::from_secs(1000)), 0);
     }
 
     #[test]
-    fn memory_stays_bounded() {
-        let l = LoginLimiter::new(limits());
-        let t0 = Instant::now();
-        for i in 0..100 {
-            drop(l.begin_at(&format!("user{i}"), None, t0 + Duration::from_millis(i)));
-        }
-        assert!(l.failures.lock().expect("lock").len() <= 4);
+    fn ipv6_clients_count_by_their_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().expect("ip");
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().expect("ip");
+        assert_eq!(address_key(Some(a)), "2001:db8:1:2::/64");
+        assert_eq!(address_key(Some(a)), address_key(Some(b)));
+        assert_eq!(address_key(Some("::ffff:203.0.113.5".parse().expect("ip"))), "203.0.113.5");
+        assert_eq!(address_key(None), "unknown");
     }
 }

@@ -1,9 +1,11 @@
 //! Who is calling: roles, the authenticated [`Principal`] and the extractors that require a
 //! role ([`Viewer`], [`Operator`], [`Admin`]). A request authenticates with a bearer token
-//! (`Authorization: Bearer fltd_…`) or the `fleetd_session` cookie set by the login route.
+//! (`Authorization: Bearer fltd_…`) or the session cookie set by the login route
+//! (`fleetd_session`, `__Host-fleetd_session` over HTTPS).
 
 pub mod client;
 pub mod limit;
+pub mod origin;
 pub mod password;
 pub mod secret;
 pub mod session;

@@ -47,16 +47,12 @@ pub struct NewToken {
 const INFO_COLUMNS: &str = "t.token_id, t.user_id, u.username, t.name, t.token_prefix, \
      t.created_at, t.last_used_at, t.expires_at, t.revoked_at";
 
-/// Checks a token name: 1-100 characters, no control characters.
+/// Checks a token name: 1-100 characters, no control or invisible formatting characters.
 pub fn check_name(name: &str) -> Result<(), String> {
-    match name.chars().count() {
-        0 => Err("must not be empty".to_owned()),
-        101.. => Err("at most 100 characters".to_owned()),
-        _ if name.chars().any(char::is_control) => {
-            Err("must not contain control characters".to_owned())
-        }
-        _ => Ok(()),
+    if name.is_empty() {
+        return Err("must not be empty".to_owned());
     }
+    fleet_core::text::check_name(name, 100).map_err(|e| e.to_string())
 }
 
 /// Creates a token for `user_id`. Fails with 404 when there is no such user.

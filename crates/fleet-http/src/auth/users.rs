@@ -61,15 +61,10 @@ pub fn check_username(username: &str) -> Result<(), String> {
     }
 }
 
-/// Checks a display name: at most 100 characters, no control characters.
+/// Checks a display name: at most 100 characters, no control or invisible formatting
+/// characters.
 pub fn check_display_name(name: &str) -> Result<(), String> {
-    if name.chars().count() > 100 {
-        Err("at most 100 characters".to_owned())
-    } else if name.chars().any(char::is_control) {
-        Err("must not contain control characters".to_owned())
-    } else {
-        Ok(())
-    }
+    fleet_core::text::check_name(name, 100).map_err(|e| e.to_string())
 }
 
 /// The field errors of a user to create (empty when it is valid).

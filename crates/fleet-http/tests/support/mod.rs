@@ -126,6 +126,28 @@ impl App {
     }
 }
 
+/// Another fleetd process: its own state and pool on `app`'s database, served on its own port.
+/// Stops when dropped.
+pub struct Process {
+    pub addr: SocketAddr,
+    _stop: oneshot::Sender<()>,
+}
+
+impl App {
+    /// Starts another process on this app's database, its state adjusted by `configure`.
+    pub async fn another_process(&self, configure: impl FnOnce(AppState) -> AppState) -> Process {
+        let pool = self.db.another_pool().await;
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = fleet_http::router(configure(AppState::new(pool)));
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(fleet_http::serve(listener, app, async move {
+            let _ = stopped.await;
+        }));
+        Process { addr, _stop: stop }
+    }
+}
+
 /// Status and JSON body (null when empty). Problems must come as application/problem+json.
 pub async fn json(resp: Response) -> (u16, Value) {
     let status = resp.status().as_u16();

@@ -2,9 +2,10 @@
 //! registry fields it lists; operators own `cost_centre` and `city` (see the module docs of
 //! `poll`). The list is fetched first and stored after, in one short transaction.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
-use fleet_core::DeviceProfile;
+use fleet_core::{text, DeviceProfile};
 use fleet_tracksolid::convert;
 use serde_json::json;
 
@@ -45,6 +46,46 @@ const UPSERT: &str = "insert into fleet.devices as d (imei, name, plate, driver_
            coalesce(excluded.sim, d.sim), coalesce(excluded.vehicle_type, d.vehicle_type),
            coalesce(d.city, excluded.city), excluded.active)";
 
+/// Drops control and invisible formatting characters (bidi overrides, zero-width characters)
+/// from the vendor's texts: the API refuses them in names people edit, and a vendor name must not
+/// make one vehicle look like another either, but the device is still registered. Logs each
+/// device changed; returns how many.
+fn strip_hidden_characters<'a>(profiles: impl Iterator<Item = &'a mut DeviceProfile>) -> usize {
+    let mut changed_devices = 0;
+    for p in profiles {
+        let mut changed: Vec<&str> = Vec::new();
+        let mut clean = |field: &'static str, value: &mut String| {
+            if let Cow::Owned(clean) = text::strip_hidden(value) {
+                *value = clean;
+                changed.push(field);
+            }
+        };
+        clean("name", &mut p.name);
+        for (field, value) in [
+            ("plate", &mut p.plate),
+            ("driver_name", &mut p.driver_name),
+            ("driver_phone", &mut p.driver_phone),
+            ("model", &mut p.model),
+            ("sim", &mut p.sim),
+            ("vehicle_type", &mut p.vehicle_type),
+            ("group", &mut p.group),
+        ] {
+            if let Some(v) = value.as_mut() {
+                clean(field, v);
+            }
+        }
+        if !changed.is_empty() {
+            changed_devices += 1;
+            tracing::warn!(
+                device.imei = %p.imei,
+                device.fields = ?changed,
+                "the vendor listed texts with control or invisible formatting characters; stored without them"
+            );
+        }
+    }
+    changed_devices
+}
+
 pub(super) async fn sync(jobs: &PollJobs, run: &mut Run) -> Result<(), PollError> {
     let items = jobs.client.device_list(None).await?;
     let mut profiles: BTreeMap<String, DeviceProfile> = BTreeMap::new();
@@ -57,6 +98,10 @@ pub(super) async fn sync(jobs: &PollJobs, run: &mut Run) -> Result<(), PollError
             }
             Err(e) => rejects.push(record(Err(e), item, item.imei.clone())),
         }
+    }
+    let stripped = strip_hidden_characters(profiles.values_mut());
+    if stripped > 0 {
+        run.detail("hidden_characters_stripped", json!(stripped));
     }
     let rejected = if rejects.is_empty() {
         0

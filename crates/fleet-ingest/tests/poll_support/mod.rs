@@ -50,8 +50,13 @@ impl Sim {
 
 /// A simulator of `vehicles` whose clock stands still at `at` (unix seconds).
 pub async fn start_sim(vehicles: usize, at: i64) -> Sim {
+    start_sim_of(Fleet::new(SEED, vehicles), at).await
+}
+
+/// A simulator of `fleet` whose clock stands still at `at` (unix seconds).
+pub async fn start_sim_of(fleet: Fleet, at: i64) -> Sim {
     let config = SimConfig { clock: SimClock::starting_at(at, 0.0), ..SimConfig::default() };
-    let state = SimState::new(Arc::new(Fleet::new(SEED, vehicles)), config);
+    let state = SimState::new(Arc::new(fleet), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/route/rest", listener.local_addr().expect("addr"));
     let stop = CancellationToken::new();

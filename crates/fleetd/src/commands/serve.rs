@@ -113,7 +113,8 @@ async fn serve(
         max_body_bytes: cfg.ingest.push_max_body_bytes,
     };
     let state = fleet_http::AppState::new(db.pool.clone())
-        .with_cors_origins(cfg.http.cors_origins.iter().cloned());
+        .with_cors_origins(cfg.http.cors_origins.iter().cloned())
+        .with_trusted_proxies(cfg.http.trusted_proxies.iter().copied());
     // one listener turns the writer's fleet_changes notifications into the live stream's events
     let stream_listener =
         fleet_http::stream::spawn_listener(db.pool.clone(), state.stream.clone(), shutdown.clone());
