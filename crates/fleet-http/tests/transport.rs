@@ -1,0 +1,128 @@
+//! The server's transport limits against the attacks they exist for, over real TCP: hundreds of
+//! half-sent heads, stalled push bodies and a flood of API requests must not keep `/healthz`
+//! and pushes from answering within a second.
+
+#[path = "support/transport.rs"]
+mod transport;
+
+use std::time::Duration;
+
+use fleet_http::server::Limits;
+use futures_util::future::join_all;
+use transport::{closed_within, stall_after, within_a_second, Server};
+
+const GENEROUS: Limits = Limits {
+    max_connections: 1000,
+    header_timeout: Duration::from_secs(30),
+    body_timeout: Duration::from_secs(30),
+    max_in_flight: 200,
+    priority_reserve: 20,
+};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_heads_are_evicted_at_the_limit_and_health_and_pushes_still_answer() {
+    let server = Server::start(Limits { max_connections: 100, ..GENEROUS }).await;
+    let mut attackers = Vec::new();
+    for _ in 0..300 {
+        attackers
+            .push(stall_after(server.addr, b"GET /healthz HTTP/1.1\r\nHost: fleetd\r\n").await);
+    }
+
+    // while they are held open, the service answers
+    assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
+    assert_eq!(within_a_second("a push", server.push(1)).await, 200);
+
+    // the server holds at most its limit: the oldest half-open connections were closed
+    let closed = join_all(attackers.iter_mut().map(|s| closed_within(s, Duration::from_secs(2))))
+        .await
+        .into_iter()
+        .filter(Option::is_some)
+        .count();
+    assert!(closed >= 200, "only {closed} of 300 half-open connections were closed");
+    let metrics = server.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("fleetd_http_rejections_total{reason=\"connection_evicted\"}")),
+        "evictions are counted"
+    );
+    assert_eq!(
+        sqlx::query_scalar::<_, i64>("select count(*) from fleet.positions")
+            .fetch_one(&server.db.pool)
+            .await
+            .expect("count"),
+        1,
+        "the push was stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_push_bodies_are_cut_off_by_the_body_deadline_while_pushes_succeed() {
+    let server = Server::start(Limits { body_timeout: Duration::from_secs(1), ..GENEROUS }).await;
+    let head = "POST /push/pushgps HTTP/1.1\r\nHost: fleetd\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\n";
+    let mut part = head.as_bytes().to_vec();
+    part.extend(std::iter::repeat_n(b'x', 64 * 1024));
+    let mut attackers = Vec::new();
+    for _ in 0..100 {
+        attackers.push(stall_after(server.addr, &part).await);
+    }
+
+    assert_eq!(within_a_second("a push", server.push(1)).await, 200);
+    assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
+
+    // a second after its head each one is answered 408 and closed; nothing is held longer
+    let answers =
+        join_all(attackers.iter_mut().map(|s| closed_within(s, Duration::from_secs(5)))).await;
+    for answer in answers {
+        let answer = answer.expect("a stalled body is cut off within 5 s");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
+    }
+    let metrics = server.metrics().await;
+    let cut: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fleetd_http_rejections_total{reason=\"body_timeout\"} "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    assert!(cut >= 100.0, "{cut} body timeouts counted");
+    assert_eq!(within_a_second("a push after", server.push(2)).await, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_over_the_general_share_get_503_at_once_while_health_and_pushes_use_the_reserve() {
+    let mut server =
+        Server::start(Limits { max_in_flight: 4, priority_reserve: 2, ..GENEROUS }).await;
+    let holders: Vec<_> = (0..2)
+        .map(|_| {
+            let url = server.url("/test/hold");
+            tokio::spawn(async move { transport::fresh_client().get(url).send().await })
+        })
+        .collect();
+    for _ in 0..2 {
+        server.held.recv().await.expect("a held request");
+    }
+
+    // the general share (4 - 2) is taken: refused at once, with a problem and Retry-After
+    let refused =
+        within_a_second("a refusal", transport::fresh_client().get(server.url("/readyz")).send())
+            .await
+            .expect("request");
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(refused.headers()["content-type"], "application/problem+json");
+    let problem: serde_json::Value = refused.json().await.expect("problem");
+    assert_eq!(problem["type"], "https://fleetd.dev/problems/unavailable");
+
+    // the reserve is there for the liveness probe and the pushes
+    assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
+    assert_eq!(within_a_second("a push", server.push(1)).await, 200);
+
+    server.release.cancel();
+    for h in holders {
+        assert_eq!(h.await.expect("join").expect("held request").status(), 200);
+    }
+    assert_eq!(within_a_second("/readyz after", server.get("/readyz")).await, 200);
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("fleetd_http_rejections_total{reason=\"over_capacity\"}"));
+}
