@@ -126,3 +126,41 @@ async fn requests_over_the_general_share_get_503_at_once_while_health_and_pushes
     let metrics = server.metrics().await;
     assert!(metrics.contains("fleetd_http_rejections_total{reason=\"over_capacity\"}"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_heads_and_idle_keep_alive_connections_close_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(Limits { header_timeout: Duration::from_secs(1), ..GENEROUS }).await;
+    let mut half = stall_after(server.addr, b"GET /healthz HTTP/1.1\r\nHost: fleetd\r\n").await;
+
+    // a keep-alive connection: one full exchange, then silence
+    let mut idle = stall_after(server.addr, b"GET /healthz HTTP/1.1\r\nHost: fleetd\r\n\r\n").await;
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.expect("response");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let (half_closed, idle_closed) = tokio::join!(
+        closed_within(&mut half, Duration::from_secs(5)),
+        closed_within(&mut idle, Duration::from_secs(5)),
+    );
+    assert!(half_closed.is_some(), "a half-sent head is cut off");
+    assert!(idle_closed.is_some(), "an idle keep-alive connection is closed");
+    // a connection that keeps sending its head slowly is cut off all the same
+    let mut slow = stall_after(server.addr, b"GET /healthz HTTP/1.1\r\n").await;
+    let dripping = async {
+        for _ in 0..10 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if slow.write_all(b"X-Drip: 1\r\n").await.is_err() {
+                return true;
+            }
+        }
+        false
+    };
+    assert!(
+        tokio::time::timeout(Duration::from_secs(5), dripping).await.unwrap_or(false)
+            || closed_within(&mut slow, Duration::from_secs(1)).await.is_some(),
+        "a head dripped line by line is cut off"
+    );
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("fleetd_http_rejections_total{reason=\"header_timeout\"}"));
+}
