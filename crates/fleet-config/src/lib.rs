@@ -137,6 +137,8 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Longest time to receive a request body after its head.
     pub body_timeout: Duration,
+    /// Longest a response write may make no progress (the client stopped reading).
+    pub send_timeout: Duration,
     /// Most requests in flight at once.
     pub max_in_flight: usize,
     /// The part of `max_in_flight` only pushes and `/healthz` may use.

@@ -275,6 +275,12 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds allowed to receive a whole request body after its head; later: 408 and the connection closed.",
     ),
     int(
+        "http_send_timeout_s",
+        "FLEETD_HTTP_SEND_TIMEOUT_S",
+        "60",
+        "Seconds a response may wait for a client that has stopped reading; then the connection is closed.",
+    ),
+    int(
         "http_max_in_flight",
         "FLEETD_HTTP_MAX_IN_FLIGHT",
         "1024",

@@ -15,6 +15,7 @@ const GENEROUS: Limits = Limits {
     max_connections: 1000,
     header_timeout: Duration::from_secs(30),
     body_timeout: Duration::from_secs(30),
+    send_timeout: Duration::from_secs(30),
     max_in_flight: 200,
     priority_reserve: 20,
 };
@@ -163,4 +164,38 @@ async fn half_sent_heads_and_idle_keep_alive_connections_close_after_the_header_
     );
     let metrics = server.metrics().await;
     assert!(metrics.contains("fleetd_http_rejections_total{reason=\"header_timeout\"}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_that_stop_reading_are_cut_off_and_free_their_places() {
+    use tokio::io::AsyncReadExt;
+    let server = Server::start(Limits {
+        send_timeout: Duration::from_secs(1),
+        max_in_flight: 4,
+        priority_reserve: 2,
+        ..GENEROUS
+    })
+    .await;
+    // two clients read the start of an endless response, then stop reading
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut s =
+            stall_after(server.addr, b"GET /test/endless HTTP/1.1\r\nHost: fleetd\r\n\r\n").await;
+        let mut head = [0u8; 12];
+        s.read_exact(&mut head).await.expect("response head");
+        assert_eq!(&head, b"HTTP/1.1 200");
+        stalled.push(s);
+    }
+    // their responses hold the general share
+    assert_eq!(within_a_second("a refusal", server.get("/readyz")).await, 503);
+    assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
+
+    // a second after their writes stall they are cut off, and the share is free again
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while server.get("/readyz").await != 200 {
+        assert!(tokio::time::Instant::now() < deadline, "the stalled responses were never cut off");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("fleetd_http_rejections_total{reason=\"send_timeout\"}"));
 }

@@ -14,6 +14,9 @@ use std::time::Duration;
 /// - `body_timeout`: the total time allowed to receive a request body, counted from the end
 ///   of its head. A total deadline, not one per frame, so a client dripping a byte a second
 ///   cannot hold its connection (and the body buffered so far) indefinitely.
+/// - `send_timeout`: how long a response write may make no progress. A client that stops
+///   reading would otherwise keep its request in flight (and its response buffered) for ever;
+///   a slow client that keeps reading is not affected, nor a quiet live stream.
 /// - `max_in_flight`: requests being handled at once, long-lived ones (the live stream,
 ///   exports) included until their response ends. Requests over it are answered 503 at once
 ///   rather than queued, so load cannot build up unseen.
@@ -24,6 +27,7 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    pub send_timeout: Duration,
     pub max_in_flight: usize,
     pub priority_reserve: usize,
 }
@@ -35,6 +39,7 @@ impl Default for Limits {
             max_connections: 8192,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            send_timeout: Duration::from_secs(60),
             max_in_flight: 1024,
             priority_reserve: 64,
         }
@@ -88,6 +93,7 @@ impl Limits {
             http.priority_reserve = fitted.priority_reserve,
             http.header_timeout_s = fitted.header_timeout.as_secs_f64(),
             http.body_timeout_s = fitted.body_timeout.as_secs_f64(),
+            http.send_timeout_s = fitted.send_timeout.as_secs_f64(),
             "HTTP limits"
         );
         fitted

@@ -1,6 +1,6 @@
 //! fleetd's HTTP/1 server on hyper, with the transport limits `axum::serve` lacks: a header-read
-//! timeout, a body deadline, a connection limit that evicts idle connections first, and an
-//! in-flight limit with a reserve for pushes and `/healthz` (see [`Limits`] for why each
+//! timeout, a body deadline, a deadline on stalled response writes, a connection limit that
+//! evicts idle connections first, and an in-flight limit with a reserve for pushes and `/healthz` (see [`Limits`] for why each
 //! exists). Every refusal, eviction and timeout is counted in
 //! `fleetd_http_rejections_total{reason}`; every response carries the security headers.
 
@@ -8,6 +8,7 @@ mod admission;
 mod body;
 mod conns;
 mod headers;
+mod io;
 pub mod limits;
 
 use std::convert::Infallible;
@@ -37,11 +38,12 @@ use body::WatchedBody;
 use conns::{Admitted, ConnState, Connections};
 
 /// Why the server refused, cut off or closed something: the values of the `reason` label.
-pub const REJECTION_REASONS: [&str; 6] = [
+pub const REJECTION_REASONS: [&str; 7] = [
     "connection_evicted",
     "connection_refused",
     "header_timeout",
     "body_timeout",
+    "send_timeout",
     "over_capacity",
     "accept_error",
 ];
@@ -58,6 +60,7 @@ struct Shared {
     admission: Arc<Admission>,
     http1: http1::Builder,
     body_timeout: Duration,
+    send_timeout: Duration,
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
@@ -80,6 +83,7 @@ pub async fn serve(
         admission: Admission::new(limits.max_in_flight, limits.priority_reserve),
         http1,
         body_timeout: limits.body_timeout,
+        send_timeout: limits.send_timeout,
     });
     let draining = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -136,7 +140,8 @@ async fn serve_connection(
     let service = hyper::service::service_fn(move |req: Request<Incoming>| {
         handle(req, peer, handler.clone(), conn_state.clone())
     });
-    let conn = shared.http1.serve_connection(TokioIo::new(stream), service);
+    let io = TokioIo::new(io::StallGuarded::new(stream, shared.send_timeout));
+    let conn = shared.http1.serve_connection(io, service);
     tokio::pin!(conn);
     let result = tokio::select! {
         r = conn.as_mut() => r,

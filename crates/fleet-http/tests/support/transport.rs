@@ -64,7 +64,7 @@ impl Server {
         let state = AppState::new(db.pool.clone());
         let app = fleet_http::router(state.clone())
             .merge(fleet_http::with_http_metrics(push_routes(receiver)))
-            .merge(Router::new().route("/test/hold", hold));
+            .merge(Router::new().route("/test/hold", hold).route("/test/endless", get(endless)));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let stopped = stop.clone();
@@ -113,6 +113,13 @@ impl Server {
             .await
             .expect("text")
     }
+}
+
+/// A response that never ends, 64 KiB at a time, for clients that stop reading it.
+async fn endless() -> axum::body::Body {
+    let chunk = axum::body::Bytes::from(vec![b'x'; 64 * 1024]);
+    let chunks = futures_util::stream::repeat_with(move || Ok::<_, std::io::Error>(chunk.clone()));
+    axum::body::Body::from_stream(chunks)
 }
 
 /// A client that opens a new connection per request (pooled ones may be evicted while idle).
