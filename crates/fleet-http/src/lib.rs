@@ -36,7 +36,7 @@ pub struct AppState {
     /// The database-derived results of `/readyz` and `/metrics`, reused for a short while.
     pub(crate) probes: Arc<Probes>,
     /// When set, `/metrics` needs `Authorization: Bearer` with this token.
-    pub(crate) metrics_token: Option<Arc<str>>,
+    pub(crate) metrics_token: Option<metrics::Token>,
 }
 
 /// The probe results cached per server.
@@ -69,7 +69,7 @@ impl AppState {
 
     /// Requires `Authorization: Bearer <token>` on `/metrics` (`None`: open).
     pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
-        self.metrics_token = token.map(Arc::from);
+        self.metrics_token = token.map(|t| metrics::Token(Arc::from(t)));
         self
     }
 

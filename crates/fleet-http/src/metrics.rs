@@ -76,6 +76,16 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// The token `/metrics` requires; never printed.
+#[derive(Clone)]
+pub(crate) struct Token(pub(crate) std::sync::Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
 /// Most ops alerts the gauge shows; fleetd raises a handful, this only guards the exposition.
 pub const MAX_ALERTS: usize = 64;
 
@@ -140,7 +150,7 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// `GET /metrics`: open unless a metrics token is configured, then only with it.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics_token {
-        if !bearer_matches(&headers, token) {
+        if !bearer_matches(&headers, &token.0) {
             return ApiError::Unauthenticated(
                 "/metrics needs Authorization: Bearer with the metrics token".to_owned(),
             )
