@@ -137,6 +137,8 @@ pub struct HttpConfig {
     pub header_timeout: Duration,
     /// Longest time to receive a request body after its head.
     pub body_timeout: Duration,
+    /// Bytes of request bodies being received buffered at once beyond each one's free 64 KiB.
+    pub body_memory: usize,
     /// Longest a response write may make no progress (the client stopped reading).
     pub send_timeout: Duration,
     /// Most requests in flight at once.

@@ -340,6 +340,7 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         max_connections: t.required("http_max_connections", integer(16, 1_000_000))? as usize,
         header_timeout: secs("http_header_timeout_s", 1)?,
         body_timeout: secs("http_body_timeout_s", 1)?,
+        body_memory: (t.required("http_body_memory_mb", integer(1, 4096))? as usize) << 20,
         send_timeout: secs("http_send_timeout_s", 1)?,
         max_in_flight,
         priority_reserve,

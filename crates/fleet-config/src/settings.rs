@@ -275,6 +275,12 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds allowed to receive a whole request body after its head; later: 408 and the connection closed.",
     ),
     int(
+        "http_body_memory_mb",
+        "FLEETD_HTTP_BODY_MEMORY_MB",
+        "64",
+        "MiB of request bodies being received that may be buffered at once beyond the first 64 KiB of each; over it, bodies wait.",
+    ),
+    int(
         "http_send_timeout_s",
         "FLEETD_HTTP_SEND_TIMEOUT_S",
         "60",

@@ -234,6 +234,7 @@ fn http_limits_have_defaults_and_the_reserve_must_leave_a_general_share() {
     assert_eq!(c.http.header_timeout.as_secs(), 10);
     assert_eq!(c.http.body_timeout.as_secs(), 30);
     assert_eq!(c.http.send_timeout.as_secs(), 60);
+    assert_eq!(c.http.body_memory, 64 << 20);
     assert_eq!((c.http.max_in_flight, c.http.priority_reserve), (1024, 64));
     assert!(c.http.metrics_token.is_none());
     let err = Loader::new()

@@ -16,6 +16,7 @@
 //! | `fleetd_http_request_duration_seconds` | histogram | method, route |
 //! | `fleetd_http_connections` | gauge | (open connections) |
 //! | `fleetd_http_in_flight` | gauge | (requests whose response has not ended) |
+//! | `fleetd_http_body_buffer_bytes` | gauge | (request body bytes held beyond each body's free allowance) |
 //! | `fleetd_http_rejections_total` | counter | reason (see [`REJECTION_REASONS`](crate::server::REJECTION_REASONS)) |
 //! | `fleetd_ingest_records_total` | counter | channel, outcome (received, new, duplicate, rejected) |
 //! | `fleetd_writer_queue_depth` | gauge | |

@@ -15,6 +15,7 @@ const GENEROUS: Limits = Limits {
     max_connections: 1000,
     header_timeout: Duration::from_secs(30),
     body_timeout: Duration::from_secs(30),
+    body_memory: 64 << 20,
     send_timeout: Duration::from_secs(30),
     max_in_flight: 200,
     priority_reserve: 20,
@@ -58,25 +59,46 @@ async fn half_sent_heads_are_evicted_at_the_limit_and_health_and_pushes_still_an
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_push_bodies_are_cut_off_by_the_body_deadline_while_pushes_succeed() {
-    let server = Server::start(Limits { body_timeout: Duration::from_secs(1), ..GENEROUS }).await;
+async fn stalled_push_bodies_are_bounded_in_memory_and_cut_off_by_the_deadline_while_pushes_succeed(
+) {
+    const BUDGET: usize = 4 << 20;
+    let server = Server::start(Limits {
+        body_timeout: Duration::from_secs(2),
+        body_memory: BUDGET,
+        ..GENEROUS
+    })
+    .await;
+    // a hundred clients each send half a megabyte of a 1 MB push body, then stall: without a
+    // budget the server would hold 50 MB
     let head = "POST /push/pushgps HTTP/1.1\r\nHost: fleetd\r\n\
                 Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000000\r\n\r\n";
     let mut part = head.as_bytes().to_vec();
-    part.extend(std::iter::repeat_n(b'x', 64 * 1024));
+    part.extend(std::iter::repeat_n(b'x', 512 * 1024));
     let mut attackers = Vec::new();
     for _ in 0..100 {
-        attackers.push(stall_after(server.addr, &part).await);
+        attackers.push(transport::send_in_background(server.addr, part.clone()).await);
     }
 
     assert_eq!(within_a_second("a push", server.push(1)).await, 200);
     assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
+    // the body bytes held beyond each body's free allowance stay within the budget
+    let started = tokio::time::Instant::now();
+    loop {
+        let held = transport::gauge(&server.metrics().await, "fleetd_http_body_buffer_bytes");
+        let held = held.unwrap_or(0.0);
+        assert!(held <= BUDGET as f64, "{held} bytes held over a budget of {BUDGET}");
+        if held > 0.0 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "the budget is never drawn on");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
-    // a second after its head each one is answered 408 and closed; nothing is held longer
+    // two seconds after its head each one is answered 408 and closed; nothing is held longer
     let answers =
-        join_all(attackers.iter_mut().map(|s| closed_within(s, Duration::from_secs(5)))).await;
+        join_all(attackers.iter_mut().map(|s| closed_within(s, Duration::from_secs(6)))).await;
     for answer in answers {
-        let answer = answer.expect("a stalled body is cut off within 5 s");
+        let answer = answer.expect("a stalled body is cut off within 6 s");
         let text = String::from_utf8_lossy(&answer);
         assert!(text.is_empty() || text.starts_with("HTTP/1.1 408"), "{text}");
     }
@@ -87,6 +109,7 @@ async fn stalled_push_bodies_are_cut_off_by_the_body_deadline_while_pushes_succe
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     assert!(cut >= 100.0, "{cut} body timeouts counted");
+    assert_eq!(transport::gauge(&metrics, "fleetd_http_body_buffer_bytes"), Some(0.0));
     assert_eq!(within_a_second("a push after", server.push(2)).await, 200);
 }
 

@@ -14,6 +14,11 @@ use std::time::Duration;
 /// - `body_timeout`: the total time allowed to receive a request body, counted from the end
 ///   of its head. A total deadline, not one per frame, so a client dripping a byte a second
 ///   cannot hold its connection (and the body buffered so far) indefinitely.
+/// - `body_memory`: bytes of request bodies being received that may be buffered at once beyond
+///   the first [`FREE_BODY_BYTES`](super::body::FREE_BODY_BYTES) of each. Without it, clients
+///   sending most of a large body and stalling hold up to `max_in_flight` times the largest
+///   body allowed until the body deadline; with it, their bodies wait (unread, so TCP slows the
+///   sender) while small requests, pushes included, go on.
 /// - `send_timeout`: how long a response write may make no progress. A client that stops
 ///   reading would otherwise keep its request in flight (and its response buffered) for ever;
 ///   a slow client that keeps reading is not affected, nor a quiet live stream.
@@ -27,6 +32,7 @@ pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
+    pub body_memory: usize,
     pub send_timeout: Duration,
     pub max_in_flight: usize,
     pub priority_reserve: usize,
@@ -39,6 +45,7 @@ impl Default for Limits {
             max_connections: 8192,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
+            body_memory: 64 << 20,
             send_timeout: Duration::from_secs(60),
             max_in_flight: 1024,
             priority_reserve: 64,
@@ -93,6 +100,7 @@ impl Limits {
             http.priority_reserve = fitted.priority_reserve,
             http.header_timeout_s = fitted.header_timeout.as_secs_f64(),
             http.body_timeout_s = fitted.body_timeout.as_secs_f64(),
+            http.body_memory_bytes = fitted.body_memory,
             http.send_timeout_s = fitted.send_timeout.as_secs_f64(),
             "HTTP limits"
         );

@@ -5,7 +5,7 @@
 //! `fleetd_http_rejections_total{reason}`; every response carries the security headers.
 
 mod admission;
-mod body;
+pub mod body;
 mod conns;
 mod headers;
 mod io;
@@ -34,7 +34,7 @@ pub use limits::Limits;
 
 use crate::ApiError;
 use admission::{is_priority, Admission, GuardedBody, RequestGuard};
-use body::WatchedBody;
+use body::{BodyBudget, WatchedBody};
 use conns::{Admitted, ConnState, Connections};
 
 /// Why the server refused, cut off or closed something: the values of the `reason` label.
@@ -48,6 +48,9 @@ pub const REJECTION_REASONS: [&str; 7] = [
     "accept_error",
 ];
 
+/// Largest read buffer of a connection, which bounds a request head (larger: 431).
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Counts one refusal, eviction or timeout.
 pub(crate) fn rejected(reason: &'static str) {
     debug_assert!(REJECTION_REASONS.contains(&reason));
@@ -58,6 +61,7 @@ pub(crate) fn rejected(reason: &'static str) {
 struct Shared {
     router: Router,
     admission: Arc<Admission>,
+    body_budget: Arc<BodyBudget>,
     http1: http1::Builder,
     body_timeout: Duration,
     send_timeout: Duration,
@@ -77,10 +81,17 @@ pub async fn serve(
     }
     let connections = Connections::new(limits.max_connections);
     let mut http1 = http1::Builder::new();
-    http1.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout).keep_alive(true);
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        // a connection's read buffer, and so the largest request head: hyper's default lets
+        // each connection grow it to about 400 KiB
+        .max_buf_size(READ_BUFFER_BYTES);
     let shared = Arc::new(Shared {
         router,
         admission: Admission::new(limits.max_in_flight, limits.priority_reserve),
+        body_budget: BodyBudget::new(limits.body_memory),
         http1,
         body_timeout: limits.body_timeout,
         send_timeout: limits.send_timeout,
@@ -174,7 +185,7 @@ async fn handle(
     let mut response = if admitted {
         let (mut parts, body) = req.into_parts();
         parts.extensions.insert(ConnectInfo(peer));
-        let (body, received) = WatchedBody::new(body);
+        let (body, received) = WatchedBody::new(body, shared.body_budget.clone());
         let routed = shared.router.clone().call(Request::from_parts(parts, Body::new(body)));
         within_body_deadline(routed, received, shared.body_timeout).await
     } else {

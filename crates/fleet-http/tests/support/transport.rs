@@ -15,6 +15,7 @@ use fleet_http::AppState;
 use fleet_ingest::{push_routes, PushReceiver, Writer, WriterConfig};
 use fleet_testkit::TestDb;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -134,8 +135,28 @@ pub async fn stall_after(addr: SocketAddr, bytes: &[u8]) -> TcpStream {
     s
 }
 
+/// Connects and keeps sending `bytes` in the background for as long as the server reads them
+/// (the connection stays open after); returns the reading half.
+pub async fn send_in_background(addr: SocketAddr, bytes: Vec<u8>) -> OwnedReadHalf {
+    let (read, mut write) = TcpStream::connect(addr).await.expect("connect").into_split();
+    tokio::spawn(async move {
+        let _ = write.write_all(&bytes).await;
+        std::future::pending::<()>().await;
+        drop(write);
+    });
+    read
+}
+
+/// A gauge's value in /metrics text.
+pub fn gauge(metrics: &str, name: &str) -> Option<f64> {
+    metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+}
+
 /// What the server sent before closing `stream`, or `None` if it is still open after `wait`.
-pub async fn closed_within(stream: &mut TcpStream, wait: Duration) -> Option<Vec<u8>> {
+pub async fn closed_within(
+    stream: &mut (impl AsyncReadExt + Unpin),
+    wait: Duration,
+) -> Option<Vec<u8>> {
     let mut got = Vec::new();
     let read = tokio::time::timeout(wait, async {
         let mut buf = [0u8; 4096];

@@ -138,6 +138,7 @@ async fn serve(
         max_connections: cfg.http.max_connections,
         header_timeout: cfg.http.header_timeout,
         body_timeout: cfg.http.body_timeout,
+        body_memory: cfg.http.body_memory,
         send_timeout: cfg.http.send_timeout,
         max_in_flight: cfg.http.max_in_flight,
         priority_reserve: cfg.http.priority_reserve,
