@@ -147,6 +147,15 @@ async fn requests_over_the_general_share_get_503_at_once_while_health_and_pushes
         assert_eq!(h.await.expect("join").expect("held request").status(), 200);
     }
     assert_eq!(within_a_second("/readyz after", server.get("/readyz")).await, 200);
+    // places are given back when responses end, also those without a body and on a
+    // keep-alive connection: many more requests than places all succeed
+    let client = reqwest::Client::new();
+    for _ in 0..10 {
+        let head = client.head(server.url("/readyz")).send().await.expect("head");
+        assert_eq!(head.status(), 200, "HEAD, answered without a body");
+        let get = client.get(server.url("/readyz")).send().await.expect("get");
+        assert_eq!(get.status(), 200);
+    }
     let metrics = server.metrics().await;
     assert!(metrics.contains("fleetd_http_rejections_total{reason=\"over_capacity\"}"));
 }
