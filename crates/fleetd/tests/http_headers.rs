@@ -25,6 +25,18 @@ fn assert_secured(what: &str, resp: &reqwest::Response) {
     assert!(h.get("strict-transport-security").is_none(), "{what}: HSTS only behind HTTPS");
 }
 
+/// Kills fleetd if the test fails before stopping it, so no process outlives the test.
+struct Running(Option<std::process::Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_response_carries_the_security_headers() {
     let db = TestDb::migrated().await;
@@ -40,6 +52,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
     let (child, addr) = tokio::task::block_in_place(|| {
         spawn_until(&mut cmd, "fleetd listening on ", Duration::from_secs(60))
     });
+    let mut child = Running(Some(child));
     let base = addr.trim().to_owned();
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{base}{path}"));
@@ -94,5 +107,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
         .expect("hsts")
         .contains("max-age="));
 
-    tokio::task::block_in_place(|| stop(child, Signal::SIGTERM, Duration::from_secs(30)));
+    if let Some(c) = child.0.take() {
+        tokio::task::block_in_place(|| stop(c, Signal::SIGTERM, Duration::from_secs(30)));
+    }
 }
