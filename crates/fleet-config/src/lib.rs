@@ -129,9 +129,25 @@ pub struct IngestConfig {
     pub kpi_interval: Duration,
 }
 
-/// The HTTP API.
+/// The HTTP server and API.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HttpConfig {
+    /// Most connections open at once (before fitting the open-files limit).
+    pub max_connections: usize,
+    /// Longest wait for a request head, and longest idle time between requests.
+    pub header_timeout: Duration,
+    /// Longest time to receive a request body after its head.
+    pub body_timeout: Duration,
+    /// Bytes of request bodies being received buffered at once beyond each one's free 64 KiB.
+    pub body_memory: usize,
+    /// Longest a response write may make no progress (the client stopped reading).
+    pub send_timeout: Duration,
+    /// Most requests in flight at once.
+    pub max_in_flight: usize,
+    /// The part of `max_in_flight` only pushes and `/healthz` may use.
+    pub priority_reserve: usize,
+    /// Bearer token `/metrics` requires; `None`: open.
+    pub metrics_token: Option<Secret<String>>,
     /// Origins (`https://ops.example.com`, lowercase, no path) whose pages may call the API
     /// with credentials; empty: CORS off.
     pub cors_origins: Vec<String>,

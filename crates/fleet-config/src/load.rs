@@ -324,7 +324,33 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         stale_after: secs("alert_stale_after_s", 60)?,
         check_every: secs("alert_check_s", 1)?,
     };
+    let max_in_flight = t.required("http_max_in_flight", integer(1, 1_000_000))? as usize;
+    let priority_reserve = t.required("http_priority_reserve", integer(0, 1_000_000))? as usize;
+    if priority_reserve >= max_in_flight {
+        let source = t.values.get("http_priority_reserve").map_or(Source::Default, |v| v.1);
+        return Err(invalid(
+            Typed::def("http_priority_reserve"),
+            source,
+            format!(
+                "{priority_reserve} must be less than FLEETD_HTTP_MAX_IN_FLIGHT ({max_in_flight})"
+            ),
+        ));
+    }
     let http = HttpConfig {
+        max_connections: t.required("http_max_connections", integer(16, 1_000_000))? as usize,
+        header_timeout: secs("http_header_timeout_s", 1)?,
+        body_timeout: secs("http_body_timeout_s", 1)?,
+        body_memory: (t.required("http_body_memory_mb", integer(1, 4096))? as usize) << 20,
+        send_timeout: secs("http_send_timeout_s", 1)?,
+        max_in_flight,
+        priority_reserve,
+        metrics_token: t.parsed("metrics_token", |v| {
+            if v.len() >= 16 {
+                Ok(Secret::new(v.to_owned()))
+            } else {
+                Err("must be at least 16 characters".to_owned())
+            }
+        })?,
         cors_origins: t.parsed("cors_origins", cors_origins)?.unwrap_or_default(),
         trusted_proxies: t.parsed("trusted_proxies", trusted_proxies)?.unwrap_or_default(),
         map_tile_url: t.parsed("map_tile_url", tile_url)?.unwrap_or_default(),

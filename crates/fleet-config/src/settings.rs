@@ -262,6 +262,57 @@ pub const SETTINGS: &[Setting] = &[
         "© OpenStreetMap contributors",
         "Attribution shown on the map for its tiles.",
     ),
+    int(
+        "http_max_connections",
+        "FLEETD_HTTP_MAX_CONNECTIONS",
+        "8192",
+        "Most HTTP connections open at once; at the limit the longest-idle one is closed for a new one. Lowered at start to fit the open-files limit.",
+    ),
+    int(
+        "http_header_timeout_s",
+        "FLEETD_HTTP_HEADER_TIMEOUT_S",
+        "10",
+        "Seconds a connection may take to send a request head, or sit idle between requests.",
+    ),
+    int(
+        "http_body_timeout_s",
+        "FLEETD_HTTP_BODY_TIMEOUT_S",
+        "30",
+        "Seconds allowed to receive a whole request body after its head; later: 408 and the connection closed.",
+    ),
+    int(
+        "http_body_memory_mb",
+        "FLEETD_HTTP_BODY_MEMORY_MB",
+        "64",
+        "MiB of request bodies being received that may be buffered at once beyond the first 64 KiB of each; over it, bodies wait.",
+    ),
+    int(
+        "http_send_timeout_s",
+        "FLEETD_HTTP_SEND_TIMEOUT_S",
+        "60",
+        "Seconds a response may wait for a client that has stopped reading; then the connection is closed.",
+    ),
+    int(
+        "http_max_in_flight",
+        "FLEETD_HTTP_MAX_IN_FLIGHT",
+        "1024",
+        "Most requests handled at once, live streams and exports included; over it: 503 with Retry-After.",
+    ),
+    int(
+        "http_priority_reserve",
+        "FLEETD_HTTP_PRIORITY_RESERVE",
+        "64",
+        "Part of FLEETD_HTTP_MAX_IN_FLIGHT only pushes (/push/*) and /healthz may use.",
+    ),
+    Setting {
+        secret: true,
+        ..text(
+            "metrics_token",
+            "FLEETD_METRICS_TOKEN",
+            "",
+            "Bearer token /metrics requires (at least 16 characters). Unset: /metrics is open.",
+        )
+    },
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

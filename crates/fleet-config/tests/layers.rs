@@ -256,3 +256,39 @@ fn trusted_proxies_are_networks_and_none_by_default() {
         assert!(text.contains("FLEETD_TRUSTED_PROXIES") && text.contains(says), "{bad}: {text}");
     }
 }
+
+#[test]
+fn http_limits_have_defaults_and_the_reserve_must_leave_a_general_share() {
+    let c = loader().load().expect("loads");
+    assert_eq!(c.http.max_connections, 8192);
+    assert_eq!(c.http.header_timeout.as_secs(), 10);
+    assert_eq!(c.http.body_timeout.as_secs(), 30);
+    assert_eq!(c.http.send_timeout.as_secs(), 60);
+    assert_eq!(c.http.body_memory, 64 << 20);
+    assert_eq!((c.http.max_in_flight, c.http.priority_reserve), (1024, 64));
+    assert!(c.http.metrics_token.is_none());
+    let err = Loader::new()
+        .dotenv(None)
+        .env(env_of(&[("FLEETD_HTTP_MAX_IN_FLIGHT", "10"), ("FLEETD_HTTP_PRIORITY_RESERVE", "10")]))
+        .load()
+        .expect_err("a reserve as large as the limit");
+    assert!(err.to_string().contains("FLEETD_HTTP_PRIORITY_RESERVE"), "{err}");
+}
+
+#[test]
+fn the_metrics_token_is_a_secret() {
+    let c = Loader::new()
+        .dotenv(None)
+        .env(env_of(&[("FLEETD_METRICS_TOKEN", "scrape-token-0123456789")]))
+        .load()
+        .expect("loads");
+    assert_eq!(
+        c.http.metrics_token.as_ref().map(|t| t.expose().as_str()),
+        Some("scrape-token-0123456789")
+    );
+    let rendered = c.render();
+    assert!(rendered.contains("metrics_token = \"[redacted]\""), "{rendered}");
+    assert!(!format!("{c:?}").contains("scrape-token"));
+    let short = Loader::new().dotenv(None).env(env_of(&[("FLEETD_METRICS_TOKEN", "short")])).load();
+    assert!(short.is_err());
+}

@@ -71,6 +71,9 @@ pub enum ApiError {
     /// 405: the path exists, the method does not.
     #[error("{0}")]
     MethodNotAllowed(String),
+    /// 408: the request body did not arrive in full within the server's body timeout.
+    #[error("the request body did not arrive in time")]
+    RequestTimeout,
     /// 409: the request conflicts with the current state (a username taken, the last admin).
     #[error("{0}")]
     Conflict(String),
@@ -89,6 +92,9 @@ pub enum ApiError {
     /// 503: the database is unreachable or overloaded; the client may retry.
     #[error("the database is unavailable; try again shortly")]
     Unavailable(#[source] sqlx::Error),
+    /// 503: fleetd is handling as many requests as it allows; the client may retry.
+    #[error("fleetd is handling as many requests as it allows; try again shortly")]
+    Overloaded,
     /// 500: a bug or an unexpected failure. Logged with its cause; the client sees a generic text.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -109,6 +115,7 @@ pub const PROBLEM_KINDS: &[(&str, u16, &str)] = &[
     ("forbidden", 403, "Forbidden"),
     ("not-found", 404, "Not found"),
     ("method-not-allowed", 405, "Method not allowed"),
+    ("request-timeout", 408, "Request timeout"),
     ("conflict", 409, "Conflict"),
     ("payload-too-large", 413, "Payload too large"),
     ("unsupported-media-type", 415, "Unsupported media type"),
@@ -137,13 +144,14 @@ impl ApiError {
             ApiError::Forbidden(_) => "forbidden",
             ApiError::NotFound(_) => "not-found",
             ApiError::MethodNotAllowed(_) => "method-not-allowed",
+            ApiError::RequestTimeout => "request-timeout",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
             ApiError::RateLimited { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
-            ApiError::Unavailable(_) => "unavailable",
+            ApiError::Unavailable(_) | ApiError::Overloaded => "unavailable",
         }
     }
 
@@ -243,6 +251,9 @@ impl IntoResponse for ApiError {
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
+            ApiError::Overloaded => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
             _ => {}
         }
         response
@@ -261,6 +272,7 @@ mod tests {
             ApiError::Forbidden(String::new()),
             ApiError::NotFound(String::new()),
             ApiError::MethodNotAllowed(String::new()),
+            ApiError::RequestTimeout,
             ApiError::Conflict(String::new()),
             ApiError::PayloadTooLarge,
             ApiError::UnsupportedMediaType(String::new()),

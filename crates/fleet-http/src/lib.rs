@@ -7,10 +7,10 @@ pub mod auth;
 pub mod error;
 mod health;
 pub mod metrics;
+pub mod server;
 pub mod stream;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::http::HeaderValue;
@@ -22,7 +22,7 @@ use tokio::net::TcpListener;
 pub use api::openapi;
 pub use auth::limit::{Backoff, LoginLimits};
 pub use error::{ApiError, FieldError, Problem};
-pub use health::{Readiness, READINESS_TIMEOUT};
+pub use health::{ProbeCache, Readiness, PROBE_TTL, READINESS_TIMEOUT};
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -35,6 +35,23 @@ pub struct AppState {
     pub stream: Arc<stream::StreamHub>,
     /// Reverse proxies whose `X-Forwarded-For` is believed; empty: the TCP peer is the client.
     pub(crate) trusted_proxies: Arc<[ipnet::IpNet]>,
+    /// The database-derived results of `/readyz` and `/metrics`, reused for a short while.
+    pub(crate) probes: Arc<Probes>,
+    /// When set, `/metrics` needs `Authorization: Bearer` with this token.
+    pub(crate) metrics_token: Option<metrics::Token>,
+}
+
+/// The probe results cached per server.
+#[derive(Debug)]
+pub(crate) struct Probes {
+    pub(crate) readiness: ProbeCache<Readiness>,
+    pub(crate) metrics: ProbeCache<()>,
+}
+
+impl Probes {
+    fn new(ttl: std::time::Duration) -> Arc<Self> {
+        Arc::new(Self { readiness: ProbeCache::new(ttl), metrics: ProbeCache::new(ttl) })
+    }
 }
 
 impl AppState {
@@ -48,7 +65,26 @@ impl AppState {
             login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
             cors_origins: Arc::new([]),
             trusted_proxies: Arc::new([]),
+            probes: Probes::new(PROBE_TTL),
+            metrics_token: None,
         }
+    }
+
+    /// Requires `Authorization: Bearer <token>` on `/metrics` (`None`: open).
+    pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
+        self.metrics_token = token.map(|t| metrics::Token(Arc::from(t)));
+        self
+    }
+
+    /// Reuses `/readyz` and the sampled `/metrics` gauges for `ttl` (default [`PROBE_TTL`]).
+    pub fn with_probe_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.probes = Probes::new(ttl);
+        self
+    }
+
+    /// How many times `/readyz` has asked the database (and how many times `/metrics` has).
+    pub fn probe_refreshes(&self) -> (u64, u64) {
+        (self.probes.readiness.refreshes(), self.probes.metrics.refreshes())
     }
 
     /// Allows these origins (`https://ops.example.com`) to call the API from a browser, with
@@ -102,17 +138,13 @@ pub fn with_http_metrics(router: Router) -> Router {
     router.route_layer(axum::middleware::from_fn(metrics::track))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// Handlers see the peer address (login rate limits are per client address).
+/// Serves `router` on `listener` with the default [`server::Limits`] until `shutdown`
+/// resolves, then lets in-flight requests finish. Handlers see the peer address (login rate
+/// limits are per client address).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(http.addr = %addr, "HTTP server listening");
-    }
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    server::serve(listener, router, server::Limits::default(), shutdown).await
 }

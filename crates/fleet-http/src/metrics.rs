@@ -1,12 +1,23 @@
 //! `/metrics` in the Prometheus text format. Metrics are recorded through the `metrics` facade
 //! (the ingest writer records its own without knowing about HTTP); this module installs the
 //! process's Prometheus recorder, times every request by its route template, and samples the
-//! database pool and the trip builder's lag at each scrape.
+//! database pool and the trip builder's lag at each scrape (the database at most once per
+//! [`PROBE_TTL`](crate::health::PROBE_TTL), whatever the scrape rate). With
+//! `FLEETD_METRICS_TOKEN` set, a scrape needs `Authorization: Bearer <token>`.
+//!
+//! Every label takes its values from a fixed set, so no client can grow the exposition: methods
+//! outside the standard ones are `other`, routes are templates or `unmatched`, statuses outside
+//! the registered codes are `other`, channels and stream events are named by fleetd's code, and
+//! alert names are fleetd's own, at most [`MAX_ALERTS`] of them.
 //!
 //! | metric | kind | labels |
 //! | --- | --- | --- |
-//! | `fleetd_http_requests_total` | counter | method, route (template), status |
+//! | `fleetd_http_requests_total` | counter | method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, other), route (template), status |
 //! | `fleetd_http_request_duration_seconds` | histogram | method, route |
+//! | `fleetd_http_connections` | gauge | (open connections) |
+//! | `fleetd_http_in_flight` | gauge | (requests whose response has not ended) |
+//! | `fleetd_http_body_buffer_bytes` | gauge | (request body bytes held beyond each body's free allowance) |
+//! | `fleetd_http_rejections_total` | counter | reason (see [`REJECTION_REASONS`](crate::server::REJECTION_REASONS)) |
 //! | `fleetd_ingest_records_total` | counter | channel, outcome (received, new, duplicate, rejected) |
 //! | `fleetd_writer_queue_depth` | gauge | |
 //! | `fleetd_writer_flush_seconds` | histogram | result |
@@ -21,12 +32,13 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use sha2::{Digest, Sha256};
 
-use crate::AppState;
+use crate::{ApiError, AppState};
 
 /// Media type of the exposition format.
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -65,6 +77,50 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// The token `/metrics` requires; never printed.
+#[derive(Clone)]
+pub(crate) struct Token(pub(crate) std::sync::Arc<str>);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Most ops alerts the gauge shows; fleetd raises a handful, this only guards the exposition.
+pub const MAX_ALERTS: usize = 64;
+
+/// The `method` label: the standard methods by name, anything else `other` (a client may send
+/// any token as a method, and each distinct label value is kept for good).
+pub fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
+/// The `status` label: a registered status code, or `other`.
+pub fn status_label(status: StatusCode) -> String {
+    if status.canonical_reason().is_some() {
+        status.as_u16().to_string()
+    } else {
+        "other".to_owned()
+    }
+}
+
+/// An alert name fit for a label: fleetd's own names are short and plain.
+fn alert_label(alert: &str) -> bool {
+    !alert.is_empty()
+        && alert.len() <= 64
+        && alert.bytes().all(|b| b.is_ascii_alphanumeric() || b"_:.-".contains(&b))
+}
+
 /// Middleware: counts and times each routed request by its route template
 /// (`/api/v1/devices/{id}`, never the raw URI).
 pub async fn track(req: Request, next: Next) -> Response {
@@ -72,13 +128,13 @@ pub async fn track(req: Request, next: Next) -> Response {
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
-    let status = response.status().as_u16().to_string();
+    let status = status_label(response.status());
     metrics::histogram!(
         "fleetd_http_request_duration_seconds",
-        "method" => method.clone(),
+        "method" => method,
         "route" => route.clone()
     )
     .record(started.elapsed().as_secs_f64());
@@ -92,8 +148,16 @@ pub async fn track(req: Request, next: Next) -> Response {
     response
 }
 
-/// `GET /metrics`: no authentication (bind the listener or filter at a proxy to restrict it).
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+/// `GET /metrics`: open unless a metrics token is configured, then only with it.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token {
+        if !bearer_matches(&headers, &token.0) {
+            return ApiError::Unauthenticated(
+                "/metrics needs Authorization: Bearer with the metrics token".to_owned(),
+            )
+            .into_response();
+        }
+    }
     let size = state.pool.size();
     let idle = state.pool.num_idle() as u32;
     metrics::gauge!("fleetd_db_pool_connections", "state" => "size").set(f64::from(size));
@@ -101,21 +165,45 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     metrics::gauge!("fleetd_db_pool_connections", "state" => "in_use")
         .set(f64::from(size.saturating_sub(idle)));
     metrics::gauge!("fleetd_stream_clients").set(state.stream.clients() as f64);
+    let pool = state.pool.clone();
+    // the gauges keep what was sampled; the database is asked once per interval
+    state.probes.metrics.get(|| sample_database(pool)).await;
+    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
+    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
+}
+
+/// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
+fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    // digests of equal length, so neither the length nor the first difference shows in timing
+    let (a, b) = (Sha256::digest(sent.as_bytes()), Sha256::digest(token.as_bytes()));
+    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The gauges read from the database: the trip builder's lag and the ops alerts.
+async fn sample_database(pool: sqlx::PgPool) {
     let lag: Result<f64, sqlx::Error> = sqlx::query_scalar(
         "select coalesce(extract(epoch from now() - min(marked_at)), 0)::float8
          from fleet.analytics_backlog",
     )
-    .fetch_one(&state.pool)
+    .fetch_one(&pool)
     .await;
     match lag {
         Ok(s) => metrics::gauge!("fleetd_trip_builder_lag_seconds").set(s),
         Err(e) => tracing::warn!(error = %e, "trip builder lag not sampled"),
     }
     let alerts: Result<Vec<(String, bool)>, sqlx::Error> =
-        sqlx::query_as("select alert, active from fleet.ops_alerts").fetch_all(&state.pool).await;
+        sqlx::query_as("select alert, active from fleet.ops_alerts order by alert limit $1")
+            .bind(MAX_ALERTS as i64)
+            .fetch_all(&pool)
+            .await;
     match alerts {
         Ok(rows) => {
-            for (alert, active) in rows {
+            for (alert, active) in rows.into_iter().filter(|(a, _)| alert_label(a)) {
                 metrics::gauge!("fleetd_ops_alert_active", "alert" => alert).set(if active {
                     1.0
                 } else {
@@ -125,6 +213,30 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         }
         Err(e) => tracing::warn!(error = %e, "ops alerts not sampled"),
     }
-    let body = handle().map(PrometheusHandle::render).unwrap_or_default();
-    ([(header::CONTENT_TYPE, CONTENT_TYPE)], body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_come_from_fixed_sets() {
+        let odd = Method::from_bytes(b"XYZZY").expect("a method token");
+        assert_eq!(method_label(&odd), "other");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+        assert_eq!(status_label(StatusCode::NOT_FOUND), "404");
+        assert_eq!(status_label(StatusCode::from_u16(599).expect("code")), "other");
+        assert!(alert_label("ingest_failing:poll.live"));
+        assert!(!alert_label("a b") && !alert_label(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn the_metrics_token_is_compared_whole() {
+        let mut h = HeaderMap::new();
+        assert!(!bearer_matches(&h, "secret-token"));
+        h.insert(header::AUTHORIZATION, "Bearer secret-toke".parse().expect("value"));
+        assert!(!bearer_matches(&h, "secret-token"));
+        h.insert(header::AUTHORIZATION, "Bearer secret-token".parse().expect("value"));
+        assert!(bearer_matches(&h, "secret-token"));
+    }
 }

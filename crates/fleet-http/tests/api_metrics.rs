@@ -96,3 +96,41 @@ async fn metrics_show_routes_latencies_ingest_counters_and_gauges_without_a_logi
     assert_eq!(marks, 1);
     stop.cancel();
 }
+
+/// Sends one request with `method` on a connection of its own and reads the answer.
+async fn raw_request(addr: std::net::SocketAddr, method: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: fleetd\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("send");
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn random_long_methods_do_not_grow_the_metrics() {
+    use rand::{Rng, SeedableRng};
+    let app = App::start().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(13);
+    for i in 0..500 {
+        let len = rng.gen_range(2048..4096);
+        let method: String = (0..len).map(|_| char::from(rng.gen_range(b'A'..=b'Z'))).collect();
+        let path = if i % 2 == 0 { "/healthz" } else { "/api/v1/devices" };
+        let answer = raw_request(app.addr, &method, path).await;
+        assert!(answer.starts_with("HTTP/1.1 4"), "{}", &answer[..answer.len().min(80)]);
+    }
+    let resp = reqwest::get(format!("http://{}/metrics", app.addr)).await.expect("metrics");
+    let text = resp.text().await.expect("text");
+    assert!(text.len() < 256 * 1024, "/metrics grew to {} bytes", text.len());
+    let fixed = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "other"];
+    for line in text.lines().filter(|l| l.starts_with("fleetd_http_request")) {
+        let method = line
+            .split("method=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no method label: {line}"));
+        assert!(fixed.contains(&method), "method label {method:.40}… in {line:.120}");
+    }
+    assert!(text.contains("method=\"other\""), "the odd methods are counted as other");
+}

@@ -30,6 +30,8 @@ fn the_systemd_unit_is_hardened_and_passes_systemd_analyze() {
         "StateDirectory=fleetd",
         "ExecStart=/usr/local/bin/fleetd serve",
         "EnvironmentFile=/etc/fleetd/fleetd.env",
+        // room for FLEETD_HTTP_MAX_CONNECTIONS connections, each an open file
+        "LimitNOFILE=65536",
     ] {
         assert!(unit.lines().any(|l| l == line), "the unit lacks {line}");
     }
@@ -65,6 +67,8 @@ fn the_compose_file_has_health_checks_and_passes_compose_config() {
         "env_file:",
         "pgdata:/var/lib/postgresql/data",
         "fleetd-data:/var/lib/fleetd",
+        "nofile:",
+        "soft: 65536",
     ] {
         assert!(compose.contains(needle), "the compose file lacks {needle}");
     }
@@ -110,4 +114,5 @@ fn the_compose_file_has_health_checks_and_passes_compose_config() {
     let rendered = String::from_utf8_lossy(&out.stdout);
     assert!(rendered.contains("service_healthy"), "{rendered}");
     assert!(rendered.contains("postgres://fleetd:compose-check@db:5432/fleetd"), "{rendered}");
+    assert!(rendered.contains("nofile:") && rendered.contains("65536"), "{rendered}");
 }

@@ -114,7 +114,8 @@ async fn serve(
     };
     let state = fleet_http::AppState::new(db.pool.clone())
         .with_cors_origins(cfg.http.cors_origins.iter().cloned())
-        .with_trusted_proxies(cfg.http.trusted_proxies.iter().copied());
+        .with_trusted_proxies(cfg.http.trusted_proxies.iter().copied())
+        .with_metrics_token(cfg.http.metrics_token.as_ref().map(|t| t.expose().as_str()));
     // one listener turns the writer's fleet_changes notifications into the live stream's events
     let stream_listener =
         fleet_http::stream::spawn_listener(db.pool.clone(), state.stream.clone(), shutdown.clone());
@@ -134,7 +135,18 @@ async fn serve(
             tower_http::compression::CompressionLayer::new()
                 .quality(tower_http::CompressionLevel::Fastest),
         );
-    let served = fleet_http::serve(listener, app, shutdown.clone().cancelled_owned()).await;
+    let limits = fleet_http::server::Limits {
+        max_connections: cfg.http.max_connections,
+        header_timeout: cfg.http.header_timeout,
+        body_timeout: cfg.http.body_timeout,
+        body_memory: cfg.http.body_memory,
+        send_timeout: cfg.http.send_timeout,
+        max_in_flight: cfg.http.max_in_flight,
+        priority_reserve: cfg.http.priority_reserve,
+    }
+    .for_process(cfg.db.max_connections);
+    let served =
+        fleet_http::server::serve(listener, app, limits, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
     if let Some(p) = pollers {
         let _ = p.await;

@@ -1,0 +1,224 @@
+//! fleetd's HTTP/1 server on hyper, with the transport limits `axum::serve` lacks: a header-read
+//! timeout, a body deadline, a deadline on stalled response writes, a connection limit that
+//! evicts idle connections first, and an in-flight limit with a reserve for pushes and `/healthz` (see [`Limits`] for why each
+//! exists). Every refusal, eviction and timeout is counted in
+//! `fleetd_http_rejections_total{reason}`; every response carries the security headers.
+
+mod admission;
+pub mod body;
+mod conns;
+mod headers;
+mod io;
+pub mod limits;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tower_service::Service;
+
+pub use limits::Limits;
+
+use crate::ApiError;
+use admission::{is_priority, Admission, GuardedBody, RequestGuard};
+use body::{BodyBudget, WatchedBody};
+use conns::{Admitted, ConnState, Connections};
+
+/// Why the server refused, cut off or closed something: the values of the `reason` label.
+pub const REJECTION_REASONS: [&str; 7] = [
+    "connection_evicted",
+    "connection_refused",
+    "header_timeout",
+    "body_timeout",
+    "send_timeout",
+    "over_capacity",
+    "accept_error",
+];
+
+/// Largest read buffer of a connection, which bounds a request head (larger: 431).
+pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Counts one refusal, eviction or timeout.
+pub(crate) fn rejected(reason: &'static str) {
+    debug_assert!(REJECTION_REASONS.contains(&reason));
+    metrics::counter!("fleetd_http_rejections_total", "reason" => reason).increment(1);
+}
+
+/// What every connection task shares.
+struct Shared {
+    router: Router,
+    admission: Arc<Admission>,
+    body_budget: Arc<BodyBudget>,
+    http1: http1::Builder,
+    body_timeout: Duration,
+    send_timeout: Duration,
+}
+
+/// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
+/// accepting, lets requests in progress finish (idle connections close at once) and returns
+/// when every connection has closed. Handlers see the peer address as `ConnectInfo`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(http.addr = %addr, "HTTP server listening");
+    }
+    let connections = Connections::new(limits.max_connections);
+    let mut http1 = http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        // a connection's read buffer, and so the largest request head: hyper's default lets
+        // each connection grow it to about 400 KiB
+        .max_buf_size(READ_BUFFER_BYTES);
+    let shared = Arc::new(Shared {
+        router,
+        admission: Admission::new(limits.max_in_flight, limits.priority_reserve),
+        body_budget: BodyBudget::new(limits.body_memory),
+        http1,
+        body_timeout: limits.body_timeout,
+        send_timeout: limits.send_timeout,
+    });
+    let draining = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    // at the limit with every connection busy: closed unanswered
+                    if let Some(admitted) = connections.admit() {
+                        let conn = serve_connection(
+                            stream, peer, admitted, shared.clone(), draining.clone(),
+                        );
+                        tasks.spawn(conn);
+                    }
+                }
+                Err(e) => accept_failed(e).await,
+            },
+        }
+    }
+    drop(listener);
+    draining.cancel();
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// A failed accept: per-connection errors (the peer reset it) are skipped; running out of
+/// files or memory is logged, counted and waited out briefly instead of spinning.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset | ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    rejected("accept_error");
+    tracing::error!(error = %e, "cannot accept a connection");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
+
+async fn serve_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    shared: Arc<Shared>,
+    draining: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let conn_state = admitted.state.clone();
+    let handler = shared.clone();
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        handle(req, peer, handler.clone(), conn_state.clone())
+    });
+    let io = TokioIo::new(io::StallGuarded::new(stream, shared.send_timeout));
+    let conn = shared.http1.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        // dropping the connection closes it; only idle connections are evicted
+        () = admitted.evicted.cancelled() => return,
+        () = draining.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    match result {
+        Err(e) if e.is_timeout() => rejected("header_timeout"),
+        Err(e) => tracing::debug!(error = %e, client.addr = %peer, "HTTP connection ended"),
+        Ok(()) => {}
+    }
+}
+
+/// One request: admitted within its share of the in-flight limit or refused with 503, its body
+/// under the deadline, the security headers added, and its place held until the response ends.
+async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    conn: Arc<ConnState>,
+) -> Result<Response<GuardedBody>, Infallible> {
+    let tls = headers::forwarded_tls(req.headers());
+    let in_flight = shared.admission.try_admit(is_priority(req.uri().path()));
+    let admitted = in_flight.is_some();
+    let guard = RequestGuard::new(conn, in_flight);
+    let mut response = if admitted {
+        let (mut parts, body) = req.into_parts();
+        parts.extensions.insert(ConnectInfo(peer));
+        let (body, received) = WatchedBody::new(body, shared.body_budget.clone());
+        let routed = shared.router.clone().call(Request::from_parts(parts, Body::new(body)));
+        within_body_deadline(routed, received, shared.body_timeout).await
+    } else {
+        rejected("over_capacity");
+        ApiError::Overloaded.into_response()
+    };
+    headers::apply(response.headers_mut(), tls);
+    Ok(response.map(|b| GuardedBody::new(b, guard)))
+}
+
+/// The handler's response, or 408 when the body has not arrived in full `timeout` after the
+/// head (the handler, and the body buffered so far, are dropped; hyper then closes the
+/// connection, whose body was not read to its end). A slow handler with its body received
+/// is not cut off.
+async fn within_body_deadline(
+    routed: impl Future<Output = Result<Response, Infallible>>,
+    received: Arc<AtomicBool>,
+    timeout: Duration,
+) -> Response {
+    let respond = |r: Result<Response, Infallible>| r.unwrap_or_else(|never| match never {});
+    if received.load(Ordering::Acquire) {
+        return respond(routed.await);
+    }
+    tokio::pin!(routed);
+    tokio::select! {
+        r = &mut routed => respond(r),
+        () = tokio::time::sleep(timeout) => {
+            if received.load(Ordering::Acquire) {
+                respond(routed.await)
+            } else {
+                rejected("body_timeout");
+                ApiError::RequestTimeout.into_response()
+            }
+        }
+    }
+}
