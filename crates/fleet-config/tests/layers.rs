@@ -26,7 +26,7 @@ fn defaults_apply_when_nothing_is_configured() {
     let c = loader().load().expect("loads");
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.data_dir.to_str(), Some("./fleetd-data"));
-    assert_eq!(c.db.max_connections, 10);
+    assert_eq!(c.db.max_connections, 6);
     assert!(c.database_url.is_none());
     assert!(c.analyst_password.is_none());
 }

@@ -19,10 +19,12 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+pub use api::export_limit::ExportLimits;
 pub use api::openapi;
 pub use auth::limit::LoginLimits;
 pub use error::{ApiError, FieldError, Problem};
 pub use health::{Readiness, READINESS_TIMEOUT};
+pub use stream::access::StreamLimits;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -33,6 +35,8 @@ pub struct AppState {
     pub(crate) cors_origins: Arc<[HeaderValue]>,
     /// The live stream's events (fed by [`stream::spawn_listener`]).
     pub stream: Arc<stream::StreamHub>,
+    /// The running exports and their limits.
+    pub(crate) exports: Arc<api::export_limit::Exports>,
 }
 
 impl AppState {
@@ -45,7 +49,20 @@ impl AppState {
             pool,
             login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
             cors_origins: Arc::new([]),
+            exports: Arc::new(api::export_limit::Exports::new(Default::default())),
         }
+    }
+
+    /// Replaces the limits on concurrent exports and stalled export clients.
+    pub fn with_export_limits(mut self, limits: api::export_limit::ExportLimits) -> Self {
+        self.exports = Arc::new(api::export_limit::Exports::new(limits));
+        self
+    }
+
+    /// Replaces the limits on live streams (a new, empty hub: call before the listener starts).
+    pub fn with_stream_limits(mut self, limits: stream::access::StreamLimits) -> Self {
+        self.stream = Arc::new(stream::StreamHub::with_limits(stream::RING_CAPACITY, limits));
+        self
     }
 
     /// Allows these origins (`https://ops.example.com`) to call the API from a browser, with

@@ -12,6 +12,13 @@
 //! `offline_after_s`), which no write announces. If the listener's connection drops,
 //! notifications sent meanwhile are lost: the hub then sends a `reset` event, telling clients
 //! to reload their state.
+//!
+//! Payloads are signed by the writer (`fleet_db::notify`); the listener ignores and counts any
+//! it cannot verify, since every database role may notify any channel. The same listener hears
+//! `fleet_auth` (a token, session or user changed) and re-checks the open streams' credentials
+//! ([`access`]), as it also does every `recheck_every`.
+
+pub mod access;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use fleet_db::notify::{NotifyKey, AUTH_CHANNEL};
 use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
@@ -28,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
 /// The channel the ingest writer notifies (fleet_ingest::CHANGES_CHANNEL).
-pub const CHANGES_CHANNEL: &str = "fleet_changes";
+pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;
 
 /// Events kept for clients that resume.
 pub const RING_CAPACITY: usize = 10_000;
@@ -120,6 +128,8 @@ pub struct StreamHub {
     listening: AtomicBool,
     /// Cancelled when the server shuts down: open streams end, so graceful shutdown can finish.
     closing: CancellationToken,
+    /// Who holds the open streams, with their limits.
+    open: Arc<access::OpenStreams>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -141,6 +151,11 @@ pub struct Subscription {
 
 impl StreamHub {
     pub fn new(capacity: usize) -> Self {
+        Self::with_limits(capacity, access::StreamLimits::default())
+    }
+
+    /// A hub whose streams are limited by `limits`.
+    pub fn with_limits(capacity: usize, limits: access::StreamLimits) -> Self {
         let epoch = format!("{:x}", Utc::now().timestamp_micros());
         let (tx, _) = broadcast::channel(1024);
         Self {
@@ -150,7 +165,13 @@ impl StreamHub {
             tx,
             listening: AtomicBool::new(false),
             closing: CancellationToken::new(),
+            open: Arc::new(access::OpenStreams::new(limits)),
         }
+    }
+
+    /// The open streams and their limits.
+    pub fn open_streams(&self) -> &Arc<access::OpenStreams> {
+        &self.open
     }
 
     /// The SSE id of an event.
@@ -287,7 +308,16 @@ const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
 impl Payload {
     /// Adds one notification's changes (alarms are distinct by key; devices are deduplicated
     /// once the batch is complete).
-    fn merge(&mut self, payload: &str) {
+    fn merge(&mut self, key: &NotifyKey, signed: &str) {
+        let Some(payload) = key.verify(CHANGES_CHANNEL, signed) else {
+            // not from a fleetd session: any role may notify any channel
+            metrics::counter!("fleetd_stream_notifications_rejected_total").increment(1);
+            tracing::warn!(
+                payload.bytes = signed.len(),
+                "ignoring a fleet_changes notification without a valid signature"
+            );
+            return;
+        };
         match serde_json::from_str::<Payload>(payload) {
             Ok(more) => {
                 self.p.extend(more.p);
@@ -357,8 +387,14 @@ async fn listen(
     shutdown: &CancellationToken,
     first: bool,
 ) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(CHANGES_CHANNEL).await?;
+    let key = NotifyKey::load(pool).await?;
+    // PgListener keeps the connection it takes from a pool: a pool of its own (one connection
+    // with the same options) keeps it out of the API's budget
+    let own = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy_with((*pool.connect_options()).clone());
+    let mut listener = PgListener::connect_with(&own).await?;
+    listener.listen_all([CHANGES_CHANNEL, AUTH_CHANNEL]).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
     let mut known: HashMap<i32, Known> = HashMap::new();
     for r in sqlx::query_as::<_, LatestRow>(LATEST).fetch_all(pool).await? {
@@ -374,9 +410,18 @@ async fn listen(
     hub.listening.store(true, Ordering::Release);
     let mut sweep = tokio::time::interval(OFFLINE_SWEEP);
     sweep.tick().await;
+    let streams = hub.open.clone();
+    // streams opened while the listener was away are checked now
+    streams.revalidate(pool).await?;
+    let mut recheck = tokio::time::interval(streams.limits().recheck_every);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    recheck.tick().await;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
+            _ = recheck.tick() => {
+                streams.revalidate(pool).await?;
+            }
             _ = sweep.tick() => {
                 let rows: Vec<LatestRow> = sqlx::query_as(LATEST).fetch_all(pool).await?;
                 for r in rows {
@@ -397,10 +442,21 @@ async fn listen(
                 // load: gather what arrives within a short window and read the rows once, so
                 // the listener's queries stay a few per second whatever the ingest rate.
                 let mut batch = Payload::default();
-                batch.merge(n.payload());
+                let mut auth = false;
+                let mut take = |n: &sqlx::postgres::PgNotification, batch: &mut Payload| {
+                    if n.channel() == AUTH_CHANNEL {
+                        auth = true;
+                    } else {
+                        batch.merge(&key, n.payload());
+                    }
+                };
+                take(&n, &mut batch);
                 tokio::time::sleep(COALESCE).await;
                 while let Some(n) = listener.next_buffered() {
-                    batch.merge(n.payload());
+                    take(&n, &mut batch);
+                }
+                if auth {
+                    streams.revalidate(pool).await?;
                 }
                 batch.p.sort_unstable();
                 batch.p.dedup();
