@@ -64,6 +64,19 @@ fn flags_override_the_environment_and_dotenv_sits_below_it() {
 }
 
 #[test]
+fn exports_must_leave_the_api_pool_a_connection() {
+    let c = loader().env(env_of(&[])).load().expect("defaults");
+    assert!(c.api.exports_max < c.api.db_connections as usize);
+    assert_eq!(c.db.max_connections + c.api.db_connections, 10, "the default budget");
+    let err = loader()
+        .env(env_of(&[("FLEETD_DB_API_CONNECTIONS", "3"), ("FLEETD_EXPORTS_MAX", "3")]))
+        .load()
+        .expect_err("no connection left");
+    assert!(err.to_string().contains("exports_max (FLEETD_EXPORTS_MAX"), "{err}");
+    assert!(err.to_string().contains("less than db_api_connections (3)"), "{err}");
+}
+
+#[test]
 fn a_bad_value_names_the_setting_its_variable_and_the_problem() {
     let err =
         loader().env(env_of(&[("FLEETD_DB_MAX_CONNECTIONS", "lots")])).load().expect_err("invalid");

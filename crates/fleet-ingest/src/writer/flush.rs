@@ -500,7 +500,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
+    fn signed_change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
         let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
         let changes = Changes {
             latest: (1..=5_000).collect(),
@@ -508,9 +508,12 @@ mod tests {
         };
         let payloads = changes.payloads();
         assert!(payloads.len() > 1);
+        let key = NotifyKey::from_bytes([3; 32]);
         let (mut ids, mut alarms) = (0, 0);
         for p in &payloads {
-            assert!(p.len() < 8_000, "{}", p.len());
+            let signed = key.sign(CHANGES_CHANNEL, p);
+            assert!(signed.len() < 8_000, "{}", signed.len());
+            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies");
             let v: serde_json::Value = serde_json::from_str(p).expect("json");
             ids += v["p"].as_array().expect("p").len();
             alarms += v["a"].as_array().expect("a").len();
