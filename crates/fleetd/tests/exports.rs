@@ -126,7 +126,7 @@ async fn exports_that_are_never_read_are_capped_and_cut_off_while_pushes_still_s
     let to = Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     let path = format!("/api/v1/devices/{device_id}/track?from={from}&to={to}&format=csv");
 
-    // four slow readers: two exports run (and stall), two are refused
+    // seven slow readers, as in the attack: two exports run (and stall), five are refused
     let seeded: i64 =
         sqlx::query_scalar("select count(*) from fleet.positions where device_id = $1")
             .bind(device_id)
@@ -136,7 +136,7 @@ async fn exports_that_are_never_read_are_capped_and_cut_off_while_pushes_still_s
     assert_eq!(seeded, FIXES);
     let started = Instant::now();
     let mut opened = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..7 {
         opened.push(open_unread(addr, &path, &bearer).await);
     }
     let (mut stalled, refused): (Vec<_>, Vec<_>) =
