@@ -111,6 +111,33 @@ async fn deactivating_a_user_ends_their_streams() {
 }
 
 #[tokio::test]
+async fn a_new_password_or_deleting_the_user_ends_their_streams() {
+    let l = live().await;
+    let admin = l.app.user("ada", Role::Admin).await;
+    let admin = As::Bearer(l.app.token(admin).await);
+    let olga = l.app.user("olga", Role::Viewer).await;
+    let session = As::Session(l.app.login("olga").await);
+    let mut by_session = Client::open_as(&l.app, &session, "", None).await;
+    let (status, body) = l
+        .app
+        .send(
+            Method::PATCH,
+            &format!("/users/{olga}"),
+            &admin,
+            serde_json::json!({"password": "a-brand-new-password"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(by_session.ends_within(Duration::from_secs(1)).await, "a new password ends sessions");
+
+    let token = As::Bearer(l.app.token(olga).await);
+    let mut by_token = Client::open_as(&l.app, &token, "", None).await;
+    let (status, _) = l.app.bare(Method::DELETE, &format!("/users/{olga}"), &admin).await;
+    assert!(status == 204 || status == 200, "{status}");
+    assert!(by_token.ends_within(Duration::from_secs(1)).await, "a deleted user's stream ends");
+}
+
+#[tokio::test]
 async fn logging_out_ends_the_sessions_stream() {
     let l = live().await;
     l.app.user("sam", Role::Viewer).await;
