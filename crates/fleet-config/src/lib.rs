@@ -26,6 +26,10 @@ pub struct Config {
     pub db: DbConfig,
     /// Password of the read-only analyst role `fleet_ro`; `None` keeps its login disabled.
     pub analyst_password: Option<Secret<String>>,
+    /// Limits on the analyst role's sessions.
+    pub analyst: AnalystLimits,
+    /// The HTTP API's own pool and its limits on exports and live streams.
+    pub api: ApiLimits,
     pub partition_months_ahead: u32,
     /// Where the embedded cluster's PostgreSQL binaries are; `None` means look them up.
     pub pg_bindir: Option<PathBuf>,
@@ -51,6 +55,30 @@ pub struct DbConfig {
     pub statement_timeout: Option<Duration>,
     pub acquire_timeout: Duration,
     pub application_name: String,
+}
+
+/// Limits on the analyst role `fleet_ro` (FLEETD_ANALYST_*).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnalystLimits {
+    /// Longest a fleet_ro query may run.
+    pub statement_timeout: Duration,
+    /// The role's CONNECTION LIMIT.
+    pub connection_limit: u32,
+}
+
+/// The HTTP API's database pool and its limits on long requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    /// Connections of the API's own pool (FLEETD_DB_API_CONNECTIONS).
+    pub db_connections: u32,
+    pub exports_per_user: usize,
+    pub exports_max: usize,
+    /// Longest an export waits for its client to read on.
+    pub export_stall_timeout: Duration,
+    pub streams_per_user: usize,
+    pub streams_max: usize,
+    /// Interval of the re-check of open streams' credentials.
+    pub stream_recheck: Duration,
 }
 
 /// How long data is kept, in days; `None` keeps it forever.

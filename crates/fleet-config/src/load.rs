@@ -8,8 +8,9 @@ use std::time::Duration;
 
 use crate::settings::{setting, Kind, Setting, SETTINGS};
 use crate::{
-    redact_url, AlertConfig, BackupConfig, Config, DbConfig, EffectiveSetting, HttpConfig,
-    IngestConfig, LogConfig, LogFormat, RetentionConfig, Secret, TracksolidConfig,
+    redact_url, AlertConfig, AnalystLimits, ApiLimits, BackupConfig, Config, DbConfig,
+    EffectiveSetting, HttpConfig, IngestConfig, LogConfig, LogFormat, RetentionConfig, Secret,
+    TracksolidConfig,
 };
 
 /// Where a setting's effective value came from, lowest precedence first.
@@ -216,6 +217,12 @@ impl Typed {
         self.parsed(key, parse)?
             .ok_or_else(|| invalid(Self::def(key), Source::Default, "must be set"))
     }
+
+    /// A problem with `key`'s value that only shows against another setting.
+    fn invalid(&self, key: &str, problem: String) -> ConfigError {
+        let source = self.values.get(key).map_or(Source::Default, |(_, s)| *s);
+        invalid(Self::def(key), source, problem)
+    }
 }
 
 fn integer(min: i64, max: i64) -> impl Fn(&str) -> Result<i64, String> {
@@ -259,6 +266,32 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
             Err("must be at least 12 characters".to_owned())
         }
     })?;
+    let analyst = AnalystLimits {
+        statement_timeout: Duration::from_millis(
+            t.required("analyst_statement_timeout_ms", integer(1_000, 86_400_000))? as u64,
+        ),
+        connection_limit: t.required("analyst_connection_limit", integer(1, 1_000))? as u32,
+    };
+    let api = ApiLimits {
+        db_connections: t.required("db_api_connections", integer(2, 100))? as u32,
+        exports_per_user: t.required("exports_per_user", integer(1, 100))? as usize,
+        exports_max: t.required("exports_max", integer(1, 99))? as usize,
+        export_stall_timeout: Duration::from_millis(
+            t.required("export_stall_timeout_ms", integer(100, 3_600_000))? as u64,
+        ),
+        streams_per_user: t.required("streams_per_user", integer(1, 1_000))? as usize,
+        streams_max: t.required("streams_max", integer(1, 100_000))? as usize,
+        stream_recheck: Duration::from_secs(t.required("stream_recheck_s", integer(1, 60))? as u64),
+    };
+    if api.exports_max >= api.db_connections as usize {
+        return Err(t.invalid(
+            "exports_max",
+            format!(
+                "must be less than db_api_connections ({}), so the rest of the API keeps a connection",
+                api.db_connections
+            ),
+        ));
+    }
     let partition_months_ahead = t.required("partition_months_ahead", integer(0, 24))? as u32;
     let pg_bindir = t.parsed("pg_bindir", |v| Ok(PathBuf::from(v)))?;
     let level = t.required("log_level", |v| Ok(v.to_owned()))?;
@@ -388,6 +421,8 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
             application_name,
         },
         analyst_password,
+        analyst,
+        api,
         partition_months_ahead,
         pg_bindir,
         log: LogConfig { level, format },

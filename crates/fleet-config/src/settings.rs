@@ -68,7 +68,18 @@ pub const SETTINGS: &[Setting] = &[
             "Directory for fleetd's own files (the embedded cluster, backups).",
         )
     },
-    int("db_max_connections", "FLEETD_DB_MAX_CONNECTIONS", "10", "Connection budget of the process's pool (1-100)."),
+    int(
+        "db_max_connections",
+        "FLEETD_DB_MAX_CONNECTIONS",
+        "6",
+        "Connections of the pool the writer, leases and background workers use (1-100); the HTTP API has its own pool (FLEETD_DB_API_CONNECTIONS), so reads can never starve ingest.",
+    ),
+    int(
+        "db_api_connections",
+        "FLEETD_DB_API_CONNECTIONS",
+        "4",
+        "Connections of the HTTP API's own pool (2-100): requests, exports, health and the live stream's queries. The process opens at most this plus FLEETD_DB_MAX_CONNECTIONS, plus one for the live stream's listener.",
+    ),
     int(
         "db_statement_timeout_ms",
         "FLEETD_DB_STATEMENT_TIMEOUT_MS",
@@ -86,6 +97,18 @@ pub const SETTINGS: &[Setting] = &[
         "FLEETD_DB_APPLICATION_NAME",
         "fleetd",
         "application_name fleetd's sessions show in pg_stat_activity.",
+    ),
+    int(
+        "analyst_statement_timeout_ms",
+        "FLEETD_ANALYST_STATEMENT_TIMEOUT_MS",
+        "300000",
+        "Longest a query of the analyst role fleet_ro may run, in milliseconds (1000-86400000): its default statement_timeout, and fleetd cancels fleet_ro queries running longer even when the session changed the setting.",
+    ),
+    int(
+        "analyst_connection_limit",
+        "FLEETD_ANALYST_CONNECTION_LIMIT",
+        "5",
+        "Connections fleet_ro may hold at once (1-1000; the role's CONNECTION LIMIT).",
     ),
     Setting {
         secret: true,
@@ -313,6 +336,42 @@ pub const SETTINGS: &[Setting] = &[
             "Bearer token /metrics requires (at least 16 characters). Unset: /metrics is open.",
         )
     },
+    int(
+        "exports_per_user",
+        "FLEETD_EXPORTS_PER_USER",
+        "2",
+        "Streamed exports (tracks, trips and stops CSV) one user may run at once (1-100); more get 429.",
+    ),
+    int(
+        "exports_max",
+        "FLEETD_EXPORTS_MAX",
+        "3",
+        "Streamed exports the process runs at once (1-99; fewer than FLEETD_DB_API_CONNECTIONS, so the rest of the API keeps a connection); more get 429.",
+    ),
+    int(
+        "export_stall_timeout_ms",
+        "FLEETD_EXPORT_STALL_TIMEOUT_MS",
+        "30000",
+        "Longest an export waits for its client to read on, in milliseconds (100-3600000); then its query is dropped, its connection returned and the transfer cut short.",
+    ),
+    int(
+        "streams_per_user",
+        "FLEETD_STREAMS_PER_USER",
+        "5",
+        "Live streams (/api/v1/stream) one user may hold open at once (1-1000); more get 429.",
+    ),
+    int(
+        "streams_max",
+        "FLEETD_STREAMS_MAX",
+        "500",
+        "Live streams the process holds open at once (1-100000); more get 429.",
+    ),
+    int(
+        "stream_recheck_s",
+        "FLEETD_STREAM_RECHECK_S",
+        "60",
+        "Seconds between re-checks of every open live stream's credential (1-60); revoking a token, ending a session or deactivating a user ends its streams at once regardless.",
+    ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
     text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),

@@ -26,7 +26,7 @@ fn defaults_apply_when_nothing_is_configured() {
     let c = loader().load().expect("loads");
     assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
     assert_eq!(c.data_dir.to_str(), Some("./fleetd-data"));
-    assert_eq!(c.db.max_connections, 10);
+    assert_eq!(c.db.max_connections, 6);
     assert!(c.database_url.is_none());
     assert!(c.analyst_password.is_none());
 }
@@ -61,6 +61,19 @@ fn flags_override_the_environment_and_dotenv_sits_below_it() {
         .expect("loads");
     assert_eq!(c.listen.to_string(), "127.0.0.1:7200");
     assert_eq!(c.data_dir.to_str(), Some("/from/dotenv"));
+}
+
+#[test]
+fn exports_must_leave_the_api_pool_a_connection() {
+    let c = loader().env(env_of(&[])).load().expect("defaults");
+    assert!(c.api.exports_max < c.api.db_connections as usize);
+    assert_eq!(c.db.max_connections + c.api.db_connections, 10, "the default budget");
+    let err = loader()
+        .env(env_of(&[("FLEETD_DB_API_CONNECTIONS", "3"), ("FLEETD_EXPORTS_MAX", "3")]))
+        .load()
+        .expect_err("no connection left");
+    assert!(err.to_string().contains("exports_max (FLEETD_EXPORTS_MAX"), "{err}");
+    assert!(err.to_string().contains("less than db_api_connections (3)"), "{err}");
 }
 
 #[test]

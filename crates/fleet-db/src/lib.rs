@@ -2,9 +2,11 @@
 //! `fleet.positions`, advisory-lock leases for single-writer jobs, the analyst role, retention, and the
 //! status report behind `fleetd db status`.
 
+pub mod analyst_limits;
 pub mod housekeeping;
 pub mod lease;
 pub mod migrate;
+pub mod notify;
 pub mod partitions;
 pub mod pool;
 pub mod retention;

@@ -1,5 +1,7 @@
-//! The one connection pool of a fleetd process: a fixed budget, a statement timeout and an
-//! application_name so fleetd's sessions are recognisable in pg_stat_activity.
+//! fleetd's connection pools: a fixed budget each, a statement timeout and an application_name
+//! so fleetd's sessions are recognisable in pg_stat_activity. A serving process opens two: one
+//! for the writer, the leases and the background workers, and one for the HTTP API, so that
+//! however many readers the API has (slow exports, many requests) ingest keeps its connections.
 //!
 //! JIT compilation is off for fleetd's sessions: its queries are short and run often, and the
 //! planner's cost estimates for array-driven lateral scans over the partitioned positions table
@@ -29,11 +31,20 @@ pub fn connect_options(url: &str, cfg: &DbConfig) -> Result<PgConnectOptions, Db
     Ok(opts)
 }
 
-/// Opens the process's pool and checks the server answers.
+/// Opens the process's pool (`cfg.max_connections`) and checks the server answers.
 pub async fn connect(url: &str, cfg: &DbConfig) -> Result<PgPool, DbError> {
+    connect_sized(url, cfg, cfg.max_connections).await
+}
+
+/// Opens a pool of `max_connections` with `cfg`'s session settings (the HTTP API's pool).
+pub async fn connect_sized(
+    url: &str,
+    cfg: &DbConfig,
+    max_connections: u32,
+) -> Result<PgPool, DbError> {
     let opts = connect_options(url, cfg)?;
     PgPoolOptions::new()
-        .max_connections(cfg.max_connections)
+        .max_connections(max_connections)
         .min_connections(0)
         .acquire_timeout(cfg.acquire_timeout)
         .connect_with(opts)

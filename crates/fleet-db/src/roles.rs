@@ -1,4 +1,5 @@
-//! The read-only analyst role `fleet_ro` and database-level privileges.
+//! The read-only analyst role `fleet_ro` and database-level privileges (its limits are in
+//! [`crate::analyst_limits`]).
 //!
 //! The role itself is created by a migration without login. At every start fleetd enables its
 //! login with the configured password, or disables login when none is configured, so there is
@@ -15,6 +16,8 @@ use sqlx::PgPool;
 
 use crate::pool::quote_ident;
 use crate::{Context, DbError};
+
+pub use crate::analyst_limits::apply_analyst_limits;
 
 /// The analyst role's name.
 pub const ANALYST_ROLE: &str = "fleet_ro";
@@ -33,13 +36,7 @@ pub async fn apply_analyst_login(
     pool: &PgPool,
     password: Option<&Secret<String>>,
 ) -> Result<AnalystLogin, DbError> {
-    let may: bool = sqlx::query_scalar(
-        "select rolsuper or rolcreaterole from pg_roles where rolname = current_user",
-    )
-    .fetch_one(pool)
-    .await
-    .context("checking fleetd's role attributes")?;
-    if !may {
+    if !may_alter_roles(pool).await? {
         tracing::warn!(
             role = ANALYST_ROLE,
             "fleetd's database role lacks CREATEROLE; analyst login left unchanged"
@@ -66,11 +63,21 @@ pub async fn apply_analyst_login(
     Ok(outcome)
 }
 
+/// Whether fleetd's role may alter other roles (superuser or CREATEROLE).
+pub(crate) async fn may_alter_roles(pool: &PgPool) -> Result<bool, DbError> {
+    sqlx::query_scalar(
+        "select rolsuper or rolcreaterole from pg_roles where rolname = current_user",
+    )
+    .fetch_one(pool)
+    .await
+    .context("checking fleetd's role attributes")
+}
+
 /// Runs a catalog update (ALTER ROLE, GRANT on a database) again when PostgreSQL reports that
 /// another session updated the same catalog row at the same moment ("tuple concurrently
 /// updated", as when several fleetd processes start together). The role is cluster-wide, so
 /// an advisory lock, which is per database, cannot serialise this.
-async fn retry_catalog_race<F, Fut, T>(mut attempt: F) -> Result<T, sqlx::Error>
+pub(crate) async fn retry_catalog_race<F, Fut, T>(mut attempt: F) -> Result<T, sqlx::Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, sqlx::Error>>,

@@ -89,6 +89,9 @@ pub enum ApiError {
     /// 429: too many failed logins; try again after the given time.
     #[error("too many failed logins; try again in {} s", .retry_after.as_secs().max(1))]
     RateLimited { retry_after: Duration },
+    /// 429: too many of a bounded resource (exports, live streams) are open; retry later.
+    #[error("{detail}")]
+    TooBusy { detail: String, retry_after: Duration },
     /// 503: the database is unreachable or overloaded; the client may retry.
     #[error("the database is unavailable; try again shortly")]
     Unavailable(#[source] sqlx::Error),
@@ -149,7 +152,7 @@ impl ApiError {
             ApiError::PayloadTooLarge => "payload-too-large",
             ApiError::UnsupportedMediaType(_) => "unsupported-media-type",
             ApiError::Validation(_) => "validation",
-            ApiError::RateLimited { .. } => "rate-limited",
+            ApiError::RateLimited { .. } | ApiError::TooBusy { .. } => "rate-limited",
             ApiError::Internal(_) => "internal",
             ApiError::Unavailable(_) | ApiError::Overloaded => "unavailable",
         }
@@ -243,7 +246,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"fleetd\""),
                 );
             }
-            ApiError::RateLimited { retry_after } => {
+            ApiError::RateLimited { retry_after } | ApiError::TooBusy { retry_after, .. } => {
                 // round up: retrying a moment early would only fail again
                 let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));

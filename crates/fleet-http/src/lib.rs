@@ -19,10 +19,12 @@ use axum::Router;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
+pub use api::export_limit::ExportLimits;
 pub use api::openapi;
 pub use auth::limit::{Backoff, LoginLimits};
 pub use error::{ApiError, FieldError, Problem};
 pub use health::{ProbeCache, Readiness, PROBE_TTL, READINESS_TIMEOUT};
+pub use stream::access::StreamLimits;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -39,6 +41,8 @@ pub struct AppState {
     pub(crate) probes: Arc<Probes>,
     /// When set, `/metrics` needs `Authorization: Bearer` with this token.
     pub(crate) metrics_token: Option<metrics::Token>,
+    /// The running exports and their limits.
+    pub(crate) exports: Arc<api::export_limit::Exports>,
 }
 
 /// The probe results cached per server.
@@ -67,6 +71,7 @@ impl AppState {
             trusted_proxies: Arc::new([]),
             probes: Probes::new(PROBE_TTL),
             metrics_token: None,
+            exports: Arc::new(api::export_limit::Exports::new(Default::default())),
         }
     }
 
@@ -85,6 +90,18 @@ impl AppState {
     /// How many times `/readyz` has asked the database (and how many times `/metrics` has).
     pub fn probe_refreshes(&self) -> (u64, u64) {
         (self.probes.readiness.refreshes(), self.probes.metrics.refreshes())
+    }
+
+    /// Replaces the limits on concurrent exports and stalled export clients.
+    pub fn with_export_limits(mut self, limits: api::export_limit::ExportLimits) -> Self {
+        self.exports = Arc::new(api::export_limit::Exports::new(limits));
+        self
+    }
+
+    /// Replaces the limits on live streams (a new, empty hub: call before the listener starts).
+    pub fn with_stream_limits(mut self, limits: stream::access::StreamLimits) -> Self {
+        self.stream = Arc::new(stream::StreamHub::with_limits(stream::RING_CAPACITY, limits));
+        self
     }
 
     /// Allows these origins (`https://ops.example.com`) to call the API from a browser, with

@@ -58,11 +58,21 @@ impl Database {
         let applied = fleet_db::migrate::run(&self.pool).await?;
         fleet_db::roles::harden_database(&self.pool).await?;
         fleet_db::roles::apply_analyst_login(&self.pool, cfg.analyst_password.as_ref()).await?;
+        fleet_db::roles::apply_analyst_limits(&self.pool, &cfg.analyst).await?;
         let today = chrono::Utc::now().date_naive();
         let parts =
             fleet_db::partitions::maintain(&self.pool, today, cfg.partition_months_ahead).await?;
         tracing::debug!(partitions = parts.len(), "positions partitions in place");
         Ok(applied)
+    }
+
+    /// A second pool on the same database for the HTTP API, of `FLEETD_DB_API_CONNECTIONS`,
+    /// apart from [`Database::pool`] so API reads can never take the connections of the writer,
+    /// the leases and the workers.
+    pub async fn api_pool(&self, cfg: &Config) -> anyhow::Result<PgPool> {
+        fleet_db::pool::connect_sized(self.url.expose(), &cfg.db, cfg.api.db_connections)
+            .await
+            .context("opening the HTTP API's database pool")
     }
 
     /// Closes the pool, then stops the embedded cluster if this process started it.

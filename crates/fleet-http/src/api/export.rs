@@ -1,14 +1,20 @@
 //! Streamed exports: rows from a database stream rendered as they arrive (CSV, JSON arrays,
 //! GeoJSON, GPX), so a long range is never held in memory. A database error after the
-//! response started aborts the body (the client sees a truncated transfer) and is logged.
+//! response started aborts the body (the client sees a truncated transfer) and is logged; so
+//! does a client that stops reading (see [`fetch_owned`] and `export_limit`).
 
 use std::fmt::Display;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, SecondsFormat, Utc};
 use futures_util::stream::{self, BoxStream, StreamExt};
+
+use crate::auth::Principal;
+use crate::{ApiError, AppState};
 
 /// Media type of CSV exports.
 pub const CSV: &str = "text/csv; charset=utf-8";
@@ -94,27 +100,67 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// The rows of `query`, fetched as the receiver reads them. A task holds the database stream
-/// and hands rows over a bounded channel (the stream borrows the pool, the body must not); when
-/// the client goes away the channel closes and the task drops the query.
+/// What the body sees in place of the next row when its client stopped reading.
+const STALLED: &str = "the client stopped reading the export";
+
+/// The rows of `query`, fetched as the receiver reads them, for an export by `who`. A task
+/// holds the database stream and hands rows over a bounded channel (the stream borrows the
+/// pool, the body must not); when the client goes away the channel closes and the task drops
+/// the query. When the client stays but stops reading for the stall timeout, the task drops the
+/// query too (returning its connection to the pool) and the body ends with an error, so the
+/// client sees a truncated transfer rather than a complete-looking file. Fails with 429 when
+/// `who` or the process already runs as many exports as allowed.
 pub fn fetch_owned<O>(
-    pool: sqlx::PgPool,
+    state: &AppState,
+    who: &Principal,
     query: sqlx::query::QueryAs<'static, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
-) -> BoxStream<'static, Result<O, sqlx::Error>>
+) -> Result<BoxStream<'static, Result<O, sqlx::Error>>, ApiError>
 where
     O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
 {
+    let permit = state.exports.begin(who)?;
+    let stall = state.exports.limits().stall_timeout;
+    let pool = state.pool.clone();
     let (tx, rx) = tokio::sync::mpsc::channel(CHUNK_ROWS);
+    let stalled = Arc::new(AtomicBool::new(false));
+    let flag = stalled.clone();
     tokio::spawn(async move {
+        let _permit = permit;
         let mut rows = query.fetch(&pool);
+        let mut sent = 0u64;
         while let Some(row) = rows.next().await {
             let failed = row.is_err();
-            if tx.send(row).await.is_err() || failed {
+            match tokio::time::timeout(stall, tx.send(row)).await {
+                Ok(Ok(())) => sent += 1,
+                // the client went away
+                Ok(Err(_)) => break,
+                Err(_) => {
+                    flag.store(true, Ordering::Release);
+                    metrics::counter!("fleetd_exports_aborted_total", "reason" => "stalled")
+                        .increment(1);
+                    tracing::warn!(
+                        export.rows = sent,
+                        stall_ms = stall.as_millis() as u64,
+                        "an export's client stopped reading; the export is abandoned"
+                    );
+                    break;
+                }
+            }
+            if failed {
                 break;
             }
         }
     });
-    stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|row| (row, rx)) }).boxed()
+    let rows = stream::unfold((rx, stalled), |(mut rx, stalled)| async move {
+        match rx.recv().await {
+            Some(row) => Some((row, (rx, stalled))),
+            None if stalled.swap(false, Ordering::AcqRel) => {
+                Some((Err(sqlx::Error::Protocol(STALLED.to_owned())), (rx, stalled)))
+            }
+            None => None,
+        }
+    });
+    Ok(rows.boxed())
 }
 
 /// A streamed body: `head`, then each row rendered by `render` (told whether it is the first),
@@ -135,7 +181,10 @@ pub fn stream_body<T: Send + 'static>(
                     first = false;
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "an export failed while streaming; the body is cut short");
+                    // a stalled client was logged where its export was abandoned
+                    if !matches!(&e, sqlx::Error::Protocol(m) if m == STALLED) {
+                        tracing::error!(error = %e, "an export failed while streaming; the body is cut short");
+                    }
                     return Err(std::io::Error::other(e));
                 }
             }

@@ -13,6 +13,7 @@ mod users;
 
 // trips, stops, tracks and a vehicle's day
 mod export;
+pub mod export_limit;
 mod tracks;
 mod trips;
 // operations: alarms, geofences, analytics settings, KPIs and ingest health

@@ -18,6 +18,7 @@ use utoipa::IntoParams;
 
 use super::extract::Query;
 use crate::auth::{Principal, Viewer};
+use crate::stream::access::Refusal;
 use crate::stream::{Scope, StreamEvent};
 use crate::{ApiError, AppState, Problem};
 
@@ -72,7 +73,10 @@ impl StreamQuery {
         - `alarm` (`AlarmStreamEvent`): a new alarm\n\
         - `reset` (`ResetEvent`): events were lost; reload the state (GET /fleet/live) and carry on\n\n\
         A comment line (`: heartbeat`) is sent every 15 s. Reconnect with `Last-Event-ID` to get the events missed meanwhile \
-        (the newest 10,000 are kept); if they are no longer kept the stream starts with `reset`.",
+        (the newest 10,000 are kept); if they are no longer kept the stream starts with `reset`.\n\n\
+        A user may hold a few streams open at once (FLEETD_STREAMS_PER_USER, default 5). Each stream's credential is \
+        checked again every minute and at once when a token is revoked, a session ends or a user is deactivated; \
+        the stream then ends.",
     security(("session" = []), ("bearer" = [])),
     params(
         StreamQuery,
@@ -82,6 +86,7 @@ impl StreamQuery {
         (status = 200, description = "The event stream (never ends on its own)", content_type = "text/event-stream", body = String),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many live streams open (per user, or on this server); see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn stream(
@@ -91,6 +96,7 @@ pub(crate) async fn stream(
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let hub = state.stream.clone();
+    let ticket = hub.open_streams().open(&who).map_err(refused)?;
     let hub_closed = hub.closed();
     let last = headers.get("last-event-id").and_then(|v| v.to_str().ok());
     let sub = hub.subscribe(last);
@@ -119,10 +125,34 @@ pub(crate) async fn stream(
         };
         std::future::ready(out)
     });
-    let closed = hub_closed;
-    let events =
-        stream::iter(first.into_iter().map(Ok)).chain(replayed).chain(live).take_until(closed);
+    // ends at shutdown, or when the credential is revoked (the ticket is re-checked)
+    let ended = ticket.ended.clone().cancelled_owned();
+    let closed = async move {
+        tokio::select! {
+            _ = hub_closed => {}
+            _ = ended => {}
+        }
+    };
+    let events = stream::iter(first.into_iter().map(Ok))
+        .chain(replayed)
+        .chain(live)
+        .take_until(closed)
+        // the ticket lives as long as the stream: dropping the stream frees its place
+        .map(move |e| {
+            let _ = &ticket;
+            e
+        });
     Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(HEARTBEAT).text("heartbeat")))
+}
+
+fn refused(r: Refusal) -> ApiError {
+    let detail = match r {
+        Refusal::PerUser(n) => {
+            format!("at most {n} live streams per user are open at once; close one first")
+        }
+        Refusal::Total(n) => format!("the server has its {n} live streams open; try again later"),
+    };
+    ApiError::TooBusy { detail, retry_after: Duration::from_secs(10) }
 }
 
 fn to_sse(hub: &crate::stream::StreamHub, e: &StreamEvent) -> Event {

@@ -133,7 +133,9 @@ async fn device_info(pool: &sqlx::PgPool, id: i32) -> Result<DeviceInfo, ApiErro
     description = "Requires role: viewer. The device's fixes in [from, to), oldest first, streamed as they are read \
         (a long range is never held in memory), offered as a download named `track-<imei>-<from date>-<to date>.<ext>`. \
         GeoJSON's one Feature has a null geometry when the range holds fewer than two fixes (a LineString needs two). \
-        GPX carries each fix's time, its speed as `<desc>` (km/h) and in the Garmin TrackPointExtension (m/s) and course.",
+        GPX carries each fix's time, its speed as `<desc>` (km/h) and in the Garmin TrackPointExtension (m/s) and course. \
+        A few exports run at once per user and per server (429 beyond); a client that stops reading for \
+        FLEETD_EXPORT_STALL_TIMEOUT_MS has its transfer cut short.",
     security(("session" = []), ("bearer" = [])),
     params(("id" = i32, Path, description = "Device id"), TrackQuery),
     responses(
@@ -147,11 +149,12 @@ async fn device_info(pool: &sqlx::PgPool, id: i32) -> Result<DeviceInfo, ApiErro
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such device", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters (also `from` not before `to`, a range over 31 days)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "The user or the server already runs as many exports as allowed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn device_track(
     State(state): State<AppState>,
-    _: Viewer,
+    Viewer(who): Viewer,
     Path(id): Path<i32>,
     Query(query): Query<TrackQuery>,
 ) -> Result<Response, ApiError> {
@@ -171,7 +174,8 @@ pub(crate) async fn device_track(
     let format = format.unwrap_or(Format::Json);
     let device = device_info(&state.pool, id).await?;
     let fixes = export::fetch_owned(
-        state.pool.clone(),
+        &state,
+        &who,
         sqlx::query_as::<_, Fix>(
             "select gps_time, lat, lon, speed_kmh, course_deg, altitude_m, ignition, satellites, fix_kind
              from fleet.positions
@@ -181,7 +185,7 @@ pub(crate) async fn device_track(
         .bind(id)
         .bind(query.from)
         .bind(query.to),
-    );
+    )?;
     let filename = format!(
         "track-{}-{}-{}.{}",
         device.imei,

@@ -458,11 +458,12 @@ fn page<T>(
         )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters (also `from` not before `to`, a bad cursor)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "CSV: the user or the server already runs as many exports as allowed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_trips(
     State(state): State<AppState>,
-    _: Viewer,
+    Viewer(who): Viewer,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -480,7 +481,7 @@ pub(crate) async fn list_trips(
         &headers,
     )?;
     if f.csv {
-        let rows = export::fetch_owned(state.pool.clone(), bind::<Trip>(TRIPS_SQL, f));
+        let rows = export::fetch_owned(&state, &who, bind::<Trip>(TRIPS_SQL, f))?;
         return Ok(export::csv_response(rows, "trips.csv"));
     }
     let limit = f.limit;
@@ -506,11 +507,12 @@ pub(crate) async fn list_trips(
         )),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters (also `from` not before `to`, a bad cursor)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "CSV: the user or the server already runs as many exports as allowed; see Retry-After", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_stops(
     State(state): State<AppState>,
-    _: Viewer,
+    Viewer(who): Viewer,
     headers: HeaderMap,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
@@ -528,7 +530,7 @@ pub(crate) async fn list_stops(
         &headers,
     )?;
     if f.csv {
-        let rows = export::fetch_owned(state.pool.clone(), bind::<Stop>(STOPS_SQL, f));
+        let rows = export::fetch_owned(&state, &who, bind::<Stop>(STOPS_SQL, f))?;
         return Ok(export::csv_response(rows, "stops.csv"));
     }
     let limit = f.limit;

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod live;
+
 use std::net::SocketAddr;
 
 use fleet_http::auth::users::{self, NewUser};

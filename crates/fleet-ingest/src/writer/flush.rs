@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use fleet_core::{AlarmEvent, PositionSource};
+use fleet_db::notify::NotifyKey;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -14,16 +15,18 @@ use super::window::ClosedWindow;
 use super::WriteReport;
 use crate::{Record, Reject};
 
-/// What the writer remembers between flushes: device ids of IMEIs already resolved.
+/// What the writer remembers between flushes: device ids of IMEIs already resolved, and the
+/// key its change notifications are signed with (loaded at the first flush).
 #[derive(Debug)]
 pub struct FlushState {
     register_unknown: bool,
     ids: HashMap<String, i32>,
+    key: Option<NotifyKey>,
 }
 
 impl FlushState {
     pub fn new(register_unknown: bool) -> Self {
-        Self { register_unknown, ids: HashMap::new() }
+        Self { register_unknown, ids: HashMap::new(), key: None }
     }
 }
 
@@ -76,6 +79,14 @@ pub async fn flush(
     jobs: &[(&str, &[Record])],
     windows: &[ClosedWindow],
 ) -> Result<Vec<WriteReport>, sqlx::Error> {
+    let key = match &state.key {
+        Some(k) => k.clone(),
+        None => {
+            let k = NotifyKey::load(pool).await?;
+            state.key = Some(k.clone());
+            k
+        }
+    };
     let mut tx = pool.begin().await?;
     let ids = resolve_devices(&mut tx, state, jobs).await?;
     let mut reports: Vec<WriteReport> = jobs
@@ -141,7 +152,7 @@ pub async fn flush(
     backlog.store(&mut tx).await?;
     store_windows(&mut tx, windows).await?;
     // delivered to listeners only if and when the transaction commits
-    changes.notify(&mut tx).await?;
+    changes.notify(&mut tx, &key).await?;
     tx.commit().await?;
     // only now are newly registered devices real
     state.ids.extend(ids);
@@ -414,10 +425,12 @@ impl Backlog {
 
 /// Channel on which every flush that moved a device's latest position or stored new alarms
 /// notifies (`pg_notify` inside the flush's transaction, so only committed changes are told).
-pub const CHANGES_CHANNEL: &str = "fleet_changes";
+pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;
 
-/// NOTIFY payloads must stay below 8000 bytes; changes are split into payloads of at most this.
+/// NOTIFY payloads must stay below 8000 bytes, signature included; changes are split into
+/// payloads of at most this before they are signed.
 const MAX_PAYLOAD: usize = 7_000;
+const _: () = assert!(MAX_PAYLOAD + fleet_db::notify::SIGNATURE_LEN < 8_000);
 
 /// What a flush changed, told to listeners as compact JSON payloads:
 /// `{"p":[device ids whose device_latest moved],"a":[[device_id,"alarm_time","alarm_type"],…]}`.
@@ -467,8 +480,9 @@ impl Changes {
         out
     }
 
-    async fn notify(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
-        let payloads = self.payloads();
+    async fn notify(&self, tx: &mut PgConnection, key: &NotifyKey) -> Result<(), sqlx::Error> {
+        let payloads: Vec<String> =
+            self.payloads().iter().map(|p| key.sign(CHANGES_CHANNEL, p)).collect();
         if payloads.is_empty() {
             return Ok(());
         }
@@ -486,7 +500,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
+    fn signed_change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
         let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
         let changes = Changes {
             latest: (1..=5_000).collect(),
@@ -494,9 +508,12 @@ mod tests {
         };
         let payloads = changes.payloads();
         assert!(payloads.len() > 1);
+        let key = NotifyKey::from_bytes([3; 32]);
         let (mut ids, mut alarms) = (0, 0);
         for p in &payloads {
-            assert!(p.len() < 8_000, "{}", p.len());
+            let signed = key.sign(CHANGES_CHANNEL, p);
+            assert!(signed.len() < 8_000, "{}", signed.len());
+            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies");
             let v: serde_json::Value = serde_json::from_str(p).expect("json");
             ids += v["p"].as_array().expect("p").len();
             alarms += v["a"].as_array().expect("a").len();

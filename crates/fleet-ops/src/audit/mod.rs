@@ -80,7 +80,7 @@ impl Check {
 /// What the audit knows about the process it checks for.
 #[derive(Debug, Clone)]
 pub struct AuditContext {
-    /// fleetd's connection budget per process (FLEETD_DB_MAX_CONNECTIONS).
+    /// fleetd's connection budget per process (both pools and the stream listener).
     pub fleetd_budget: u32,
     pub partition_months_ahead: u32,
     pub retention: RetentionConfig,

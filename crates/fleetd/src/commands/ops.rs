@@ -125,7 +125,8 @@ pub async fn restore(cfg: Config, args: RestoreArgs) -> anyhow::Result<()> {
 pub async fn audit(cfg: Config, args: AuditArgs) -> anyhow::Result<()> {
     let db = Database::open(&cfg).await?;
     let ctx = AuditContext {
-        fleetd_budget: cfg.db.max_connections,
+        // both pools, and the live stream's listener
+        fleetd_budget: cfg.db.max_connections + cfg.api.db_connections + 1,
         partition_months_ahead: cfg.partition_months_ahead,
         retention: cfg.retention,
         backup_max_age: cfg.backup.max_age,

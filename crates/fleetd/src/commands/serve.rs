@@ -112,13 +112,35 @@ async fn serve(
         token: push_token,
         max_body_bytes: cfg.ingest.push_max_body_bytes,
     };
-    let state = fleet_http::AppState::new(db.pool.clone())
+    // the API reads through a pool of its own: slow readers can never take the connections
+    // of the writer, the leases and the workers
+    let api_pool = db.api_pool(cfg).await?;
+    let state = fleet_http::AppState::new(api_pool.clone())
         .with_cors_origins(cfg.http.cors_origins.iter().cloned())
         .with_trusted_proxies(cfg.http.trusted_proxies.iter().copied())
-        .with_metrics_token(cfg.http.metrics_token.as_ref().map(|t| t.expose().as_str()));
+        .with_metrics_token(cfg.http.metrics_token.as_ref().map(|t| t.expose().as_str()))
+        .with_export_limits(fleet_http::ExportLimits {
+            per_user: cfg.api.exports_per_user,
+            total: cfg.api.exports_max,
+            stall_timeout: cfg.api.export_stall_timeout,
+        })
+        .with_stream_limits(fleet_http::StreamLimits {
+            per_user: cfg.api.streams_per_user,
+            total: cfg.api.streams_max,
+            recheck_every: cfg.api.stream_recheck,
+        });
     // one listener turns the writer's fleet_changes notifications into the live stream's events
-    let stream_listener =
-        fleet_http::stream::spawn_listener(db.pool.clone(), state.stream.clone(), shutdown.clone());
+    // and ends streams whose credential ended
+    let stream_listener = fleet_http::stream::spawn_listener(
+        api_pool.clone(),
+        state.stream.clone(),
+        shutdown.clone(),
+    );
+    let analyst_watchdog = tokio::spawn(fleet_db::analyst_limits::watch(
+        db.pool.clone(),
+        cfg.analyst.statement_timeout,
+        shutdown.clone(),
+    ));
     let web = fleet_web::router(fleet_web::WebConfig {
         tile_url: cfg.http.map_tile_url.clone(),
         tile_attribution: cfg.http.map_tile_attribution.clone(),
@@ -144,7 +166,8 @@ async fn serve(
         max_in_flight: cfg.http.max_in_flight,
         priority_reserve: cfg.http.priority_reserve,
     }
-    .for_process(cfg.db.max_connections);
+    // the workers' pool, the API's and the stream listener's own connection
+    .for_process(cfg.db.max_connections + cfg.api.db_connections + 1);
     let served =
         fleet_http::server::serve(listener, app, limits, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
@@ -160,6 +183,8 @@ async fn serve(
     }
     let _ = trips.await;
     let _ = stream_listener.await;
+    let _ = analyst_watchdog.await;
+    api_pool.close().await;
     writer_stop.cancel();
     let _ = writer_task.await;
     served.context("HTTP server failed")

@@ -1,0 +1,216 @@
+//! Who holds the open live streams: a cap per user and per process, and the re-check of every
+//! open stream's credential (periodically, and at once when the `fleet_auth` triggers announce
+//! that a token, a session or a user changed), ending streams whose credential no longer holds.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{Credential, Principal};
+
+/// Limits on live streams.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    /// Streams one user may hold open at once (over all their tokens and sessions).
+    pub per_user: usize,
+    /// Streams the process holds open at once.
+    pub total: usize,
+    /// How often every open stream's credential is checked again (besides on `fleet_auth`).
+    pub recheck_every: Duration,
+}
+
+impl Default for StreamLimits {
+    fn default() -> Self {
+        Self { per_user: 5, total: 500, recheck_every: Duration::from_secs(60) }
+    }
+}
+
+/// Why a stream was not opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PerUser(usize),
+    Total(usize),
+}
+
+#[derive(Debug)]
+struct Holder {
+    user_id: i32,
+    credential: Credential,
+    end: CancellationToken,
+}
+
+#[derive(Debug, Default)]
+struct Open {
+    next: i64,
+    streams: HashMap<i64, Holder>,
+    per_user: HashMap<i32, usize>,
+}
+
+/// The open streams of a process.
+#[derive(Debug)]
+pub struct OpenStreams {
+    limits: StreamLimits,
+    open: Mutex<Open>,
+}
+
+/// One open stream's place; dropping it (when the stream ends) frees the place.
+#[derive(Debug)]
+pub struct StreamTicket {
+    id: i64,
+    streams: Arc<OpenStreams>,
+    /// Cancelled when the stream's credential stopped being valid.
+    pub ended: CancellationToken,
+}
+
+impl Drop for StreamTicket {
+    fn drop(&mut self) {
+        let mut open = self.streams.lock();
+        if let Some(h) = open.streams.remove(&self.id) {
+            if let Some(n) = open.per_user.get_mut(&h.user_id) {
+                *n -= 1;
+                if *n == 0 {
+                    open.per_user.remove(&h.user_id);
+                }
+            }
+        }
+    }
+}
+
+impl OpenStreams {
+    pub fn new(limits: StreamLimits) -> Self {
+        Self { limits, open: Mutex::new(Open::default()) }
+    }
+
+    pub fn limits(&self) -> StreamLimits {
+        self.limits
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Open> {
+        self.open.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes a place for a stream of `who`, unless the user or the process is at its limit.
+    pub fn open(self: &Arc<Self>, who: &Principal) -> Result<StreamTicket, Refusal> {
+        let mut open = self.lock();
+        if open.streams.len() >= self.limits.total {
+            metrics::counter!("fleetd_stream_refused_total", "reason" => "total").increment(1);
+            return Err(Refusal::Total(self.limits.total));
+        }
+        let mine = open.per_user.get(&who.user_id).copied().unwrap_or(0);
+        if mine >= self.limits.per_user {
+            metrics::counter!("fleetd_stream_refused_total", "reason" => "per_user").increment(1);
+            return Err(Refusal::PerUser(self.limits.per_user));
+        }
+        open.next += 1;
+        let id = open.next;
+        let end = CancellationToken::new();
+        open.streams.insert(
+            id,
+            Holder { user_id: who.user_id, credential: who.credential.clone(), end: end.clone() },
+        );
+        *open.per_user.entry(who.user_id).or_default() += 1;
+        Ok(StreamTicket { id, streams: self.clone(), ended: end })
+    }
+
+    /// Streams open now.
+    pub fn len(&self) -> usize {
+        self.lock().streams.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Checks every open stream's credential in one query and ends those no longer valid (a
+    /// token revoked or expired, a session ended, a user deactivated or deleted). Returns how
+    /// many were ended.
+    pub async fn revalidate(&self, pool: &PgPool) -> Result<usize, sqlx::Error> {
+        let (mut ids, mut users, mut tokens, mut sessions) = (vec![], vec![], vec![], vec![]);
+        for (id, h) in self.lock().streams.iter() {
+            ids.push(*id);
+            users.push(h.user_id);
+            match &h.credential {
+                Credential::Token { token_id } => {
+                    tokens.push(Some(*token_id));
+                    sessions.push(None);
+                }
+                Credential::Session { session_hash } => {
+                    tokens.push(None);
+                    sessions.push(Some(session_hash.clone()));
+                }
+            }
+        }
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        // the same conditions as token::authenticate and session::authenticate
+        let invalid: Vec<i64> = sqlx::query_scalar(
+            "select k.id
+             from unnest($1::int8[], $2::int4[], $3::int4[], $4::text[])
+                  as k(id, user_id, token_id, session_hash)
+             where not exists (
+                 select from fleet.users u
+                 where u.user_id = k.user_id and u.active
+                   and (exists (select from fleet.api_tokens t
+                                where t.token_id = k.token_id and t.user_id = k.user_id
+                                  and t.revoked_at is null
+                                  and (t.expires_at is null or t.expires_at > now()))
+                        or exists (select from fleet.sessions s
+                                   where s.session_hash = k.session_hash
+                                     and s.user_id = k.user_id and s.expires_at > now())))",
+        )
+        .bind(&ids)
+        .bind(&users)
+        .bind(&tokens)
+        .bind(&sessions)
+        .fetch_all(pool)
+        .await?;
+        let open = self.lock();
+        for id in &invalid {
+            if let Some(h) = open.streams.get(id) {
+                h.end.cancel();
+            }
+        }
+        if !invalid.is_empty() {
+            metrics::counter!("fleetd_stream_ended_total", "reason" => "credential")
+                .increment(invalid.len() as u64);
+            tracing::info!(
+                streams = invalid.len(),
+                "live streams ended: their credential is no longer valid"
+            );
+        }
+        Ok(invalid.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+
+    fn who(user_id: i32) -> Principal {
+        Principal {
+            user_id,
+            username: format!("u{user_id}"),
+            role: Role::Viewer,
+            credential: Credential::Token { token_id: user_id },
+        }
+    }
+
+    #[test]
+    fn places_are_limited_per_user_and_in_total_and_freed_on_drop() {
+        let limits = StreamLimits { per_user: 2, total: 3, ..StreamLimits::default() };
+        let streams = Arc::new(OpenStreams::new(limits));
+        let a1 = streams.open(&who(1)).expect("a1");
+        let _a2 = streams.open(&who(1)).expect("a2");
+        assert_eq!(streams.open(&who(1)).expect_err("a3"), Refusal::PerUser(2));
+        let _b1 = streams.open(&who(2)).expect("b1");
+        assert_eq!(streams.open(&who(3)).expect_err("c1"), Refusal::Total(3));
+        drop(a1);
+        assert_eq!(streams.len(), 2);
+        let _a3 = streams.open(&who(1)).expect("a place again");
+    }
+}
