@@ -51,7 +51,13 @@ async fn fleet_ro_can_select_from_every_reporting_view() {
 #[tokio::test]
 async fn fleet_ro_cannot_read_credentials() {
     let db = TestDb::migrated().await;
-    for table in ["fleet.users", "fleet.api_tokens", "fleet.sessions", "fleet.login_throttle"] {
+    for table in [
+        "fleet.users",
+        "fleet.api_tokens",
+        "fleet.sessions",
+        "fleet.login_throttle",
+        "fleet.notify_key",
+    ] {
         let r = as_analyst(&db.pool, &format!("select * from {table}")).await;
         assert!(is_permission_denied(&r), "{table}: {r:?}");
     }

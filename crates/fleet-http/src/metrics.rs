@@ -27,6 +27,16 @@
 //! | `fleetd_stream_clients` | gauge | |
 //! | `fleetd_stream_events_total` | counter | event |
 //! | `fleetd_ops_alert_active` | gauge | alert (1 while raised, 0 once cleared; from `fleet.ops_alerts`) |
+//! | `fleetd_login_refused_total` | counter | reason (malformed, delayed, wrong) |
+//! | `fleetd_http_cross_site_refused_total` | counter | (unsafe API requests from another site) |
+//! | `fleetd_exports_running` | gauge | |
+//! | `fleetd_exports_refused_total` | counter | reason (per_user, total) |
+//! | `fleetd_exports_aborted_total` | counter | reason (stalled: the client stopped reading) |
+//! | `fleetd_stream_refused_total` | counter | reason (per_user, total) |
+//! | `fleetd_stream_ended_total` | counter | reason (credential: its token, session or user ended) |
+//! | `fleetd_stream_notifications_rejected_total` | counter | (change notifications without fleetd's signature) |
+//! | `fleetd_analyst_watchdog_active` | gauge | (1 while the watchdog may cancel `fleet_ro` queries) |
+//! | `fleetd_analyst_queries_cancelled_total` | counter | (`fleet_ro` queries past their time cancelled) |
 
 use std::sync::OnceLock;
 use std::time::Instant;

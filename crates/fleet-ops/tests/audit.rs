@@ -61,7 +61,7 @@ async fn a_clean_install_passes_with_warnings_for_no_backup_and_no_ingest_yet() 
     for id in ["migrations", "partitions", "retention", "read_only_roles", "sizes"] {
         assert_eq!(status_of(&r, id), Status::Ok, "{id}: {r}");
     }
-    assert_eq!(r.checks.len(), 12);
+    assert_eq!(r.checks.len(), 13);
     let json = serde_json::to_value(&r).expect("json");
     assert_eq!(json["checks"][0]["id"], "migrations");
     assert!(["ok", "warn"].contains(&json["status"].as_str().unwrap_or("")), "{json}");
@@ -242,4 +242,30 @@ async fn backups_and_secrets_readable_by_others_warn() {
     assert!(c.details.iter().any(|d| d.contains(".dump is 644")), "{c:?}");
     assert!(c.details.iter().any(|d| d.contains("backups is 755")), "{c:?}");
     assert!(c.details.iter().any(|d| d.contains(".env is 640")), "{c:?}");
+}
+
+#[tokio::test]
+async fn an_analyst_role_without_its_limits_warns() {
+    let _roles = ROLES.lock().await;
+    let db = installed().await;
+    let limits = fleet_config::AnalystLimits {
+        statement_timeout: Duration::from_secs(300),
+        connection_limit: 5,
+    };
+    assert!(fleet_db::analyst_limits::apply_analyst_limits(&db.pool, &limits).await.expect("set"));
+    let r = audit(&db).await;
+    let c = r.check("analyst_limits").expect("check");
+    assert_eq!(c.status, Status::Ok, "{c:?}");
+    assert!(c.summary.contains("connection limit 5") && c.summary.contains("300000"), "{c:?}");
+
+    exec(&db, "alter role fleet_ro reset all").await;
+    exec(&db, "alter role fleet_ro connection limit -1").await;
+    let r = audit(&db).await;
+    let c = r.check("analyst_limits").expect("check").clone();
+    // put them back for the other tests on this server before asserting
+    fleet_db::analyst_limits::apply_analyst_limits(&db.pool, &limits).await.expect("restore");
+    assert_eq!(c.status, Status::Warn, "{c:?}");
+    for missing in ["no connection limit", "no statement_timeout", "no work_mem"] {
+        assert!(c.details.iter().any(|d| d.contains(missing)), "{missing}: {c:?}");
+    }
 }

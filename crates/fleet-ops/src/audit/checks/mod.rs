@@ -10,7 +10,7 @@ use crate::OpsError;
 use activity::{backups, connections, ingest, sessions};
 use files::file_modes;
 use schema::{migrations, partitions, retention, sizes};
-use security::{passwords, read_only_roles, superuser};
+use security::{analyst_limits, passwords, read_only_roles, superuser};
 
 mod activity;
 mod files;
@@ -18,7 +18,7 @@ mod schema;
 mod security;
 
 /// Every check, in report order.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     "migrations",
     "connections",
     "partitions",
@@ -26,6 +26,7 @@ pub const ALL: [&str; 12] = [
     "read_only_roles",
     "passwords",
     "superuser",
+    "analyst_limits",
     "sessions",
     "sizes",
     "ingest",
@@ -42,6 +43,7 @@ pub async fn run(id: &'static str, pool: &PgPool, ctx: &AuditContext) -> Result<
         "read_only_roles" => read_only_roles(pool).await,
         "passwords" => passwords(pool).await,
         "superuser" => superuser(pool).await,
+        "analyst_limits" => analyst_limits(pool).await,
         "sessions" => sessions(pool).await,
         "sizes" => sizes(pool).await,
         "ingest" => ingest(pool).await,

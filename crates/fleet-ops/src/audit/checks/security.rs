@@ -156,3 +156,48 @@ pub(super) async fn superuser(pool: &PgPool) -> Result<Check, OpsError> {
         Check::new("superuser", Status::Ok, format!("fleetd connects as {me}, not a superuser"))
     })
 }
+
+/// The analyst role's limits (set at every fleetd start) and whether fleetd may enforce the
+/// statement timeout an analyst session can lift: without them one ad-hoc query can hold the
+/// server's memory and connections.
+pub(super) async fn analyst_limits(pool: &PgPool) -> Result<Check, OpsError> {
+    let role: Option<(i32, Option<Vec<String>>)> = sqlx::query_as(
+        "select r.rolconnlimit, s.setconfig
+         from pg_roles r
+         left join pg_db_role_setting s on s.setrole = r.oid and s.setdatabase = 0
+         where r.rolname = 'fleet_ro'",
+    )
+    .fetch_optional(pool)
+    .await
+    .context("reading the analyst role's settings")?;
+    let Some((connection_limit, config)) = role else {
+        return Ok(Check::new("analyst_limits", Status::Warn, "there is no fleet_ro role"));
+    };
+    let config = config.unwrap_or_default();
+    let setting = |name: &str| {
+        config.iter().find_map(|c| c.strip_prefix(name)?.strip_prefix('=').map(str::to_owned))
+    };
+    let mut warns = Vec::new();
+    if connection_limit < 0 {
+        warns.push("fleet_ro has no connection limit (FLEETD_ANALYST_CONNECTION_LIMIT)".to_owned());
+    }
+    for name in ["statement_timeout", "idle_in_transaction_session_timeout", "work_mem"] {
+        if setting(name).is_none_or(|v| v == "0") {
+            warns.push(format!("fleet_ro has no {name} default"));
+        }
+    }
+    let rights = fleet_db::analyst_limits::watchdog_rights(pool).await?;
+    if !(rights.see && rights.cancel) {
+        warns.push(
+            "fleetd's role cannot cancel fleet_ro queries that lift their timeout (grant it pg_read_all_stats and pg_signal_backend)"
+                .to_owned(),
+        );
+    }
+    let summary = format!(
+        "fleet_ro: connection limit {}, statement_timeout {}, work_mem {}",
+        if connection_limit < 0 { "none".to_owned() } else { connection_limit.to_string() },
+        setting("statement_timeout").unwrap_or_else(|| "none".to_owned()),
+        setting("work_mem").unwrap_or_else(|| "default".to_owned()),
+    );
+    Ok(Check::from_findings("analyst_limits", summary, Vec::new(), warns))
+}
