@@ -237,6 +237,11 @@ pub async fn take(
     let json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| OpsError::Input(format!("manifest: {e}")))?;
     crate::private::write(&manifest_path, &json).map_err(io_err("writing", &manifest_path))?;
+    match crate::private::tighten_backups(req.dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(files = n, "earlier backups made readable by their owner only"),
+        Err(e) => tracing::warn!(error = %e, "could not restrict earlier backups"),
+    }
     std::fs::rename(&partial, &path).map_err(io_err("renaming the finished dump", &partial))?;
 
     // a database not yet migrated to fleet.backups (a backup before an upgrade) is backed up

@@ -49,3 +49,21 @@ pub fn loose_mode(path: &Path) -> Option<u32> {
     let mode = fs::metadata(path).ok()?.permissions().mode() & 0o777;
     (mode & 0o077 != 0).then_some(mode)
 }
+
+/// Makes the backups an earlier fleetd left readable by others (`fleetd-*.dump` and their
+/// checksum and manifest) owner-only; returns how many it changed. The directory itself keeps
+/// the mode its operator chose (the audit warns about it).
+pub fn tighten_backups(dir: &Path) -> std::io::Result<usize> {
+    let mut changed = 0;
+    for entry in fs::read_dir(dir)?.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.starts_with("fleetd-")
+            && [".dump", ".dump.sha256", ".dump.manifest.json"].iter().any(|e| name.ends_with(e));
+        if ours && path.is_file() && loose_mode(&path).is_some() {
+            restrict(&path)?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}

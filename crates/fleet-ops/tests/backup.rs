@@ -239,4 +239,19 @@ async fn backup_files_are_the_owners_only_whatever_the_umask() {
     for f in &files {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
+
+    // a directory an earlier version filled with world-readable backups: they are tightened,
+    // a file that is not a backup is left alone
+    let earlier_dir = parent.path().join("earlier");
+    std::fs::create_dir(&earlier_dir).expect("dir");
+    let earlier = earlier_dir.join("fleetd-x-20260101T000000Z.dump");
+    let notes = earlier_dir.join("notes.txt");
+    for f in [&earlier, &earlier_dir.join("fleetd-x-20260101T000000Z.dump.sha256"), &notes] {
+        std::fs::write(f, "x").expect("write");
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    }
+    take(&source, &earlier_dir).await;
+    assert_eq!(mode(&earlier), 0o600);
+    assert_eq!(mode(&earlier_dir.join("fleetd-x-20260101T000000Z.dump.sha256")), 0o600);
+    assert_eq!(mode(&notes), 0o644, "not a backup");
 }

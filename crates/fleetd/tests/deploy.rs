@@ -69,6 +69,9 @@ fn the_compose_file_has_health_checks_and_passes_compose_config() {
         "fleetd-data:/var/lib/fleetd",
         "nofile:",
         "soft: 65536",
+        // the gateway of the fixed subnet is the host's proxy, trusted for X-Forwarded-For
+        "gateway: 172.29.80.1",
+        "FLEETD_TRUSTED_PROXIES: ${FLEETD_TRUSTED_PROXIES:-172.29.80.1/32}",
     ] {
         assert!(compose.contains(needle), "the compose file lacks {needle}");
     }

@@ -18,7 +18,38 @@ use ipnet::IpNet;
 /// `None` when the server was not given peer addresses (tests calling the router directly).
 pub fn address(parts: &Parts, trusted: &[IpNet]) -> Option<IpAddr> {
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())?;
+    if looks_like_an_untrusted_proxy(peer, &parts.headers, trusted) {
+        warn_untrusted_proxy_once(peer);
+    }
     Some(client_address(peer, &parts.headers, trusted))
+}
+
+/// A peer on this machine or a private network that sends `X-Forwarded-For` without being in
+/// `FLEETD_TRUSTED_PROXIES` is most likely the operator's own reverse proxy, left out of the
+/// setting (as after an upgrade from a version that trusted loopback): then every client
+/// shares the proxy's address, and one client's failed logins delay everyone.
+fn looks_like_an_untrusted_proxy(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> bool {
+    let peer = peer.to_canonical();
+    let local = match peer {
+        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+    };
+    local
+        && headers.contains_key("x-forwarded-for")
+        && !trusted.iter().any(|net| net.contains(&peer))
+}
+
+/// Says so once per process: the log must not grow with requests.
+fn warn_untrusted_proxy_once(peer: IpAddr) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            client.addr = %peer,
+            "a local peer sends X-Forwarded-For but is not in FLEETD_TRUSTED_PROXIES: its header \
+             is ignored and every client behind it shares its address for login limits; list \
+             the reverse proxy there (docs/SECURITY.md)"
+        );
+    }
 }
 
 /// The client behind `peer`: walks `X-Forwarded-For` from the right past trusted proxies.
@@ -115,6 +146,25 @@ mod tests {
         // an IPv4 peer seen as an IPv4-mapped IPv6 address is still trusted
         let h = xff(&["198.51.100.7"]);
         assert_eq!(client_address(ip("::ffff:10.0.0.1"), &h, &trusted), ip("198.51.100.7"));
+    }
+
+    #[test]
+    fn a_local_peer_sending_forwarded_for_unlisted_looks_like_a_forgotten_proxy() {
+        let h = |xff: bool| {
+            let mut h = HeaderMap::new();
+            if xff {
+                h.insert("x-forwarded-for", "198.51.100.7".parse().expect("value"));
+            }
+            h
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().expect("ip");
+        let listed: Vec<IpNet> = vec!["127.0.0.1/32".parse().expect("net")];
+        assert!(looks_like_an_untrusted_proxy(ip("127.0.0.1"), &h(true), &[]));
+        assert!(looks_like_an_untrusted_proxy(ip("172.18.0.1"), &h(true), &[]));
+        assert!(looks_like_an_untrusted_proxy(ip("::ffff:10.0.0.2"), &h(true), &[]));
+        assert!(!looks_like_an_untrusted_proxy(ip("127.0.0.1"), &h(true), &listed), "listed");
+        assert!(!looks_like_an_untrusted_proxy(ip("127.0.0.1"), &h(false), &[]), "no header");
+        assert!(!looks_like_an_untrusted_proxy(ip("203.0.113.9"), &h(true), &[]), "public");
     }
 
     #[test]

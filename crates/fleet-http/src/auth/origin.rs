@@ -38,7 +38,7 @@ pub async fn refuse_cross_site(
 /// `Err` with the reason when the request must be refused.
 pub fn check(method: &Method, headers: &HeaderMap, allowed: &[HeaderValue]) -> Result<(), String> {
     let safe = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
-    if safe || headers.contains_key(header::AUTHORIZATION) {
+    if safe || has_bearer_token(headers) {
         return Ok(());
     }
     let origin = headers.get(header::ORIGIN);
@@ -62,6 +62,15 @@ pub fn check(method: &Method, headers: &HeaderMap, allowed: &[HeaderValue]) -> R
             excerpt(origin.to_str().unwrap_or("not text"))
         )),
     }
+}
+
+/// A bearer token is something a page can only send through fetch with CORS, never through a
+/// form; other `Authorization` schemes can be attached by the browser on its own (Basic
+/// credentials cached for a proxy in front of fleetd), so they do not exempt a request.
+fn has_bearer_token(headers: &HeaderMap) -> bool {
+    headers.get_all(header::AUTHORIZATION).iter().any(|v| {
+        v.as_bytes().get(..7).is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer "))
+    })
 }
 
 /// True when `origin` (`scheme://host[:port]`) names the host this request was sent to: its
@@ -154,5 +163,12 @@ mod tests {
         with_token.insert(header::AUTHORIZATION, "Bearer fltd_x".parse().expect("value"));
         assert!(check(&Method::DELETE, &with_token, &[]).is_ok());
         assert!(check(&Method::PATCH, &evil, &[]).is_err());
+        // Basic credentials a browser cached for a proxy ride along with any form post
+        let mut with_basic = evil.clone();
+        with_basic.insert(header::AUTHORIZATION, "Basic YWRtaW46cHc=".parse().expect("value"));
+        assert!(check(&Method::POST, &with_basic, &[]).is_err());
+        let mut short = evil;
+        short.insert(header::AUTHORIZATION, "Bear".parse().expect("value"));
+        assert!(check(&Method::POST, &short, &[]).is_err());
     }
 }
