@@ -88,3 +88,14 @@ async fn pushes_filling_the_reserve_leave_places_for_the_liveness_probe() {
 
     assert_eq!(within_a_second("/healthz", server.get("/healthz")).await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_push_with_a_wrong_token_in_its_url_is_refused_before_its_body_arrives() {
+    let server = Server::start(SMALL).await;
+    let head = "POST /push/pushgps?token=wrong HTTP/1.1\r\nHost: fleetd\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
+    let mut stalled = stall_after(server.addr, head.as_bytes()).await;
+    let status = status_within(&mut stalled, Duration::from_secs(1)).await;
+    assert_eq!(status.as_deref(), Some("HTTP/1.1 401 Unauthorized"));
+    assert_eq!(within_a_second("a push", server.push(1)).await, 200);
+}

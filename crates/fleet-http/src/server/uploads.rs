@@ -30,6 +30,7 @@ impl Uploads {
 
     /// A place for one more body from `client`, or `None` when it has its share receiving.
     pub(crate) fn try_start(self: &Arc<Self>, client: IpAddr) -> Option<Upload> {
+        let client = network_of(client);
         let mut open = self.lock();
         let n = open.entry(client).or_insert(0);
         if *n >= self.per_address {
@@ -37,6 +38,17 @@ impl Uploads {
         }
         *n += 1;
         Some(Upload { uploads: self.clone(), client })
+    }
+}
+
+/// How a client is counted, as the login limits count it: IPv4 by its address, IPv6 by its
+/// /64 (one subscriber's network, in which it could otherwise take a new address per request).
+fn network_of(client: IpAddr) -> IpAddr {
+    match client.to_canonical() {
+        IpAddr::V6(v6) => {
+            ipnet::Ipv6Net::new(v6, 64).map_or(IpAddr::V6(v6), |n| n.network().into())
+        }
+        v4 => v4,
     }
 }
 
@@ -77,5 +89,13 @@ mod tests {
         drop(first);
         assert!(uploads.try_start(a).is_some(), "a finished body frees its place");
         assert!(uploads.lock().len() <= 2);
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_64() {
+        let uploads = Uploads::new(1);
+        let _held = uploads.try_start("2001:db8:1:2::1".parse().expect("ip")).expect("first");
+        assert!(uploads.try_start("2001:db8:1:2:ffff::9".parse().expect("ip")).is_none());
+        assert!(uploads.try_start("2001:db8:1:3::1".parse().expect("ip")).is_some());
     }
 }
