@@ -57,8 +57,8 @@ pub const REJECTION_REASONS: [&str; 8] = [
 /// Largest read buffer of a connection, which bounds a request head (larger: 431). Every open
 /// connection may fill it with an unfinished head, so it is the per-connection part of what
 /// clients without a login can make fleetd hold: 16 KiB × 8,192 connections is 128 MiB. The web
-/// apps send under 2 KiB of headers (a session cookie and a CSRF token); nginx's default for a
-/// whole head is 8 KiB.
+/// apps send under 2 KiB of headers (one session cookie); nginx refuses a header line over
+/// 8 KiB by default.
 pub const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Counts one refusal, eviction or timeout.
