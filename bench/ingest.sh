@@ -30,6 +30,8 @@ say() { printf '[bench] %s\n' "$*" >&2; }
 # unless these are set. docs/BENCHMARKS.md gives the ratio with them running too.
 export FLEETD_TRIPS_INTERVAL_S=${FLEETD_TRIPS_INTERVAL_S:-86400}
 export FLEETD_KPI_INTERVAL_S=${FLEETD_KPI_INTERVAL_S:-86400}
+# every pushing connection comes from this one address, so each may have its body on the way
+export FLEETD_HTTP_UPLOADS_PER_ADDRESS=${FLEETD_HTTP_UPLOADS_PER_ADDRESS:-$concurrency}
 
 psql_bin=$(command -v psql || true)
 if [ -z "$psql_bin" ]; then

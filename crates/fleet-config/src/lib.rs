@@ -174,6 +174,8 @@ pub struct HttpConfig {
     pub max_in_flight: usize,
     /// The part of `max_in_flight` only pushes and `/healthz` may use.
     pub priority_reserve: usize,
+    /// Most requests from one client address still receiving their body at once.
+    pub uploads_per_address: usize,
     /// Bearer token `/metrics` requires; `None`: open.
     pub metrics_token: Option<Secret<String>>,
     /// Origins (`https://ops.example.com`, lowercase, no path) whose pages may call the API

@@ -377,6 +377,8 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         send_timeout: secs("http_send_timeout_s", 1)?,
         max_in_flight,
         priority_reserve,
+        uploads_per_address: t.required("http_uploads_per_address", integer(1, 1_000_000))?
+            as usize,
         metrics_token: t.parsed("metrics_token", |v| {
             if v.len() >= 16 {
                 Ok(Secret::new(v.to_owned()))

@@ -327,6 +327,12 @@ pub const SETTINGS: &[Setting] = &[
         "64",
         "Part of FLEETD_HTTP_MAX_IN_FLIGHT only pushes (/push/*) and /healthz may use.",
     ),
+    int(
+        "http_uploads_per_address",
+        "FLEETD_HTTP_UPLOADS_PER_ADDRESS",
+        "32",
+        "Most requests one client address may have still sending their body at once; over it: 429 at once. Behind a proxy, set FLEETD_TRUSTED_PROXIES so clients are told apart.",
+    ),
     Setting {
         secret: true,
         ..text(

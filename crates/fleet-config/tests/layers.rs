@@ -279,6 +279,18 @@ fn http_limits_have_defaults_and_the_reserve_must_leave_a_general_share() {
     assert_eq!(c.http.send_timeout.as_secs(), 60);
     assert_eq!(c.http.body_memory, 64 << 20);
     assert_eq!((c.http.max_in_flight, c.http.priority_reserve), (1024, 64));
+    assert_eq!(c.http.uploads_per_address, 32);
+    let one = Loader::new()
+        .dotenv(None)
+        .env(env_of(&[("FLEETD_HTTP_UPLOADS_PER_ADDRESS", "1")]))
+        .load()
+        .expect("loads");
+    assert_eq!(one.http.uploads_per_address, 1);
+    Loader::new()
+        .dotenv(None)
+        .env(env_of(&[("FLEETD_HTTP_UPLOADS_PER_ADDRESS", "0")]))
+        .load()
+        .expect_err("at least one body per address");
     assert!(c.http.metrics_token.is_none());
     let err = Loader::new()
         .dotenv(None)

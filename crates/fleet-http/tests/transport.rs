@@ -19,6 +19,8 @@ const GENEROUS: Limits = Limits {
     send_timeout: Duration::from_secs(30),
     max_in_flight: 200,
     priority_reserve: 20,
+    uploads_per_address: 1000,
+    trusted_proxies: Vec::new(),
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,4 +232,44 @@ async fn clients_that_stop_reading_are_cut_off_and_free_their_places() {
     }
     let metrics = server.metrics().await;
     assert!(metrics.contains("fleetd_http_rejections_total{reason=\"send_timeout\"}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_over_the_read_buffer_get_431_and_ordinary_heads_pass() {
+    use fleet_http::server::READ_BUFFER_BYTES;
+    let server = Server::start(GENEROUS).await;
+    let head = |filler: usize| {
+        let mut head = "GET /healthz HTTP/1.1\r\nHost: fleetd\r\nConnection: close\r\n".to_owned();
+        head.push_str(&format!("Cookie: fleetd_session={}\r\n\r\n", "a".repeat(filler)));
+        head
+    };
+    let answer = |head: String| async move {
+        let mut s = stall_after(server.addr, head.as_bytes()).await;
+        let got = closed_within(&mut s, Duration::from_secs(5)).await.expect("answered and closed");
+        String::from_utf8_lossy(&got).lines().next().unwrap_or_default().to_owned()
+    };
+    // a head with 8 KiB of cookies (far more than the web apps send) is read
+    assert!(answer(head(8 * 1024)).await.starts_with("HTTP/1.1 200"));
+    // one a little over the buffer is refused: a connection cannot hold more than it
+    let refused = answer(head(READ_BUFFER_BYTES + 1024)).await;
+    assert!(refused.starts_with("HTTP/1.1 431"), "{refused}");
+    assert_eq!(READ_BUFFER_BYTES, 16 * 1024);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_responses_tell_clients_to_drop_idle_connections_before_fleetd_closes_them() {
+    let server =
+        Server::start(Limits { header_timeout: Duration::from_secs(10), ..GENEROUS }).await;
+    let client = reqwest::Client::new();
+    for path in ["/healthz", "/readyz", "/no/such/page"] {
+        let r = client.get(server.url(path)).send().await.expect("request");
+        assert_eq!(r.headers()["keep-alive"], "timeout=9", "{path}");
+    }
+    let closing = client
+        .get(server.url("/healthz"))
+        .header("connection", "close")
+        .send()
+        .await
+        .expect("request");
+    assert!(closing.headers().get("keep-alive").is_none(), "nothing to keep alive");
 }

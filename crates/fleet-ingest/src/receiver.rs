@@ -63,6 +63,16 @@ async fn accept(
     query: Option<String>,
     body: Body,
 ) -> Result<Vec<(String, String)>, Response> {
+    let mut form: Vec<(String, String)> = Vec::new();
+    if let Some(q) = query {
+        form.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
+    }
+    // the first `token` counts, and the query comes first: a wrong one there (or no secret
+    // configured) is refused before the body is read, so it holds no place while it arrives
+    let in_query = form.iter().any(|(k, _)| k == "token");
+    if (r.token.is_none() || in_query) && !authorised(r, &form) {
+        return Err(refuse_token(r, channel));
+    }
     let bytes = match to_bytes(body, r.max_body_bytes).await {
         Ok(b) => b,
         Err(_) => {
@@ -70,22 +80,27 @@ async fn accept(
             return Err(refusal(StatusCode::PAYLOAD_TOO_LARGE, "body too large"));
         }
     };
-    let mut form: Vec<(String, String)> = Vec::new();
-    if let Some(q) = query {
-        form.extend(url::form_urlencoded::parse(q.as_bytes()).into_owned());
-    }
     form.extend(url::form_urlencoded::parse(&bytes).into_owned());
-    let sent = form.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
-    let authorised = match (&r.token, sent) {
-        (Some(secret), Some(sent)) => constant_time_eq(secret.expose().as_bytes(), sent.as_bytes()),
-        _ => false,
-    };
-    if !authorised {
-        r.writer.note_refused(channel);
-        tracing::warn!(channel, "push refused: wrong or missing token");
-        return Err(refusal(StatusCode::UNAUTHORIZED, "wrong or missing token"));
+    if !authorised(r, &form) {
+        return Err(refuse_token(r, channel));
     }
     Ok(form)
+}
+
+/// Whether the form's first `token` is the shared secret.
+fn authorised(r: &PushReceiver, form: &[(String, String)]) -> bool {
+    let sent = form.iter().find(|(k, _)| k == "token").map(|(_, v)| v.as_str());
+    match (&r.token, sent) {
+        (Some(secret), Some(sent)) => constant_time_eq(secret.expose().as_bytes(), sent.as_bytes()),
+        _ => false,
+    }
+}
+
+/// The 401 for a wrong or missing token, counted as refused.
+fn refuse_token(r: &PushReceiver, channel: &str) -> Response {
+    r.writer.note_refused(channel);
+    tracing::warn!(channel, "push refused: wrong or missing token");
+    refusal(StatusCode::UNAUTHORIZED, "wrong or missing token")
 }
 
 /// The form as kept with a reject, for someone diagnosing a sender: every field but the

@@ -1,6 +1,7 @@
 //! `fleetd serve` answers every kind of request (health, readiness, metrics, API, pushes, pages,
 //! errors and 404s) with the security headers, keeps the pages' own policy, sends HSTS only
-//! behind an HTTPS proxy, and guards /metrics with FLEETD_METRICS_TOKEN.
+//! behind an HTTPS proxy, guards /metrics with FLEETD_METRICS_TOKEN, and refuses bodies over
+//! FLEETD_HTTP_UPLOADS_PER_ADDRESS.
 
 mod support;
 
@@ -47,6 +48,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
         .env("FLEETD_HTTP_MAX_CONNECTIONS", "500")
         .env("FLEETD_HTTP_MAX_IN_FLIGHT", "100")
         .env("FLEETD_HTTP_PRIORITY_RESERVE", "10")
+        .env("FLEETD_HTTP_UPLOADS_PER_ADDRESS", "1")
         .env("FLEETD_MAP_TILE_URL", "none")
         .env("FLEETD_LOG", "warn");
     let (child, addr) = tokio::task::block_in_place(|| {
@@ -106,6 +108,29 @@ async fn every_kind_of_response_carries_the_security_headers() {
         .to_str()
         .expect("hsts")
         .contains("max-age="));
+
+    // one address may have one body on the way (FLEETD_HTTP_UPLOADS_PER_ADDRESS=1): while a
+    // stalled one holds it, the next is refused at once, secured and with Retry-After
+    let host = base.trim_start_matches("http://").to_owned();
+    let mut stalled = tokio::net::TcpStream::connect(&host).await.expect("connect");
+    let head = "POST /push/pushgps HTTP/1.1\r\nHost: fleetd\r\n\
+                Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
+    tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes()).await.expect("head");
+    let over = tokio::time::timeout(Duration::from_secs(1), async {
+        loop {
+            let r = push(PUSH_TOKEN).send().await.expect("push");
+            // the stalled head may not have been read yet
+            if r.status() != 200 {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("refused within a second");
+    assert_eq!(over.status(), 429);
+    assert_eq!(over.headers()["retry-after"], "1");
+    assert_secured("a push over the address's share", &over);
+    drop(stalled);
 
     if let Some(c) = child.0.take() {
         tokio::task::block_in_place(|| stop(c, Signal::SIGTERM, Duration::from_secs(30)));

@@ -12,22 +12,50 @@ use http_body::{Frame, SizeHint};
 
 use super::conns::ConnState;
 
-/// Counts requests in flight against `max`, of which `reserve` only priority requests use.
+/// Places of the reserve only `/healthz` may use (at most half the reserve), so pushes filling
+/// the reserve (stalled ones included) cannot fail the liveness probe either.
+pub const HEALTH_ONLY_PLACES: usize = 4;
+
+/// Which share of the in-flight limit a request may use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Everything but pushes and the liveness probe: the general share.
+    General,
+    /// The vendor's pushes: the general share and the reserve but its health-only places.
+    Push,
+    /// The liveness probe: every place.
+    Health,
+}
+
+/// Counts requests in flight against `max`, of which `reserve` only pushes and health checks
+/// use, and the last [`HEALTH_ONLY_PLACES`] of the reserve (at most half of it) only health
+/// checks.
 #[derive(Debug)]
 pub(crate) struct Admission {
     in_flight: AtomicUsize,
     max: usize,
+    push: usize,
     general: usize,
 }
 
 impl Admission {
     pub(crate) fn new(max: usize, reserve: usize) -> Arc<Self> {
-        Arc::new(Self { in_flight: AtomicUsize::new(0), max, general: max.saturating_sub(reserve) })
+        let reserve = reserve.min(max);
+        Arc::new(Self {
+            in_flight: AtomicUsize::new(0),
+            max,
+            push: max - (reserve / 2).min(HEALTH_ONLY_PLACES),
+            general: max - reserve,
+        })
     }
 
     /// A place for one request, or `None` when its share is taken.
-    pub(crate) fn try_admit(self: &Arc<Self>, priority: bool) -> Option<InFlight> {
-        let cap = if priority { self.max } else { self.general };
+    pub(crate) fn try_admit(self: &Arc<Self>, class: Class) -> Option<InFlight> {
+        let cap = match class {
+            Class::General => self.general,
+            Class::Push => self.push,
+            Class::Health => self.max,
+        };
         let before = self
             .in_flight
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < cap).then_some(n + 1))
@@ -39,8 +67,14 @@ impl Admission {
 
 /// Requests that may use the reserve: the vendor's pushes (ingest must not be starved by API
 /// load) and the liveness probe (an orchestrator must not restart a busy but healthy fleetd).
-pub(crate) fn is_priority(path: &str) -> bool {
-    path == "/healthz" || path.starts_with("/push/")
+pub(crate) fn class(path: &str) -> Class {
+    if path == "/healthz" {
+        Class::Health
+    } else if path.starts_with("/push/") {
+        Class::Push
+    } else {
+        Class::General
+    }
 }
 
 /// One request's place in the in-flight count.
@@ -66,6 +100,13 @@ impl RequestGuard {
     pub(crate) fn new(conn: Arc<ConnState>, in_flight: Option<InFlight>) -> Self {
         conn.request_started();
         Self { conn, _in_flight: in_flight }
+    }
+}
+
+impl RequestGuard {
+    /// Whether the request holds an in-flight place.
+    pub(crate) fn admitted(&self) -> bool {
+        self._in_flight.is_some()
     }
 }
 
@@ -110,5 +151,28 @@ impl http_body::Body for GuardedBody {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_cannot_take_the_places_kept_for_health_checks() {
+        let admission = Admission::new(14, 10);
+        let general: Vec<_> = (0..4).map_while(|_| admission.try_admit(Class::General)).collect();
+        assert_eq!(general.len(), 4, "the general share");
+        let pushes: Vec<_> = (0..10).map_while(|_| admission.try_admit(Class::Push)).collect();
+        assert_eq!(pushes.len(), 10 - HEALTH_ONLY_PLACES);
+        let health: Vec<_> = (0..10).map_while(|_| admission.try_admit(Class::Health)).collect();
+        assert_eq!(health.len(), HEALTH_ONLY_PLACES);
+        // a small reserve keeps half for pushes
+        let small = Admission::new(4, 2);
+        let _general = (small.try_admit(Class::General), small.try_admit(Class::General));
+        let push = small.try_admit(Class::Push);
+        assert!(push.is_some());
+        assert!(small.try_admit(Class::Push).is_none());
+        assert!(small.try_admit(Class::Health).is_some());
     }
 }

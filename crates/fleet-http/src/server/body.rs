@@ -19,6 +19,8 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
+use super::uploads::Upload;
+
 /// Bytes of each request body that do not count against the shared budget.
 pub const FREE_BODY_BYTES: usize = 64 * 1024;
 
@@ -53,6 +55,8 @@ pub(crate) struct WatchedBody {
     held: Option<OwnedSemaphorePermit>,
     /// A frame read but not yet handed over, waiting for room in the budget.
     waiting: Option<(Frame<Bytes>, Acquiring)>,
+    /// The client's place among bodies being received, given back once this one has arrived.
+    upload: Option<Upload>,
 }
 
 impl std::fmt::Debug for WatchedBody {
@@ -63,7 +67,11 @@ impl std::fmt::Debug for WatchedBody {
 
 impl WatchedBody {
     /// The body and its flag; a body that is already complete (none, or empty) starts set.
-    pub(crate) fn new(inner: Incoming, budget: Arc<BodyBudget>) -> (Self, Arc<AtomicBool>) {
+    pub(crate) fn new(
+        inner: Incoming,
+        budget: Arc<BodyBudget>,
+        upload: Option<Upload>,
+    ) -> (Self, Arc<AtomicBool>) {
         let received = Arc::new(AtomicBool::new(inner.is_end_stream()));
         let body = Self {
             inner,
@@ -72,15 +80,21 @@ impl WatchedBody {
             free_left: FREE_BODY_BYTES,
             held: None,
             waiting: None,
+            upload,
         };
         (body, received)
     }
 
     /// Marks the body received once its last frame has been handed over.
-    fn note_end(&self) {
+    fn note_end(&mut self) {
         if self.waiting.is_none() && self.inner.is_end_stream() {
-            self.received.store(true, Ordering::Release);
+            self.arrived();
         }
+    }
+
+    fn arrived(&mut self) {
+        self.received.store(true, Ordering::Release);
+        self.upload = None;
     }
 
     fn keep(&mut self, permit: OwnedSemaphorePermit) {
@@ -152,7 +166,7 @@ impl Body for WatchedBody {
             other => other,
         };
         if matches!(polled, Poll::Ready(None)) {
-            self.received.store(true, Ordering::Release);
+            self.arrived();
         }
         self.note_end();
         polled

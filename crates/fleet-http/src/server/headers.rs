@@ -52,6 +52,30 @@ pub(crate) fn forwarded_tls(request: &HeaderMap) -> bool {
         .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
 }
 
+/// Whether the request leaves its connection open after the response: HTTP/1.1 unless it says
+/// `Connection: close`, HTTP/1.0 only when it says `Connection: keep-alive`.
+pub(crate) fn keeps_alive<B>(request: &axum::http::Request<B>) -> bool {
+    match request.version() {
+        axum::http::Version::HTTP_11 => !has_token(request.headers(), "close"),
+        axum::http::Version::HTTP_10 => has_token(request.headers(), "keep-alive"),
+        _ => false,
+    }
+}
+
+/// Whether a response says it closes its connection.
+pub(crate) fn closes(response: &HeaderMap) -> bool {
+    has_token(response, "close")
+}
+
+fn has_token(headers: &HeaderMap, token: &str) -> bool {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,8 +26,15 @@ use std::time::Duration;
 ///   exports) included until their response ends. Requests over it are answered 503 at once
 ///   rather than queued, so load cannot build up unseen.
 /// - `priority_reserve`: the part of `max_in_flight` only `/push/*` and `/healthz` may use,
-///   so a flood of API requests cannot starve ingest or make an orchestrator restart fleetd.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///   so a flood of API requests cannot starve ingest or make an orchestrator restart fleetd;
+///   its last [`HEALTH_ONLY_PLACES`](super::HEALTH_ONLY_PLACES) (at most half of it) only
+///   `/healthz` may use.
+/// - `uploads_per_address`: requests from one client address that may be receiving their body
+///   at once. A request holds its in-flight place while its body arrives, and neither a push
+///   nor a login can be refused before its body is read, so without it one address sending
+///   heads with no body took every place. The client address is found as auth finds it, with
+///   `trusted_proxies`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     pub max_connections: usize,
     pub header_timeout: Duration,
@@ -36,6 +43,9 @@ pub struct Limits {
     pub send_timeout: Duration,
     pub max_in_flight: usize,
     pub priority_reserve: usize,
+    pub uploads_per_address: usize,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (`FLEETD_TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Limits {
@@ -49,6 +59,8 @@ impl Default for Limits {
             send_timeout: Duration::from_secs(60),
             max_in_flight: 1024,
             priority_reserve: 64,
+            uploads_per_address: 32,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -83,7 +95,7 @@ impl Limits {
                 1024
             }
         };
-        let fitted = self.fit_open_files(open_files, u64::from(db_connections));
+        let fitted = self.clone().fit_open_files(open_files, u64::from(db_connections));
         if fitted.max_connections < self.max_connections {
             tracing::warn!(
                 open_files,
@@ -98,6 +110,7 @@ impl Limits {
             http.max_connections = fitted.max_connections,
             http.max_in_flight = fitted.max_in_flight,
             http.priority_reserve = fitted.priority_reserve,
+            http.uploads_per_address = fitted.uploads_per_address,
             http.header_timeout_s = fitted.header_timeout.as_secs_f64(),
             http.body_timeout_s = fitted.body_timeout.as_secs_f64(),
             http.body_memory_bytes = fitted.body_memory,

@@ -1,6 +1,7 @@
 //! fleetd's HTTP/1 server on hyper, with the transport limits `axum::serve` lacks: a header-read
 //! timeout, a body deadline, a deadline on stalled response writes, a connection limit that
-//! evicts idle connections first, and an in-flight limit with a reserve for pushes and `/healthz` (see [`Limits`] for why each
+//! evicts idle connections first, an in-flight limit with a reserve for pushes and `/healthz`,
+//! and a per-address cap on requests still receiving their body (see [`Limits`] for why each
 //! exists). Every refusal, eviction and timeout is counted in
 //! `fleetd_http_rejections_total{reason}`; every response carries the security headers.
 
@@ -10,6 +11,7 @@ mod conns;
 mod headers;
 mod io;
 pub mod limits;
+mod uploads;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,26 +32,34 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
 
+pub use admission::HEALTH_ONLY_PLACES;
 pub use limits::Limits;
 
+use crate::auth::client::client_address;
 use crate::ApiError;
-use admission::{is_priority, Admission, GuardedBody, RequestGuard};
+use admission::{class, Admission, GuardedBody, RequestGuard};
 use body::{BodyBudget, WatchedBody};
 use conns::{Admitted, ConnState, Connections};
+use uploads::Uploads;
 
 /// Why the server refused, cut off or closed something: the values of the `reason` label.
-pub const REJECTION_REASONS: [&str; 7] = [
+pub const REJECTION_REASONS: [&str; 8] = [
     "connection_evicted",
     "connection_refused",
     "header_timeout",
     "body_timeout",
     "send_timeout",
     "over_capacity",
+    "uploads_per_address",
     "accept_error",
 ];
 
-/// Largest read buffer of a connection, which bounds a request head (larger: 431).
-pub const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// Largest read buffer of a connection, which bounds a request head (larger: 431). Every open
+/// connection may fill it with an unfinished head, so it is the per-connection part of what
+/// clients without a login can make fleetd hold: 16 KiB × 8,192 connections is 128 MiB. The web
+/// apps send under 2 KiB of headers (one session cookie); nginx refuses a header line over
+/// 8 KiB by default.
+pub const READ_BUFFER_BYTES: usize = 16 * 1024;
 
 /// Counts one refusal, eviction or timeout.
 pub(crate) fn rejected(reason: &'static str) {
@@ -61,10 +71,15 @@ pub(crate) fn rejected(reason: &'static str) {
 struct Shared {
     router: Router,
     admission: Arc<Admission>,
+    uploads: Arc<Uploads>,
+    trusted_proxies: Vec<ipnet::IpNet>,
     body_budget: Arc<BodyBudget>,
     http1: http1::Builder,
     body_timeout: Duration,
     send_timeout: Duration,
+    /// `Keep-Alive: timeout=<n>`: a little less than the idle close, so clients that honour it
+    /// drop a pooled connection before fleetd closes it under a request they are sending.
+    keep_alive: axum::http::HeaderValue,
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` resolves; then stops
@@ -91,6 +106,9 @@ pub async fn serve(
     let shared = Arc::new(Shared {
         router,
         admission: Admission::new(limits.max_in_flight, limits.priority_reserve),
+        uploads: Uploads::new(limits.uploads_per_address),
+        keep_alive: keep_alive_value(limits.header_timeout),
+        trusted_proxies: limits.trusted_proxies,
         body_budget: BodyBudget::new(limits.body_memory),
         http1,
         body_timeout: limits.body_timeout,
@@ -170,8 +188,9 @@ async fn serve_connection(
     }
 }
 
-/// One request: admitted within its share of the in-flight limit or refused with 503, its body
-/// under the deadline, the security headers added, and its place held until the response ends.
+/// One request: within its address's share of bodies being received (or refused with 429) and
+/// its share of the in-flight limit (or refused with 503), its body under the deadline, the
+/// security headers added, and its place held until the response ends.
 async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -179,21 +198,53 @@ async fn handle(
     conn: Arc<ConnState>,
 ) -> Result<Response<GuardedBody>, Infallible> {
     let tls = headers::forwarded_tls(req.headers());
-    let in_flight = shared.admission.try_admit(is_priority(req.uri().path()));
-    let admitted = in_flight.is_some();
-    let guard = RequestGuard::new(conn, in_flight);
-    let mut response = if admitted {
-        let (mut parts, body) = req.into_parts();
-        parts.extensions.insert(ConnectInfo(peer));
-        let (body, received) = WatchedBody::new(body, shared.body_budget.clone());
-        let routed = shared.router.clone().call(Request::from_parts(parts, Body::new(body)));
-        within_body_deadline(routed, received, shared.body_timeout).await
+    let keep_alive = headers::keeps_alive(&req);
+    // counted before an in-flight place is taken, so one address's unsent bodies take at most
+    // its share of the places
+    let upload = if http_body::Body::is_end_stream(req.body()) {
+        Ok(None)
     } else {
-        rejected("over_capacity");
-        ApiError::Overloaded.into_response()
+        let client = client_address(peer.ip(), req.headers(), &shared.trusted_proxies);
+        shared.uploads.try_start(client).map(Some).ok_or(())
+    };
+    let in_flight = upload.is_ok().then(|| shared.admission.try_admit(class(req.uri().path())));
+    let guard = RequestGuard::new(conn, in_flight.flatten());
+    let mut response = match (upload, guard.admitted()) {
+        (Ok(upload), true) => {
+            let (mut parts, body) = req.into_parts();
+            parts.extensions.insert(ConnectInfo(peer));
+            let (body, received) = WatchedBody::new(body, shared.body_budget.clone(), upload);
+            let routed = shared.router.clone().call(Request::from_parts(parts, Body::new(body)));
+            within_body_deadline(routed, received, shared.body_timeout).await
+        }
+        (Ok(_), false) => {
+            rejected("over_capacity");
+            ApiError::Overloaded.into_response()
+        }
+        (Err(()), _) => {
+            rejected("uploads_per_address");
+            ApiError::TooBusy {
+                detail: "this address is already sending as many request bodies as fleetd \
+                         allows at once; try again shortly"
+                    .to_owned(),
+                retry_after: Duration::from_secs(1),
+            }
+            .into_response()
+        }
     };
     headers::apply(response.headers_mut(), tls);
+    if keep_alive && !headers::closes(response.headers()) {
+        response.headers_mut().insert("keep-alive", shared.keep_alive.clone());
+    }
     Ok(response.map(|b| GuardedBody::new(b, guard)))
+}
+
+/// `timeout=<n>` with `n` a second under the idle close (hyper closes a keep-alive connection
+/// idle for the header timeout; a client counts from when the response reached it, later).
+fn keep_alive_value(header_timeout: Duration) -> axum::http::HeaderValue {
+    let secs = header_timeout.as_secs().saturating_sub(1).max(1);
+    axum::http::HeaderValue::from_str(&format!("timeout={secs}"))
+        .unwrap_or_else(|_| axum::http::HeaderValue::from_static("timeout=1"))
 }
 
 /// The handler's response, or 408 when the body has not arrived in full `timeout` after the

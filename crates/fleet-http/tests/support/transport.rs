@@ -79,6 +79,20 @@ impl Server {
 
     /// A push of one fix on a connection of its own: its status.
     pub async fn push(&self, minute: u32) -> u16 {
+        self.push_with(fresh_client(), minute).await
+    }
+
+    /// A push sent from the local address `from` (any of 127.0.0.0/8 on Linux): its status.
+    pub async fn push_from(&self, from: &str, minute: u32) -> u16 {
+        self.push_with(client_from(from), minute).await
+    }
+
+    /// GET from the local address `from` on a connection of its own: its status.
+    pub async fn get_from(&self, from: &str, path: &str) -> u16 {
+        client_from(from).get(self.url(path)).send().await.expect("get").status().as_u16()
+    }
+
+    async fn push_with(&self, client: reqwest::Client, minute: u32) -> u16 {
         let fix = serde_json::json!([{
             "deviceImei": "868120303960873",
             "gpsTime": format!("2026-11-20 07:{minute:02}:00"),
@@ -88,7 +102,7 @@ impl Server {
         }])
         .to_string();
         let form = [("token", PUSH_TOKEN), ("data_list", fix.as_str())];
-        fresh_client()
+        client
             .post(self.url("/push/pushgps"))
             .form(&form)
             .send()
@@ -126,6 +140,34 @@ async fn endless() -> axum::body::Body {
 /// A client that opens a new connection per request (pooled ones may be evicted while idle).
 pub fn fresh_client() -> reqwest::Client {
     reqwest::Client::builder().pool_max_idle_per_host(0).build().expect("client")
+}
+
+/// A client like [`fresh_client`] whose connections come from the local address `from`.
+pub fn client_from(from: &str) -> reqwest::Client {
+    let from: std::net::IpAddr = from.parse().expect("address");
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .local_address(from)
+        .build()
+        .expect("client")
+}
+
+/// The status line of the response head that arrives on `stream` within `wait`, if any.
+pub async fn status_within(stream: &mut TcpStream, wait: Duration) -> Option<String> {
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()?;
+    let text = String::from_utf8_lossy(&got);
+    text.lines().next().filter(|l| !l.is_empty()).map(str::to_owned)
 }
 
 /// Connects and sends `bytes`, then sends nothing more.

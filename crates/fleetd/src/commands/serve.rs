@@ -165,6 +165,8 @@ async fn serve(
         send_timeout: cfg.http.send_timeout,
         max_in_flight: cfg.http.max_in_flight,
         priority_reserve: cfg.http.priority_reserve,
+        uploads_per_address: cfg.http.uploads_per_address,
+        trusted_proxies: cfg.http.trusted_proxies.clone(),
     }
     // the workers' pool, the API's and the stream listener's own connection
     .for_process(cfg.db.max_connections + cfg.api.db_connections + 1);
