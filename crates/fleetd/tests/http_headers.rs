@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, spawn_until, stop, Running};
 
 const PUSH_TOKEN: &str = "headers-push-token";
 const METRICS_TOKEN: &str = "headers-metrics-token-0123";
@@ -24,18 +24,6 @@ fn assert_secured(what: &str, resp: &reqwest::Response) {
     assert_eq!(header("cross-origin-resource-policy"), "same-origin", "{what}");
     assert!(header("content-security-policy").contains("frame-ancestors 'none'"), "{what}");
     assert!(h.get("strict-transport-security").is_none(), "{what}: HSTS only behind HTTPS");
-}
-
-/// Kills fleetd if the test fails before stopping it, so no process outlives the test.
-struct Running(Option<std::process::Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
-use support::{spawn_until, stop};
+use support::{spawn_until, stop, Running};
 
 const PUSH_TOKEN: &str = "open-files-push-token";
 
@@ -29,18 +29,6 @@ fn fleetd_with_open_files(limit: u32) -> Command {
     }
     c.current_dir(std::env::temp_dir());
     c
-}
-
-/// Kills fleetd if the test fails before stopping it, so no process outlives the test.
-struct Running(Option<std::process::Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

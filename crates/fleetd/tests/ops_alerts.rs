@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Child;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use fleet_sim::server::{default_credentials, SimConfig, SimState};
 use fleet_sim::Fleet;
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, spawn_until, stop, Running};
 use tokio_util::sync::CancellationToken;
 
 type Posts = Arc<Mutex<Vec<serde_json::Value>>>;
@@ -112,18 +111,6 @@ impl Drop for SimServer {
         self.stop.cancel();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
-        }
-    }
-}
-
-/// Kills fleetd if the test ends early, so no process outlives it.
-struct Running(Option<Child>);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
         }
     }
 }

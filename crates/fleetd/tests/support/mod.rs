@@ -66,6 +66,20 @@ pub fn spawn_until_all(
     (child, rests.into_iter().flatten().collect())
 }
 
+/// A fleetd process a test started, killed if the test ends before it stopped it (a failed
+/// assertion), so no process outlives its test.
+#[derive(Debug)]
+pub struct Running(pub Option<Child>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.0.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// Sends `signal` and asserts a clean exit within `within`.
 pub fn stop(mut child: Child, signal: Signal, within: Duration) {
     kill(Pid::from_raw(child.id() as i32), signal).expect("signal");
