@@ -52,11 +52,12 @@ pub fn spawn_listener(
             closer.close();
         });
         let mut first = true;
+        let mut remembered = (ReplayGuard::default(), RefusalLog::default());
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            let outcome = listen(&pool, &hub, &shutdown, first).await;
+            let outcome = listen(&pool, &hub, &shutdown, first, &mut remembered).await;
             hub.listening.store(false, Ordering::Release);
             match outcome {
                 Ok(()) => return,
@@ -89,17 +90,18 @@ struct Payload {
 /// How long the listener gathers notifications before reading the changed rows.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// What decides whether a notification is believed.
-struct Gate {
+/// What decides whether a notification is believed (the memory of seen signatures outlives a
+/// reconnect, so a replay cannot slip in right after one).
+struct Gate<'a> {
     key: NotifyKey,
-    seen: ReplayGuard,
-    refusals: RefusalLog,
+    seen: &'a mut ReplayGuard,
+    refusals: &'a mut RefusalLog,
 }
 
 impl Payload {
     /// Adds one notification's changes (alarms are distinct by key; devices are deduplicated
     /// once the batch is complete).
-    fn merge(&mut self, gate: &mut Gate, signed: &str) {
+    fn merge(&mut self, gate: &mut Gate<'_>, signed: &str) {
         // any role may notify any channel: only fresh, unseen payloads signed by fleetd count
         let Some(verified) = gate.key.verify(CHANGES_CHANNEL, signed) else {
             gate.refusals.refused(super::replay::Refused::Unsigned, signed.len());
@@ -177,9 +179,10 @@ async fn listen(
     hub: &StreamHub,
     shutdown: &CancellationToken,
     first: bool,
+    remembered: &mut (ReplayGuard, RefusalLog),
 ) -> Result<(), sqlx::Error> {
     let key = NotifyKey::load(pool).await?;
-    let mut gate = Gate { key, seen: ReplayGuard::default(), refusals: RefusalLog::default() };
+    let mut gate = Gate { key, seen: &mut remembered.0, refusals: &mut remembered.1 };
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen_all([CHANGES_CHANNEL, AUTH_CHANNEL]).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
