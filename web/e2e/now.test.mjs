@@ -422,3 +422,40 @@ test('10,000 vehicles stay usable: every marker is built, searched and selected'
   console.log(`${total} vehicles: shown in ${loaded} ms, three searches in ${searched} ms, selected in ${selected} ms`);
   assert.deepEqual(page.errors, []);
 });
+
+test('a refused stream opens once a place frees, and a page whose session ends goes to the login page', async () => {
+  // a fleetd of its own that allows one stream per user, so a second page is refused (429)
+  const small = await startFleetd({ FLEETD_STREAMS_PER_USER: '1' });
+  const live = (page) => page.getByTestId('stream-state').isHidden();
+  const shown = (page) => page.getByTestId('stream-state').textContent();
+  /** The status of the page's next answer from /api/v1/stream that `ok` accepts. */
+  const streamAnswer = (page, ok = () => true, timeout = 30_000) =>
+    page
+      .waitForResponse((r) => new URL(r.url()).pathname === '/api/v1/stream' && ok(r.status()), { timeout })
+      .then((r) => r.status());
+  try {
+    const first = await newPage(browser);
+    const firstAnswer = streamAnswer(first);
+    await login(first, small.base, small.viewer, '/');
+    assert.equal(await firstAnswer, 200, 'the first page gets the one place');
+    const second = await newPage(browser);
+    const secondAnswer = streamAnswer(second);
+    await login(second, small.base, small.viewer, '/');
+    assert.equal(await secondAnswer, 429, 'the second page is refused');
+    const refused = await until('the second page to say so', async () => !(await live(second)) && (await shown(second)));
+    assert.match(refused, /trying again in \d+ s/);
+    // the first page goes away: its place frees and the second page's next try gets it
+    const reopened = streamAnswer(second, (status) => status === 200, 40_000);
+    await first.context().close();
+    await reopened;
+    await until('the second page to show it is live', () => live(second));
+
+    // every session ends (as at a revocation): the stream ends, and the page sends its person to
+    // the login page, which will bring them back here
+    small.sql('delete from fleet.sessions');
+    await second.waitForURL((u) => u.pathname === '/login' && u.searchParams.get('next') === '/', { timeout: 30_000 });
+    await second.context().close();
+  } finally {
+    await small.stop();
+  }
+});

@@ -77,8 +77,8 @@ pub const SETTINGS: &[Setting] = &[
     int(
         "db_api_connections",
         "FLEETD_DB_API_CONNECTIONS",
-        "4",
-        "Connections of the HTTP API's own pool (2-100): requests, exports, health and the live stream's queries. The process opens at most this plus FLEETD_DB_MAX_CONNECTIONS, plus one for the live stream's listener.",
+        "6",
+        "Connections of the HTTP API's own pool (2-100): requests, their session and token checks, exports and health. The process opens at most this plus FLEETD_DB_MAX_CONNECTIONS, plus two for the live stream's listener.",
     ),
     int(
         "db_statement_timeout_ms",
@@ -363,7 +363,7 @@ pub const SETTINGS: &[Setting] = &[
     int(
         "streams_per_user",
         "FLEETD_STREAMS_PER_USER",
-        "5",
+        "20",
         "Live streams (/api/v1/stream) one user may hold open at once (1-1000); more get 429.",
     ),
     int(

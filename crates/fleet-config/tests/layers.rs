@@ -67,7 +67,7 @@ fn flags_override_the_environment_and_dotenv_sits_below_it() {
 fn exports_must_leave_the_api_pool_a_connection() {
     let c = loader().env(env_of(&[])).load().expect("defaults");
     assert!(c.api.exports_max < c.api.db_connections as usize);
-    assert_eq!(c.db.max_connections + c.api.db_connections, 10, "the default budget");
+    assert_eq!(c.db.max_connections + c.api.db_connections, 12, "the default budget");
     let err = loader()
         .env(env_of(&[("FLEETD_DB_API_CONNECTIONS", "3"), ("FLEETD_EXPORTS_MAX", "3")]))
         .load()

@@ -20,6 +20,7 @@
 
 pub mod access;
 mod listener;
+mod replay;
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,7 +33,7 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use utoipa::ToSchema;
 
-pub use listener::spawn_listener;
+pub use listener::{spawn_listener, LISTENER_CONNECTIONS};
 
 /// The channel the ingest writer notifies (fleet_ingest::CHANGES_CHANNEL).
 pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;

@@ -129,8 +129,10 @@ openStream(
     alarm: (e) => store.alarm(e),
     reset: () => reload(),
   },
-  (connected) => {
-    streamState.textContent = connected ? '' : 'Live updates interrupted — reconnecting…';
+  (connected, retryInMs) => {
+    if (connected) streamState.textContent = '';
+    else if (retryInMs) streamState.textContent = `Live updates paused — trying again in ${Math.round(retryInMs / 1000)} s`;
+    else streamState.textContent = 'Live updates interrupted — reconnecting…';
     streamState.hidden = connected;
   },
 );

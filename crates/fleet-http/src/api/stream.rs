@@ -74,7 +74,7 @@ impl StreamQuery {
         - `reset` (`ResetEvent`): events were lost; reload the state (GET /fleet/live) and carry on\n\n\
         A comment line (`: heartbeat`) is sent every 15 s. Reconnect with `Last-Event-ID` to get the events missed meanwhile \
         (the newest 10,000 are kept); if they are no longer kept the stream starts with `reset`.\n\n\
-        A user may hold a few streams open at once (FLEETD_STREAMS_PER_USER, default 5). Each stream's credential is \
+        A user may hold a few streams open at once (FLEETD_STREAMS_PER_USER, default 20). Each stream's credential is \
         checked again every minute and at once when a token is revoked, a session ends or a user is deactivated; \
         the stream then ends.",
     security(("session" = []), ("bearer" = [])),

@@ -24,7 +24,7 @@ pub struct StreamLimits {
 
 impl Default for StreamLimits {
     fn default() -> Self {
-        Self { per_user: 5, total: 500, recheck_every: Duration::from_secs(60) }
+        Self { per_user: 20, total: 500, recheck_every: Duration::from_secs(60) }
     }
 }
 

@@ -1,6 +1,10 @@
 //! The one listener task per process: turns the ingest writer's signed `fleet_changes`
 //! notifications into the hub's events, sweeps for devices gone offline, and re-checks the open
 //! streams' credentials when `fleet_auth` says one may have ended (and every `recheck_every`).
+//!
+//! It reads through a pool of its own ([`LISTENER_CONNECTIONS`]: the LISTEN connection and one
+//! for its queries), so a busy API pool delays nothing here, and a failed read is retried
+//! rather than dropping the LISTEN (which would send `reset` and make every client reload).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -15,17 +19,31 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::replay::{RefusalLog, ReplayGuard};
 use super::{
     AlarmStreamEvent, PositionEvent, ResetEvent, Scope, StatusEvent, StreamHub, CHANGES_CHANNEL,
     OFFLINE_SWEEP,
 };
 
+/// Connections the listener opens: the one that LISTENs and one for its queries.
+pub const LISTENER_CONNECTIONS: u32 = 2;
+
+/// First wait before a failed read is tried again; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
 /// Starts the listener task; it runs until `shutdown` is cancelled, then ends the open streams.
+/// `api` gives the connection options; the listener opens its own connections with them.
 pub fn spawn_listener(
-    pool: PgPool,
+    api: PgPool,
     hub: Arc<StreamHub>,
     shutdown: CancellationToken,
 ) -> JoinHandle<()> {
+    // PgListener keeps the connection it takes from a pool; the queries get the other one
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(LISTENER_CONNECTIONS)
+        .acquire_timeout(api.options().get_acquire_timeout())
+        .connect_lazy_with((*api.connect_options()).clone());
     tokio::spawn(async move {
         let closer = hub.clone();
         let token = shutdown.clone();
@@ -34,11 +52,12 @@ pub fn spawn_listener(
             closer.close();
         });
         let mut first = true;
+        let mut remembered = (ReplayGuard::default(), RefusalLog::default());
         loop {
             if shutdown.is_cancelled() {
                 return;
             }
-            let outcome = listen(&pool, &hub, &shutdown, first).await;
+            let outcome = listen(&pool, &hub, &shutdown, first, &mut remembered).await;
             hub.listening.store(false, Ordering::Release);
             match outcome {
                 Ok(()) => return,
@@ -71,20 +90,28 @@ struct Payload {
 /// How long the listener gathers notifications before reading the changed rows.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
 
+/// What decides whether a notification is believed (the memory of seen signatures outlives a
+/// reconnect, so a replay cannot slip in right after one).
+struct Gate<'a> {
+    key: NotifyKey,
+    seen: &'a mut ReplayGuard,
+    refusals: &'a mut RefusalLog,
+}
+
 impl Payload {
     /// Adds one notification's changes (alarms are distinct by key; devices are deduplicated
     /// once the batch is complete).
-    fn merge(&mut self, key: &NotifyKey, signed: &str) {
-        let Some(payload) = key.verify(CHANGES_CHANNEL, signed) else {
-            // not from a fleetd session: any role may notify any channel
-            metrics::counter!("fleetd_stream_notifications_rejected_total").increment(1);
-            tracing::warn!(
-                payload.bytes = signed.len(),
-                "ignoring a fleet_changes notification without a valid signature"
-            );
+    fn merge(&mut self, gate: &mut Gate<'_>, signed: &str) {
+        // any role may notify any channel: only fresh, unseen payloads signed by fleetd count
+        let Some(verified) = gate.key.verify(CHANGES_CHANNEL, signed) else {
+            gate.refusals.refused(super::replay::Refused::Unsigned, signed.len());
             return;
         };
-        match serde_json::from_str::<Payload>(payload) {
+        if let Err(why) = gate.seen.admit(&verified, Utc::now().timestamp_millis()) {
+            gate.refusals.refused(why, signed.len());
+            return;
+        }
+        match serde_json::from_str::<Payload>(verified.payload) {
             Ok(more) => {
                 self.p.extend(more.p);
                 self.a.extend(more.a);
@@ -152,14 +179,11 @@ async fn listen(
     hub: &StreamHub,
     shutdown: &CancellationToken,
     first: bool,
+    remembered: &mut (ReplayGuard, RefusalLog),
 ) -> Result<(), sqlx::Error> {
     let key = NotifyKey::load(pool).await?;
-    // PgListener keeps the connection it takes from a pool: a pool of its own (one connection
-    // with the same options) keeps it out of the API's budget
-    let own = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect_lazy_with((*pool.connect_options()).clone());
-    let mut listener = PgListener::connect_with(&own).await?;
+    let mut gate = Gate { key, seen: &mut remembered.0, refusals: &mut remembered.1 };
+    let mut listener = PgListener::connect_with(pool).await?;
     listener.listen_all([CHANGES_CHANNEL, AUTH_CHANNEL]).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
     let mut known: HashMap<i32, Known> = HashMap::new();
@@ -186,12 +210,19 @@ async fn listen(
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
             _ = recheck.tick() => {
-                streams.revalidate(pool).await?;
+                if !revalidate(pool, &streams, shutdown).await {
+                    return Ok(());
+                }
             }
             _ = sweep.tick() => {
-                let rows: Vec<LatestRow> = sqlx::query_as(LATEST).fetch_all(pool).await?;
-                for r in rows {
-                    status_change(hub, &mut known, &r);
+                // a failed sweep is simply done again at the next tick
+                match sqlx::query_as::<_, LatestRow>(LATEST).fetch_all(pool).await {
+                    Ok(rows) => {
+                        for r in rows {
+                            status_change(hub, &mut known, &r);
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "live stream offline sweep failed"),
                 }
             }
             n = listener.try_recv() => {
@@ -213,24 +244,74 @@ async fn listen(
                     if n.channel() == AUTH_CHANNEL {
                         auth = true;
                     } else {
-                        batch.merge(&key, n.payload());
+                        batch.merge(&mut gate, n.payload());
                     }
                 };
                 take(&n, &mut batch);
-                tokio::time::sleep(COALESCE).await;
+                // keep reading through the window: the buffer holds only what one read brought,
+                // and a flood of forged notifications must not queue the real ones behind it
+                let window = tokio::time::Instant::now() + COALESCE;
+                while let Ok(n) = tokio::time::timeout_at(window, listener.try_recv()).await {
+                    match n? {
+                        Some(n) => take(&n, &mut batch),
+                        None => {
+                            hub.publish(
+                                "reset",
+                                Scope::default(),
+                                &ResetEvent { reason: "the server lost changes while reconnecting".to_owned() },
+                            );
+                            break;
+                        }
+                    }
+                }
                 while let Some(n) = listener.next_buffered() {
                     take(&n, &mut batch);
                 }
-                if auth {
-                    streams.revalidate(pool).await?;
+                if auth && !revalidate(pool, &streams, shutdown).await {
+                    return Ok(());
                 }
                 batch.p.sort_unstable();
                 batch.p.dedup();
-                if !batch.p.is_empty() || !batch.a.is_empty() {
-                    changed(pool, hub, &mut known, batch).await?;
+                if batch.p.is_empty() && batch.a.is_empty() {
+                    continue;
+                }
+                // the LISTEN is fine: retry the read rather than start over (which would send
+                // every client `reset` and have each reload the whole fleet)
+                let mut wait = RETRY_FIRST;
+                while let Err(e) = changed(pool, hub, &mut known, &batch).await {
+                    tracing::warn!(error = %e, retry_ms = wait.as_millis() as u64, "live stream read failed; retrying");
+                    if !pause(shutdown, &mut wait).await {
+                        return Ok(());
+                    }
                 }
             }
         }
+    }
+}
+
+/// Re-checks the open streams' credentials until it succeeds; `false` on shutdown.
+async fn revalidate(
+    pool: &PgPool,
+    streams: &super::access::OpenStreams,
+    shutdown: &CancellationToken,
+) -> bool {
+    let mut wait = RETRY_FIRST;
+    while let Err(e) = streams.revalidate(pool).await {
+        tracing::warn!(error = %e, retry_ms = wait.as_millis() as u64, "live stream credential re-check failed; retrying");
+        if !pause(shutdown, &mut wait).await {
+            return false;
+        }
+    }
+    true
+}
+
+/// Waits `wait` (then doubles it up to [`RETRY_MAX`]); `false` when shut down meanwhile.
+async fn pause(shutdown: &CancellationToken, wait: &mut Duration) -> bool {
+    let this = *wait;
+    *wait = (this * 2).min(RETRY_MAX);
+    tokio::select! {
+        _ = shutdown.cancelled() => false,
+        _ = tokio::time::sleep(this) => true,
     }
 }
 
@@ -262,7 +343,7 @@ async fn changed(
     pool: &PgPool,
     hub: &StreamHub,
     known: &mut HashMap<i32, Known>,
-    p: Payload,
+    p: &Payload,
 ) -> Result<(), sqlx::Error> {
     if !p.p.is_empty() {
         let rows: Vec<LatestRow> = sqlx::query_as(LATEST_OF).bind(&p.p).fetch_all(pool).await?;

@@ -32,6 +32,15 @@ pub async fn live() -> Live {
 
 /// [`live`] with the state adjusted by `configure` (stream limits).
 pub async fn live_with(configure: impl FnOnce(AppState) -> AppState) -> Live {
+    live_on(configure, |app| app.db.pool.clone()).await
+}
+
+/// [`live_with`] whose stream listener is given the pool `listener_pool` returns (as fleetd
+/// gives it the API's pool), the rest running on the test database's pool.
+pub async fn live_on(
+    configure: impl FnOnce(AppState) -> AppState,
+    listener_pool: impl FnOnce(&App) -> sqlx::PgPool,
+) -> Live {
     let mut hub = None;
     let app = App::start_with(|s| {
         let s = configure(s);
@@ -41,7 +50,7 @@ pub async fn live_with(configure: impl FnOnce(AppState) -> AppState) -> Live {
     .await;
     let hub = hub.expect("hub");
     let stop = CancellationToken::new();
-    fleet_http::stream::spawn_listener(app.db.pool.clone(), hub.clone(), stop.clone());
+    fleet_http::stream::spawn_listener(listener_pool(&app), hub.clone(), stop.clone());
     let (writer, _) = Writer::spawn(app.db.pool.clone(), WriterConfig::default(), stop.clone());
     let id = app.user("vera", Role::Viewer).await;
     let viewer = As::Bearer(app.token(id).await);

@@ -513,7 +513,7 @@ mod tests {
         for p in &payloads {
             let signed = key.sign(CHANGES_CHANNEL, p);
             assert!(signed.len() < 8_000, "{}", signed.len());
-            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies");
+            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies").payload;
             let v: serde_json::Value = serde_json::from_str(p).expect("json");
             ids += v["p"].as_array().expect("p").len();
             alarms += v["a"].as_array().expect("a").len();

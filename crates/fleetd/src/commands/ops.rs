@@ -126,7 +126,9 @@ pub async fn audit(cfg: Config, args: AuditArgs) -> anyhow::Result<()> {
     let db = Database::open(&cfg).await?;
     let ctx = AuditContext {
         // both pools, and the live stream's listener
-        fleetd_budget: cfg.db.max_connections + cfg.api.db_connections + 1,
+        fleetd_budget: cfg.db.max_connections
+            + cfg.api.db_connections
+            + fleet_http::stream::LISTENER_CONNECTIONS,
         partition_months_ahead: cfg.partition_months_ahead,
         retention: cfg.retention,
         backup_max_age: cfg.backup.max_age,
