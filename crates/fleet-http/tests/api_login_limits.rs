@@ -5,9 +5,7 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use fleet_http::auth::Role;
@@ -74,38 +72,10 @@ async fn let_time_pass(app: &App, secs: u64) {
     .expect("age");
 }
 
-/// Log output of this thread (the test's runtime is single-threaded, so the server's handlers
-/// log here too).
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned()
-    }
-}
-
 #[tokio::test]
 async fn a_huge_or_forged_username_is_refused_whole_never_stored_and_logged_only_as_an_escaped_excerpt(
 ) {
-    let logs = Captured::default();
-    let writer = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = fleet_testkit::logs::capture(tracing::Level::INFO);
     let app = App::start().await;
     app.user("admin", Role::Admin).await;
 

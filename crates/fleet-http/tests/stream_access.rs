@@ -6,7 +6,6 @@
 
 mod support;
 
-use std::io::Write;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -224,27 +223,6 @@ async fn notifications_from_the_analyst_role_never_reach_a_stream() {
     );
 }
 
-/// Everything tracing writes on this thread, as text.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn lines_with(&self, needle: &str) -> usize {
-        let text = String::from_utf8_lossy(&self.0.lock().expect("lock")).into_owned();
-        text.lines().filter(|l| l.contains(needle)).count()
-    }
-}
-
 async fn rejected_total(l: &support::live::Live) -> u64 {
     let metrics = reqwest::get(format!("http://{}/metrics", l.app.addr)).await.expect("metrics");
     let text = metrics.text().await.expect("text");
@@ -256,14 +234,7 @@ async fn rejected_total(l: &support::live::Live) -> u64 {
 #[tokio::test]
 async fn a_flood_of_unsigned_notifications_is_counted_but_logged_once() {
     // the test runtime runs on this thread, the listener task included
-    let log = Captured::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_max_level(tracing::Level::WARN)
-        .with_ansi(false)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let log = fleet_testkit::logs::capture(tracing::Level::WARN);
     let l = live().await;
     let before = rejected_total(&l).await;
     let mut c = Client::open(&l, "", None).await;

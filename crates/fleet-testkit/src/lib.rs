@@ -5,6 +5,7 @@
 //! reuses) a private cluster of its own under the system temp directory. Without either, tests
 //! fail with a message saying what to do; they never skip.
 
+pub mod logs;
 mod server;
 
 use std::sync::atomic::{AtomicU32, Ordering};
