@@ -7,6 +7,7 @@ pub mod auth;
 pub mod error;
 mod health;
 pub mod metrics;
+mod quota;
 pub mod server;
 pub mod stream;
 

@@ -3,11 +3,11 @@
 //! database connection from the API's pool while it runs, so both bound what readers can take
 //! from that pool.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::auth::Principal;
+use crate::quota::{QuotaFull, UserQuota};
 use crate::ApiError;
 
 /// Limits on exports.
@@ -28,17 +28,11 @@ impl Default for ExportLimits {
     }
 }
 
-#[derive(Debug, Default)]
-struct Running {
-    total: usize,
-    per_user: HashMap<i32, usize>,
-}
-
 /// The exports running in a process.
 #[derive(Debug)]
 pub struct Exports {
     limits: ExportLimits,
-    running: Mutex<Running>,
+    running: Mutex<UserQuota>,
 }
 
 /// One running export's place, held by the task that reads its rows; dropping it frees the place.
@@ -51,14 +45,8 @@ pub struct ExportPermit {
 impl Drop for ExportPermit {
     fn drop(&mut self) {
         let mut running = self.exports.lock();
-        running.total -= 1;
-        if let Some(n) = running.per_user.get_mut(&self.user_id) {
-            *n -= 1;
-            if *n == 0 {
-                running.per_user.remove(&self.user_id);
-            }
-        }
-        metrics::gauge!("fleetd_exports_running").set(running.total as f64);
+        running.release(self.user_id);
+        metrics::gauge!("fleetd_exports_running").set(running.total() as f64);
     }
 }
 
@@ -67,14 +55,14 @@ const RETRY_AFTER: Duration = Duration::from_secs(10);
 
 impl Exports {
     pub fn new(limits: ExportLimits) -> Self {
-        Self { limits, running: Mutex::new(Running::default()) }
+        Self { limits, running: Mutex::new(UserQuota::default()) }
     }
 
     pub fn limits(&self) -> ExportLimits {
         self.limits
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Running> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, UserQuota> {
         self.running.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -82,28 +70,27 @@ impl Exports {
     /// runs as many as allowed.
     pub fn begin(self: &Arc<Self>, who: &Principal) -> Result<ExportPermit, ApiError> {
         let mut running = self.lock();
-        let (reason, detail) = if running.total >= self.limits.total {
-            (
-                "total",
-                format!(
-                    "the server is running its {} exports; try again shortly",
-                    self.limits.total
+        let (reason, detail) =
+            match running.take(who.user_id, self.limits.per_user, self.limits.total) {
+                Ok(()) => {
+                    metrics::gauge!("fleetd_exports_running").set(running.total() as f64);
+                    return Ok(ExportPermit { user_id: who.user_id, exports: self.clone() });
+                }
+                Err(QuotaFull::Total) => (
+                    "total",
+                    format!(
+                        "the server is running its {} exports; try again shortly",
+                        self.limits.total
+                    ),
                 ),
-            )
-        } else if running.per_user.get(&who.user_id).copied().unwrap_or(0) >= self.limits.per_user {
-            (
-                "per_user",
-                format!(
-                    "at most {} exports per user run at once; let one finish first",
-                    self.limits.per_user
+                Err(QuotaFull::PerUser) => (
+                    "per_user",
+                    format!(
+                        "at most {} exports per user run at once; let one finish first",
+                        self.limits.per_user
+                    ),
                 ),
-            )
-        } else {
-            running.total += 1;
-            *running.per_user.entry(who.user_id).or_default() += 1;
-            metrics::gauge!("fleetd_exports_running").set(running.total as f64);
-            return Ok(ExportPermit { user_id: who.user_id, exports: self.clone() });
-        };
+            };
         metrics::counter!("fleetd_exports_refused_total", "reason" => reason).increment(1);
         Err(ApiError::TooBusy { detail, retry_after: RETRY_AFTER })
     }
@@ -112,16 +99,7 @@ impl Exports {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::{Credential, Role};
-
-    fn who(user_id: i32) -> Principal {
-        Principal {
-            user_id,
-            username: format!("u{user_id}"),
-            role: Role::Viewer,
-            credential: Credential::Token { token_id: user_id },
-        }
-    }
+    use crate::quota::test_principal as who;
 
     #[test]
     fn exports_are_limited_per_user_and_in_total_and_freed_on_drop() {

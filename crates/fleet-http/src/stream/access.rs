@@ -10,6 +10,7 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Credential, Principal};
+use crate::quota::{QuotaFull, UserQuota};
 
 /// Limits on live streams.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +47,7 @@ struct Holder {
 struct Open {
     next: i64,
     streams: HashMap<i64, Holder>,
-    per_user: HashMap<i32, usize>,
+    places: UserQuota,
 }
 
 /// The open streams of a process.
@@ -69,12 +70,7 @@ impl Drop for StreamTicket {
     fn drop(&mut self) {
         let mut open = self.streams.lock();
         if let Some(h) = open.streams.remove(&self.id) {
-            if let Some(n) = open.per_user.get_mut(&h.user_id) {
-                *n -= 1;
-                if *n == 0 {
-                    open.per_user.remove(&h.user_id);
-                }
-            }
+            open.places.release(h.user_id);
         }
     }
 }
@@ -95,14 +91,17 @@ impl OpenStreams {
     /// Takes a place for a stream of `who`, unless the user or the process is at its limit.
     pub fn open(self: &Arc<Self>, who: &Principal) -> Result<StreamTicket, Refusal> {
         let mut open = self.lock();
-        if open.streams.len() >= self.limits.total {
-            metrics::counter!("fleetd_stream_refused_total", "reason" => "total").increment(1);
-            return Err(Refusal::Total(self.limits.total));
-        }
-        let mine = open.per_user.get(&who.user_id).copied().unwrap_or(0);
-        if mine >= self.limits.per_user {
-            metrics::counter!("fleetd_stream_refused_total", "reason" => "per_user").increment(1);
-            return Err(Refusal::PerUser(self.limits.per_user));
+        match open.places.take(who.user_id, self.limits.per_user, self.limits.total) {
+            Ok(()) => {}
+            Err(QuotaFull::Total) => {
+                metrics::counter!("fleetd_stream_refused_total", "reason" => "total").increment(1);
+                return Err(Refusal::Total(self.limits.total));
+            }
+            Err(QuotaFull::PerUser) => {
+                metrics::counter!("fleetd_stream_refused_total", "reason" => "per_user")
+                    .increment(1);
+                return Err(Refusal::PerUser(self.limits.per_user));
+            }
         }
         open.next += 1;
         let id = open.next;
@@ -111,7 +110,6 @@ impl OpenStreams {
             id,
             Holder { user_id: who.user_id, credential: who.credential.clone(), end: end.clone() },
         );
-        *open.per_user.entry(who.user_id).or_default() += 1;
         Ok(StreamTicket { id, streams: self.clone(), ended: end })
     }
 
@@ -189,16 +187,7 @@ impl OpenStreams {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::Role;
-
-    fn who(user_id: i32) -> Principal {
-        Principal {
-            user_id,
-            username: format!("u{user_id}"),
-            role: Role::Viewer,
-            credential: Credential::Token { token_id: user_id },
-        }
-    }
+    use crate::quota::test_principal as who;
 
     #[test]
     fn places_are_limited_per_user_and_in_total_and_freed_on_drop() {
