@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use ipnet::Ipv6Net;
+use ipnet::IpNet;
 use sqlx::PgPool;
 
 use crate::ApiError;
@@ -252,15 +252,13 @@ async fn prune(pool: &PgPool) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// How an address is counted: IPv4 as it is, IPv6 by its /64 (one subscriber's network, in
-/// which an attacker could otherwise pick a new address per guess).
+/// The stored key of an address: the network it is counted by
+/// ([`counted_network`](super::client::counted_network)), an IPv4 one as its bare address.
 pub fn address_key(address: Option<IpAddr>) -> String {
-    match address.map(|a| a.to_canonical()) {
+    match address.map(super::client::counted_network) {
         None => "unknown".to_owned(),
-        Some(IpAddr::V4(v4)) => v4.to_string(),
-        Some(IpAddr::V6(v6)) => {
-            Ipv6Net::new(v6, 64).map(|n| n.trunc().to_string()).unwrap_or_else(|_| v6.to_string())
-        }
+        Some(IpNet::V4(v4)) => v4.addr().to_string(),
+        Some(v6) => v6.to_string(),
     }
 }
 

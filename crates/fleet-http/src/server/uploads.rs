@@ -11,11 +11,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use ipnet::IpNet;
+
+use crate::auth::client::counted_network;
+
 /// Requests still receiving their body, by client address.
 #[derive(Debug)]
 pub(crate) struct Uploads {
     per_address: usize,
-    open: Mutex<HashMap<IpAddr, usize>>,
+    open: Mutex<HashMap<IpNet, usize>>,
 }
 
 impl Uploads {
@@ -23,14 +27,15 @@ impl Uploads {
         Arc::new(Self { per_address: per_address.max(1), open: Mutex::default() })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<IpNet, usize>> {
         // the counts stay consistent whatever panicked while holding them
         self.open.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A place for one more body from `client`, or `None` when it has its share receiving.
     pub(crate) fn try_start(self: &Arc<Self>, client: IpAddr) -> Option<Upload> {
-        let client = network_of(client);
+        // counted as the login limits count clients
+        let client = counted_network(client);
         let mut open = self.lock();
         let n = open.entry(client).or_insert(0);
         if *n >= self.per_address {
@@ -41,23 +46,12 @@ impl Uploads {
     }
 }
 
-/// How a client is counted, as the login limits count it: IPv4 by its address, IPv6 by its
-/// /64 (one subscriber's network, in which it could otherwise take a new address per request).
-fn network_of(client: IpAddr) -> IpAddr {
-    match client.to_canonical() {
-        IpAddr::V6(v6) => {
-            ipnet::Ipv6Net::new(v6, 64).map_or(IpAddr::V6(v6), |n| n.network().into())
-        }
-        v4 => v4,
-    }
-}
-
 /// One body being received; gives its place back when dropped (the body has arrived, or the
 /// request ended).
 #[derive(Debug)]
 pub(crate) struct Upload {
     uploads: Arc<Uploads>,
-    client: IpAddr,
+    client: IpNet,
 }
 
 impl Drop for Upload {
