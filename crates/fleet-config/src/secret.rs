@@ -29,6 +29,17 @@ impl<T> fmt::Display for Secret<T> {
     }
 }
 
+impl Secret<String> {
+    /// Whether `sent` (what a client presented) is this secret, compared so that the time
+    /// taken shows neither how much of it matched nor its length: both sides are hashed to
+    /// digests of one length first, then every byte is compared.
+    pub fn matches(&self, sent: &str) -> bool {
+        use sha2::{Digest, Sha256};
+        let (a, b) = (Sha256::digest(sent.as_bytes()), Sha256::digest(self.0.as_bytes()));
+        a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
 /// A PostgreSQL URL with its password replaced by `[redacted]`, for printing.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -74,6 +85,15 @@ mod tests {
         let s = Secret::new("hunter2".to_owned());
         assert_eq!(format!("{s:?} {s}"), "[redacted] [redacted]");
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn a_secret_matches_only_itself_whole() {
+        let s = Secret::new("push-token".to_owned());
+        assert!(s.matches("push-token"));
+        for wrong in ["", "push-toke", "push-token!", "PUSH-TOKEN"] {
+            assert!(!s.matches(wrong), "{wrong:?}");
+        }
     }
 
     #[test]

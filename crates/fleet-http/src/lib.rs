@@ -41,7 +41,7 @@ pub struct AppState {
     /// The database-derived results of `/readyz` and `/metrics`, reused for a short while.
     pub(crate) probes: Arc<Probes>,
     /// When set, `/metrics` needs `Authorization: Bearer` with this token.
-    pub(crate) metrics_token: Option<metrics::Token>,
+    pub(crate) metrics_token: Option<fleet_config::Secret<String>>,
     /// The running exports and their limits.
     pub(crate) exports: Arc<api::export_limit::Exports>,
 }
@@ -77,8 +77,8 @@ impl AppState {
     }
 
     /// Requires `Authorization: Bearer <token>` on `/metrics` (`None`: open).
-    pub fn with_metrics_token(mut self, token: Option<&str>) -> Self {
-        self.metrics_token = token.map(|t| metrics::Token(Arc::from(t)));
+    pub fn with_metrics_token(mut self, token: Option<fleet_config::Secret<String>>) -> Self {
+        self.metrics_token = token;
         self
     }
 

@@ -45,8 +45,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use fleet_config::Secret;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use sha2::{Digest, Sha256};
 
 use crate::{ApiError, AppState};
 
@@ -85,16 +85,6 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
             }
         })
         .as_ref()
-}
-
-/// The token `/metrics` requires; never printed.
-#[derive(Clone)]
-pub(crate) struct Token(pub(crate) std::sync::Arc<str>);
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
 }
 
 /// Most ops alerts the gauge shows; fleetd raises a handful, this only guards the exposition.
@@ -161,7 +151,7 @@ pub async fn track(req: Request, next: Next) -> Response {
 /// `GET /metrics`: open unless a metrics token is configured, then only with it.
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Some(token) = &state.metrics_token {
-        if !bearer_matches(&headers, &token.0) {
+        if !bearer_matches(&headers, token) {
             return ApiError::Unauthenticated(
                 "/metrics needs Authorization: Bearer with the metrics token".to_owned(),
             )
@@ -182,16 +172,14 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Respo
     ([(header::CONTENT_TYPE, CONTENT_TYPE)], body).into_response()
 }
 
-/// Whether the request carries `Authorization: Bearer <token>`, compared in constant time.
-fn bearer_matches(headers: &HeaderMap, token: &str) -> bool {
+/// Whether the request carries `Authorization: Bearer <token>` (compared in constant time).
+fn bearer_matches(headers: &HeaderMap, token: &Secret<String>) -> bool {
     let sent = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    // digests of equal length, so neither the length nor the first difference shows in timing
-    let (a, b) = (Sha256::digest(sent.as_bytes()), Sha256::digest(token.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    token.matches(sent)
 }
 
 /// The gauges read from the database: the trip builder's lag and the ops alerts.
@@ -243,10 +231,11 @@ mod tests {
     #[test]
     fn the_metrics_token_is_compared_whole() {
         let mut h = HeaderMap::new();
-        assert!(!bearer_matches(&h, "secret-token"));
+        let token = Secret::new("secret-token".to_owned());
+        assert!(!bearer_matches(&h, &token));
         h.insert(header::AUTHORIZATION, "Bearer secret-toke".parse().expect("value"));
-        assert!(!bearer_matches(&h, "secret-token"));
+        assert!(!bearer_matches(&h, &token));
         h.insert(header::AUTHORIZATION, "Bearer secret-token".parse().expect("value"));
-        assert!(bearer_matches(&h, "secret-token"));
+        assert!(bearer_matches(&h, &token));
     }
 }

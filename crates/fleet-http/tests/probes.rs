@@ -48,7 +48,8 @@ async fn concurrent_and_repeated_probes_ask_the_database_once_per_interval() {
 #[tokio::test]
 async fn with_a_metrics_token_metrics_refuse_scrapes_without_it() {
     let token = "scrape-token-0123456789";
-    let (app, state) = start(|s| s.with_metrics_token(Some(token))).await;
+    let (app, state) =
+        start(|s| s.with_metrics_token(Some(fleet_config::Secret::new(token.to_owned())))).await;
     assert!(!format!("{state:?}").contains(token), "the token never prints");
     let client = reqwest::Client::new();
     let url = format!("http://{}/metrics", app.addr);

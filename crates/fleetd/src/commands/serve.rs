@@ -118,7 +118,7 @@ async fn serve(
     let state = fleet_http::AppState::new(api_pool.clone())
         .with_cors_origins(cfg.http.cors_origins.iter().cloned())
         .with_trusted_proxies(cfg.http.trusted_proxies.iter().copied())
-        .with_metrics_token(cfg.http.metrics_token.as_ref().map(|t| t.expose().as_str()))
+        .with_metrics_token(cfg.http.metrics_token.clone())
         .with_export_limits(fleet_http::ExportLimits {
             per_user: cfg.api.exports_per_user,
             total: cfg.api.exports_max,
