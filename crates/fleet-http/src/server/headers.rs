@@ -43,15 +43,6 @@ pub(crate) fn apply(response: &mut HeaderMap, tls: bool) {
     }
 }
 
-/// Whether the request says it came over TLS to the proxy in front of fleetd.
-pub(crate) fn forwarded_tls(request: &HeaderMap) -> bool {
-    request
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"))
-}
-
 /// Whether the request leaves its connection open after the response: HTTP/1.1 unless it says
 /// `Connection: close`, HTTP/1.0 only when it says `Connection: keep-alive`.
 pub(crate) fn keeps_alive<B>(request: &axum::http::Request<B>) -> bool {
@@ -96,10 +87,6 @@ mod tests {
 
     #[test]
     fn hsts_only_behind_https() {
-        let mut req = HeaderMap::new();
-        assert!(!forwarded_tls(&req));
-        req.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        assert!(forwarded_tls(&req));
         let mut h = HeaderMap::new();
         apply(&mut h, true);
         assert_eq!(h[header::CONTENT_SECURITY_POLICY], NON_PAGE_CSP);

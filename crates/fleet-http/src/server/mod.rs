@@ -197,7 +197,7 @@ async fn handle(
     shared: Arc<Shared>,
     conn: Arc<ConnState>,
 ) -> Result<Response<GuardedBody>, Infallible> {
-    let tls = headers::forwarded_tls(req.headers());
+    let tls = crate::auth::client::is_https(req.headers());
     let keep_alive = headers::keeps_alive(&req);
     // counted before an in-flight place is taken, so one address's unsent bodies take at most
     // its share of the places
