@@ -5,14 +5,12 @@
 mod support;
 
 use std::net::SocketAddr;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
 use fleet_http::auth::users::{self, NewUser};
 use fleet_http::auth::{token, Role};
 use fleet_testkit::TestDb;
-use nix::sys::signal::Signal;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -103,10 +101,7 @@ async fn exports_that_are_never_read_are_capped_and_cut_off_while_pushes_still_s
         .env("FLEETD_EXPORT_STALL_TIMEOUT_MS", STALL_MS.to_string())
         .env("FLEETD_DB_ACQUIRE_TIMEOUT_MS", "5000")
         .env("FLEETD_LOG", "warn");
-    let (child, url) =
-        support::spawn_until(&mut cmd, "fleetd listening on ", Duration::from_secs(60));
-    let child = KillOnDrop(Some(child));
-    let base = url.trim().to_owned();
+    let (fleetd, base) = support::Running::serve(&mut cmd);
     let addr: SocketAddr = base.trim_start_matches("http://").parse().expect("address");
     let device_id = seed(&db).await;
     let user = users::create(
@@ -229,23 +224,5 @@ async fn exports_that_are_never_read_are_capped_and_cut_off_while_pushes_still_s
     let csv = resp.text().await.expect("a complete body");
     assert!(csv.lines().count() > 1000, "{} lines", csv.lines().count());
 
-    support::stop(child.take(), Signal::SIGTERM, Duration::from_secs(20));
-}
-
-/// Kills the fleetd process if the test fails before stopping it.
-struct KillOnDrop(Option<Child>);
-
-impl KillOnDrop {
-    fn take(mut self) -> Child {
-        self.0.take().expect("running")
-    }
-}
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.0.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
+    fleetd.stop(Duration::from_secs(20));
 }

@@ -8,8 +8,7 @@ mod support;
 use std::time::Duration;
 
 use fleet_testkit::TestDb;
-use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop, Running};
+use support::{fleetd, Running};
 
 const PUSH_TOKEN: &str = "headers-push-token";
 const METRICS_TOKEN: &str = "headers-metrics-token-0123";
@@ -39,11 +38,7 @@ async fn every_kind_of_response_carries_the_security_headers() {
         .env("FLEETD_HTTP_UPLOADS_PER_ADDRESS", "1")
         .env("FLEETD_MAP_TILE_URL", "none")
         .env("FLEETD_LOG", "warn");
-    let (child, addr) = tokio::task::block_in_place(|| {
-        spawn_until(&mut cmd, "fleetd listening on ", Duration::from_secs(60))
-    });
-    let mut child = Running(Some(child));
-    let base = addr.trim().to_owned();
+    let (fleetd, base) = Running::serve(&mut cmd);
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{base}{path}"));
 
@@ -120,7 +115,5 @@ async fn every_kind_of_response_carries_the_security_headers() {
     assert_secured("a push over the address's share", &over);
     drop(stalled);
 
-    if let Some(c) = child.0.take() {
-        tokio::task::block_in_place(|| stop(c, Signal::SIGTERM, Duration::from_secs(30)));
-    }
+    fleetd.stop(Duration::from_secs(30));
 }

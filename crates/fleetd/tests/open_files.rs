@@ -10,8 +10,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use fleet_testkit::TestDb;
-use nix::sys::signal::Signal;
-use support::{spawn_until, stop, Running};
+use support::Running;
 
 const PUSH_TOKEN: &str = "open-files-push-token";
 
@@ -22,12 +21,7 @@ fn fleetd_with_open_files(limit: u32) -> Command {
     c.arg("-c")
         .arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\""))
         .arg(env!("CARGO_BIN_EXE_fleetd"));
-    for (k, _) in std::env::vars() {
-        if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
-            c.env_remove(k);
-        }
-    }
-    c.current_dir(std::env::temp_dir());
+    support::clean_environment(&mut c);
     c
 }
 
@@ -38,11 +32,7 @@ async fn half_open_connections_beyond_the_open_files_limit_leave_health_and_push
     cmd.args(["serve", "--database-url", db.url(), "--listen", "127.0.0.1:0"])
         .env("FLEETD_PUSH_TOKEN", PUSH_TOKEN)
         .env("FLEETD_LOG", "warn");
-    let (child, addr) = tokio::task::block_in_place(|| {
-        spawn_until(&mut cmd, "fleetd listening on ", Duration::from_secs(60))
-    });
-    let mut child = Running(Some(child));
-    let base = addr.trim().to_owned();
+    let (fleetd, base) = Running::serve(&mut cmd);
     let host = base.trim_start_matches("http://").to_owned();
 
     // more half-sent heads than the process has files
@@ -67,7 +57,5 @@ async fn half_open_connections_beyond_the_open_files_limit_leave_health_and_push
     assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     drop(attackers);
 
-    if let Some(c) = child.0.take() {
-        tokio::task::block_in_place(|| stop(c, Signal::SIGTERM, Duration::from_secs(30)));
-    }
+    fleetd.stop(Duration::from_secs(30));
 }

@@ -13,8 +13,7 @@ use axum::{Json, Router};
 use fleet_sim::server::{default_credentials, SimConfig, SimState};
 use fleet_sim::Fleet;
 use fleet_testkit::TestDb;
-use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop, Running};
+use support::{fleetd, Running};
 use tokio_util::sync::CancellationToken;
 
 type Posts = Arc<Mutex<Vec<serde_json::Value>>>;
@@ -141,12 +140,7 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
         .env("FLEETD_ALERT_CHECK_S", "1")
         .env("FLEETD_ALERT_STALE_AFTER_S", "86400")
         .env("FLEETD_LOG", "warn");
-    // waiting for the line blocks this thread: let the runtime move its other tasks away
-    let (child, addr) = tokio::task::block_in_place(|| {
-        spawn_until(&mut cmd, "fleetd listening on ", Duration::from_secs(60))
-    });
-    let mut child = Running(Some(child));
-    let base = addr.trim().to_owned();
+    let (fleetd, base) = Running::serve(&mut cmd);
     let http = reqwest::Client::new();
 
     // every job's first run is done, so from here on only the live poll runs
@@ -192,8 +186,6 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
         "{metrics}"
     );
 
-    if let Some(c) = child.0.take() {
-        stop(c, Signal::SIGTERM, Duration::from_secs(30));
-    }
+    fleetd.stop(Duration::from_secs(30));
     drop(sim_server);
 }

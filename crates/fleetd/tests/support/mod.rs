@@ -14,13 +14,19 @@ use nix::unistd::Pid;
 /// The fleetd binary with no inherited fleetd settings and outside the repository (no `.env`).
 pub fn fleetd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
+    clean_environment(&mut c);
+    c
+}
+
+/// Removes the fleetd settings this process inherited from `c`'s environment and runs it
+/// outside the repository (no `.env`), for a command that starts fleetd another way.
+pub fn clean_environment(c: &mut Command) {
     for (k, _) in std::env::vars() {
         if k.starts_with("FLEETD_") || k == "DATABASE_URL" {
             c.env_remove(k);
         }
     }
     c.current_dir(std::env::temp_dir());
-    c
 }
 
 /// Spawns `cmd` and waits at most `within` for a stdout line starting with `prefix`; returns
@@ -70,6 +76,25 @@ pub fn spawn_until_all(
 /// assertion), so no process outlives its test.
 #[derive(Debug)]
 pub struct Running(pub Option<Child>);
+
+impl Running {
+    /// Starts `cmd` (`fleetd serve …`) and waits up to a minute for the line it prints when it
+    /// listens; returns the process and its base URL. For multi-threaded test runtimes (the
+    /// wait blocks this thread, so the runtime's other tasks move away).
+    pub fn serve(cmd: &mut Command) -> (Running, String) {
+        let (child, addr) = tokio::task::block_in_place(|| {
+            spawn_until(cmd, "fleetd listening on ", Duration::from_secs(60))
+        });
+        (Running(Some(child)), addr.trim().to_owned())
+    }
+
+    /// Stops the process with SIGTERM and asserts a clean exit within `within`.
+    pub fn stop(mut self, within: Duration) {
+        if let Some(c) = self.0.take() {
+            tokio::task::block_in_place(|| stop(c, Signal::SIGTERM, within));
+        }
+    }
+}
 
 impl Drop for Running {
     fn drop(&mut self) {
