@@ -22,8 +22,8 @@ use tokio::net::TcpListener;
 
 pub use api::export_limit::ExportLimits;
 pub use api::openapi;
-pub use auth::limit::{Backoff, LoginLimits};
 pub use error::{ApiError, FieldError, Problem};
+pub use fleet_accounts::throttle::{Backoff, LoginLimits};
 pub use health::{ProbeCache, Readiness, PROBE_TTL, READINESS_TIMEOUT};
 pub use stream::access::StreamLimits;
 
@@ -31,7 +31,7 @@ pub use stream::access::StreamLimits;
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub pool: PgPool,
-    pub(crate) login_limiter: Arc<auth::limit::LoginLimiter>,
+    pub(crate) login_limiter: Arc<fleet_accounts::throttle::LoginLimiter>,
     /// Origins allowed to call the API from a browser (CORS); empty: no CORS headers at all.
     pub(crate) cors_origins: Arc<[HeaderValue]>,
     /// The live stream's events (fed by [`stream::spawn_listener`]).
@@ -67,7 +67,9 @@ impl AppState {
         Self {
             stream: Arc::new(stream::StreamHub::new(stream::RING_CAPACITY)),
             pool,
-            login_limiter: Arc::new(auth::limit::LoginLimiter::new(LoginLimits::default())),
+            login_limiter: Arc::new(fleet_accounts::throttle::LoginLimiter::new(
+                LoginLimits::default(),
+            )),
             cors_origins: Arc::new([]),
             trusted_proxies: Arc::new([]),
             probes: Probes::new(PROBE_TTL),
@@ -134,7 +136,7 @@ impl AppState {
 
     /// Replaces the failed-login limits (tests use small windows).
     pub fn with_login_limits(mut self, limits: LoginLimits) -> Self {
-        self.login_limiter = Arc::new(auth::limit::LoginLimiter::new(limits));
+        self.login_limiter = Arc::new(fleet_accounts::throttle::LoginLimiter::new(limits));
         self
     }
 }

@@ -52,7 +52,7 @@ async fn login_sets_an_http_only_lax_cookie_that_authenticates_me() {
         .expect("sessions");
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0], cookie);
-    assert_eq!(stored[0], fleet_http::auth::secret::hash(&cookie));
+    assert_eq!(stored[0], fleet_accounts::secret::hash(&cookie));
 }
 
 #[tokio::test]
@@ -203,7 +203,7 @@ async fn tokens_are_shown_once_stored_hashed_and_stop_working_when_revoked() {
             .fetch_one(&app.db.pool)
             .await
             .expect("row");
-    assert_eq!(stored, fleet_http::auth::secret::hash(&token), "only the SHA-256 is stored");
+    assert_eq!(stored, fleet_accounts::secret::hash(&token), "only the SHA-256 is stored");
 
     let bearer = As::Bearer(token.clone());
     let (status, me) = app.get("/auth/me", &bearer).await;

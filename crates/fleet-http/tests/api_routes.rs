@@ -103,7 +103,7 @@ const TRIP_START: &str = "2026-03-02T06:00:00Z";
 async fn targets(app: &App, pass: &str) -> Targets {
     let device = app.device(&format!("86812030396{:04}", pass.len()), "Van").await;
     let user = app.user(&format!("target-{pass}"), Role::Viewer).await;
-    let token = fleet_http::auth::token::create(&app.db.pool, user, "target", None)
+    let token = fleet_accounts::token::create(&app.db.pool, user, "target", None)
         .await
         .expect("token")
         .info

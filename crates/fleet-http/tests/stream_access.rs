@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use fleet_accounts::{token, Role};
 use fleet_config::Secret;
-use fleet_http::auth::{token, Role};
 use fleet_http::StreamLimits;
 use reqwest::Method;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};

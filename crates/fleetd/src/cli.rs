@@ -289,7 +289,7 @@ pub struct UserAddArgs {
     /// What the user may do: viewer (reads), operator (also edits vehicles, acknowledges
     /// alarms) or admin (also manages users, tokens and settings).
     #[arg(long, value_parser = parse_role)]
-    pub role: fleet_http::auth::Role,
+    pub role: fleet_accounts::Role,
     /// Read the password from standard input (up to the first newline) instead of prompting.
     #[arg(long)]
     pub password_stdin: bool,
@@ -298,8 +298,8 @@ pub struct UserAddArgs {
     pub display_name: String,
 }
 
-fn parse_role(s: &str) -> Result<fleet_http::auth::Role, String> {
-    fleet_http::auth::Role::parse(s)
+fn parse_role(s: &str) -> Result<fleet_accounts::Role, String> {
+    fleet_accounts::Role::parse(s)
         .ok_or_else(|| format!("{s:?} is not a role: use viewer, operator or admin"))
 }
 

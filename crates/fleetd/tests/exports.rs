@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{TimeDelta, Utc};
-use fleet_http::auth::users::{self, NewUser};
-use fleet_http::auth::{token, Role};
+use fleet_accounts::users::{self, NewUser};
+use fleet_accounts::{token, Role};
 use fleet_testkit::TestDb;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

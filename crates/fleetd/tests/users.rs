@@ -169,7 +169,7 @@ async fn token_create_prints_only_the_token_which_then_authenticates() {
             .await
             .expect("token row");
     assert_eq!(name, "erp-sync");
-    assert_eq!(stored, fleet_http::auth::secret::hash(token), "stored hashed");
+    assert_eq!(stored, fleet_accounts::secret::hash(token), "stored hashed");
 
     let url = api(&db).await;
     let me: serde_json::Value = reqwest::Client::new()

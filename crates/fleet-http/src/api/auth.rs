@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use fleet_accounts::users::{self, User};
+use fleet_accounts::{password, AccountError};
 use fleet_core::text::excerpt;
 
 use super::extract::JsonBody;
-use crate::auth::users::{self, User};
-use crate::auth::{client, password, session, Credential, Principal};
+use crate::auth::{client, session, Credential, Principal};
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
 
@@ -143,21 +144,24 @@ pub(crate) async fn login(
         );
         return Err(e);
     }
-    let attempt =
-        match state.login_limiter.begin(&state.pool, &body.username, client.address).await? {
-            Ok(attempt) => attempt,
-            Err(retry_after) => {
-                metrics::counter!("fleetd_login_refused_total", "reason" => "delayed").increment(1);
-                tracing::info!(
-                    user.name = %excerpt(&body.username),
-                    client.addr = ?client.address,
-                    retry_after_s = retry_after.as_secs(),
-                    "login delayed after failures"
-                );
-                return Err(ApiError::RateLimited { retry_after });
-            }
-        };
-    let user_id = match check_password(&state, &body).await {
+    let attempt = match state.login_limiter.begin(&state.pool, &body.username, client.address).await
+    {
+        Ok(attempt) => attempt,
+        Err(AccountError::Throttled { retry_after }) => {
+            metrics::counter!("fleetd_login_refused_total", "reason" => "delayed").increment(1);
+            tracing::info!(
+                user.name = %excerpt(&body.username),
+                client.addr = ?client.address,
+                retry_after_s = retry_after.as_secs(),
+                "login delayed after failures"
+            );
+            return Err(ApiError::RateLimited { retry_after });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let user_id = match users::check_password(&state.pool, &body.username, body.password.clone())
+        .await
+    {
         Ok(Some(id)) => id,
         Ok(None) => {
             // the attempt stays counted as a failure
@@ -169,18 +173,20 @@ pub(crate) async fn login(
         }
         Err(e) => {
             attempt.undecided().await?;
-            return Err(e);
+            return Err(e.into());
         }
     };
     attempt.succeeded().await?;
     let mut cookies = Vec::with_capacity(2);
     if let Some((name, old)) = &client.session {
-        session::end(&state.pool, &crate::auth::secret::hash(old)).await?;
+        fleet_accounts::session::end_id(&state.pool, old).await?;
         if *name != session::cookie_name(client.https) {
             cookies.push((header::SET_COOKIE, session::clear_cookie(name)));
         }
     }
-    let new = session::create(&state.pool, user_id, client.user_agent, client.address).await?;
+    let new =
+        fleet_accounts::session::create(&state.pool, user_id, client.user_agent, client.address)
+            .await?;
     users::record_login(&state.pool, user_id).await?;
     let user = users::get(&state.pool, user_id).await?;
     tracing::info!(
@@ -194,14 +200,6 @@ pub(crate) async fn login(
     };
     cookies.push((header::SET_COOKIE, session::set_cookie(&new.id, client.https)));
     Ok((AppendHeaders(cookies), Json(me)))
-}
-
-/// The id of the active user these credentials (of a valid form) belong to, if they are right.
-async fn check_password(state: &AppState, body: &LoginRequest) -> Result<Option<i32>, ApiError> {
-    let found = users::credentials(&state.pool, &body.username).await?;
-    let (user_id, hash) = found.unzip();
-    let ok = password::verify_async(body.password.clone(), hash).await?;
-    Ok(user_id.filter(|_| ok))
 }
 
 /// Log out: end the session and clear its cookie.
@@ -225,7 +223,7 @@ pub(crate) async fn logout(
     who: Principal,
 ) -> Result<impl IntoResponse, ApiError> {
     if let Credential::Session { session_hash } = &who.credential {
-        session::end(&state.pool, session_hash).await?;
+        fleet_accounts::session::end(&state.pool, session_hash).await?;
         tracing::info!(user.name = %excerpt(&who.username), "logged out");
     }
     let name = client.session.map_or(session::cookie_name(client.https), |(name, _)| name);
@@ -250,7 +248,7 @@ pub(crate) async fn me(
     let user = users::get(&state.pool, who.user_id).await?;
     let (by, expires) = match &who.credential {
         Credential::Session { session_hash } => {
-            ("session", session::expires_at(&state.pool, session_hash).await?)
+            ("session", fleet_accounts::session::expires_at(&state.pool, session_hash).await?)
         }
         Credential::Token { .. } => ("token", None),
     };

@@ -8,9 +8,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use fleet_accounts::token::{self, TokenInfo};
+use fleet_accounts::{users, AccountError};
+
 use super::extract::{JsonBody, Path};
-use crate::auth::token::{self, TokenInfo};
-use crate::auth::{users, Admin};
+use crate::auth::Admin;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
 
@@ -95,10 +97,10 @@ pub(crate) async fn create_token(
     let user_id = body.user_id.unwrap_or(who.user_id);
     match users::get(&state.pool, user_id).await {
         Ok(_) => {}
-        Err(ApiError::NotFound(_)) => {
+        Err(AccountError::NotFound(_)) => {
             errors.push(FieldError::new("user_id", format!("there is no user {user_id}")))
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

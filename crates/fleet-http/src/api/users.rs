@@ -7,8 +7,9 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use fleet_accounts::users::{self, NewUser, User, UserChanges};
+
 use super::extract::{JsonBody, Path};
-use crate::auth::users::{self, NewUser, User, UserChanges};
 use crate::auth::{Admin, Role};
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -100,7 +101,11 @@ pub(crate) async fn create_user(
     let role = match parse_role(&body.role) {
         Ok(role) => role,
         Err(e) => {
-            let mut errors = users::check_new(&body.username, &body.display_name, &body.password);
+            let mut errors: Vec<FieldError> =
+                users::check_new(&body.username, &body.display_name, &body.password)
+                    .into_iter()
+                    .map(FieldError::from)
+                    .collect();
             errors.push(e);
             return Err(ApiError::Validation(errors));
         }

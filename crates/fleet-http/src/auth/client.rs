@@ -52,17 +52,8 @@ fn warn_untrusted_proxy_once(peer: IpAddr) {
     }
 }
 
-/// The network a client is counted by in per-client limits (failed logins, bodies being
-/// received): an IPv4 address on its own, an IPv6 address by its /64, one subscriber's
-/// network, in which a client could otherwise take a new address per request. IPv4-mapped
-/// IPv6 addresses count as the IPv4 address.
-pub fn counted_network(ip: IpAddr) -> IpNet {
-    match ip.to_canonical() {
-        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
-            .map_or_else(|_| IpNet::from(IpAddr::V6(v6)), |n| IpNet::V6(n.trunc())),
-        v4 => IpNet::from(v4),
-    }
-}
+// one rule for every per-client count (failed logins, bodies being received)
+pub use fleet_accounts::throttle::counted_network;
 
 /// The client behind `peer`: walks `X-Forwarded-For` from the right past trusted proxies.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> IpAddr {

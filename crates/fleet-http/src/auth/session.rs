@@ -1,120 +1,19 @@
-//! Login sessions of the web apps, stored in `fleet.sessions` so every fleetd process behind a
-//! load balancer knows them and they survive restarts. The browser holds a random session id in
-//! a cookie (HttpOnly, SameSite=Lax, Path=/); the table holds only its SHA-256 hash. Over HTTPS
+//! The session cookie of the web apps. The browser holds a random session id in a cookie
+//! (HttpOnly, SameSite=Lax, Path=/); the session itself is stored by
+//! [`fleet_accounts::session`], which keeps only its SHA-256 hash. Over HTTPS
 //! the cookie is `__Host-fleetd_session` (Secure): browsers accept that name only from a secure
 //! origin, for the whole host and no domain, so neither a plain-HTTP page nor a sibling
 //! subdomain can plant or overwrite it. Over plain HTTP it is `fleetd_session`.
 //!
-//! A session ends at logout, after [`IDLE_TIMEOUT`] without a request, after [`MAX_LIFETIME`]
-//! whatever the activity, and when its user is deactivated, deleted or given a new password.
-
-use std::net::IpAddr;
-use std::time::Duration;
+//! The cookie lives as long as a session can ([`MAX_LIFETIME`]); the session may end sooner.
 
 use axum::http::{header, HeaderMap, HeaderValue};
-use chrono::{DateTime, Utc};
-use sqlx::PgPool;
-
-use super::{secret, Credential, Principal, Role};
-use crate::ApiError;
+use fleet_accounts::session::MAX_LIFETIME;
 
 /// Name of the session cookie over plain HTTP.
 pub const COOKIE: &str = "fleetd_session";
 /// Name of the session cookie over HTTPS.
 pub const SECURE_COOKIE: &str = "__Host-fleetd_session";
-/// A session unused this long ends.
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
-/// No session lasts longer than this after login.
-pub const MAX_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
-/// `last_seen_at` (and with it the idle expiry) is written at most this often per session.
-pub const TOUCH_EVERY: Duration = Duration::from_secs(60);
-
-/// A session just created at login.
-#[derive(Debug)]
-pub struct NewSession {
-    /// The session id for the cookie; never stored.
-    pub id: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// Starts a session for `user_id`, deleting expired sessions of every user on the way (logins
-/// are rare enough to carry that housekeeping).
-pub async fn create(
-    pool: &PgPool,
-    user_id: i32,
-    user_agent: Option<String>,
-    ip: Option<IpAddr>,
-) -> Result<NewSession, ApiError> {
-    sqlx::query("delete from fleet.sessions where expires_at <= now()").execute(pool).await?;
-    let id = secret::random();
-    let expires_at: DateTime<Utc> = sqlx::query_scalar(
-        "insert into fleet.sessions (session_hash, user_id, expires_at, user_agent, ip)
-         values ($1, $2, now() + make_interval(secs => $3), $4, $5::inet)
-         returning expires_at",
-    )
-    .bind(secret::hash(&id))
-    .bind(user_id)
-    .bind(IDLE_TIMEOUT.as_secs_f64())
-    .bind(user_agent)
-    .bind(ip.map(|i| i.to_string()))
-    .fetch_one(pool)
-    .await?;
-    Ok(NewSession { id, expires_at })
-}
-
-/// The user of a live session, sliding its idle expiry forward (at most once a minute).
-pub async fn authenticate(pool: &PgPool, id: &str) -> Result<Option<Principal>, ApiError> {
-    let hash = secret::hash(id);
-    let row: Option<(i32, String, String)> = sqlx::query_as(
-        "with touched as (
-             update fleet.sessions
-                set last_seen_at = now(),
-                    expires_at = least(now() + make_interval(secs => $2), created_at + make_interval(secs => $3))
-              where session_hash = $1 and expires_at > now()
-                and last_seen_at < now() - make_interval(secs => $4)
-             returning session_hash
-         )
-         select u.user_id, u.username, u.role
-         from fleet.sessions s join fleet.users u using (user_id)
-         where s.session_hash = $1 and s.expires_at > now() and u.active",
-    )
-    .bind(&hash)
-    .bind(IDLE_TIMEOUT.as_secs_f64())
-    .bind(MAX_LIFETIME.as_secs_f64())
-    .bind(TOUCH_EVERY.as_secs_f64())
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.and_then(|(user_id, username, role)| {
-        Some(Principal {
-            user_id,
-            username,
-            role: Role::parse(&role)?,
-            credential: Credential::Session { session_hash: hash },
-        })
-    }))
-}
-
-/// When the session with this hash expires, if it is live.
-pub async fn expires_at(
-    pool: &PgPool,
-    session_hash: &str,
-) -> Result<Option<DateTime<Utc>>, ApiError> {
-    Ok(sqlx::query_scalar(
-        "select expires_at from fleet.sessions where session_hash = $1 and expires_at > now()",
-    )
-    .bind(session_hash)
-    .fetch_optional(pool)
-    .await?)
-}
-
-/// Ends the session with this hash (logout). Ending an ended session is not an error.
-pub async fn end(pool: &PgPool, session_hash: &str) -> Result<(), ApiError> {
-    sqlx::query("delete from fleet.sessions where session_hash = $1")
-        .bind(session_hash)
-        .execute(pool)
-        .await?;
-    Ok(())
-}
 
 /// The session id in the request's session cookie (either name; `__Host-` first), if any.
 pub fn cookie_value(headers: &HeaderMap) -> Option<String> {

@@ -9,6 +9,8 @@ use std::time::Duration;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use fleet_accounts::credential::{self, Held};
+
 use crate::auth::{Credential, Principal};
 use crate::quota::{QuotaFull, UserQuota};
 
@@ -126,46 +128,14 @@ impl OpenStreams {
     /// token revoked or expired, a session ended, a user deactivated or deleted). Returns how
     /// many were ended.
     pub async fn revalidate(&self, pool: &PgPool) -> Result<usize, sqlx::Error> {
-        let (mut ids, mut users, mut tokens, mut sessions) = (vec![], vec![], vec![], vec![]);
-        for (id, h) in self.lock().streams.iter() {
-            ids.push(*id);
-            users.push(h.user_id);
-            match &h.credential {
-                Credential::Token { token_id } => {
-                    tokens.push(Some(*token_id));
-                    sessions.push(None);
-                }
-                Credential::Session { session_hash } => {
-                    tokens.push(None);
-                    sessions.push(Some(session_hash.clone()));
-                }
-            }
-        }
-        if ids.is_empty() {
-            return Ok(0);
-        }
-        // the same conditions as token::authenticate and session::authenticate
-        let invalid: Vec<i64> = sqlx::query_scalar(
-            "select k.id
-             from unnest($1::int8[], $2::int4[], $3::int4[], $4::text[])
-                  as k(id, user_id, token_id, session_hash)
-             where not exists (
-                 select from fleet.users u
-                 where u.user_id = k.user_id and u.active
-                   and (exists (select from fleet.api_tokens t
-                                where t.token_id = k.token_id and t.user_id = k.user_id
-                                  and t.revoked_at is null
-                                  and (t.expires_at is null or t.expires_at > now()))
-                        or exists (select from fleet.sessions s
-                                   where s.session_hash = k.session_hash
-                                     and s.user_id = k.user_id and s.expires_at > now())))",
-        )
-        .bind(&ids)
-        .bind(&users)
-        .bind(&tokens)
-        .bind(&sessions)
-        .fetch_all(pool)
-        .await?;
+        // copied out: the lock is not held across the query
+        let held: Vec<Held> = self
+            .lock()
+            .streams
+            .iter()
+            .map(|(id, h)| Held { id: *id, user_id: h.user_id, credential: h.credential.clone() })
+            .collect();
+        let invalid = credential::lapsed(pool, &held).await?;
         let open = self.lock();
         for id in &invalid {
             if let Some(h) = open.streams.get(id) {

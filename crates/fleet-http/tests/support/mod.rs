@@ -7,8 +7,8 @@ pub mod live;
 
 use std::net::SocketAddr;
 
-use fleet_http::auth::users::{self, NewUser};
-use fleet_http::auth::{token, Role};
+use fleet_accounts::users::{self, NewUser};
+use fleet_accounts::{token, Role};
 use fleet_http::AppState;
 use fleet_testkit::TestDb;
 use reqwest::{Method, RequestBuilder, Response};

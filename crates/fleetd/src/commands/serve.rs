@@ -229,12 +229,12 @@ const DEMO_ADMIN: &str = "admin";
 async fn access(mode: Mode, pool: &PgPool) -> anyhow::Result<Access> {
     if mode == Mode::Demo {
         let password = random_password();
-        fleet_http::auth::users::ensure_admin(pool, DEMO_ADMIN, &password)
+        fleet_accounts::users::ensure_admin(pool, DEMO_ADMIN, &password)
             .await
             .context("creating the demo admin")?;
         return Ok(Access::DemoAdmin { username: DEMO_ADMIN, password });
     }
-    let users = fleet_http::auth::users::list(pool).await.context("listing users")?;
+    let users = fleet_accounts::users::list(pool).await.context("listing users")?;
     Ok(if users.is_empty() { Access::NoUsers } else { Access::Users })
 }
 

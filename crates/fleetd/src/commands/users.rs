@@ -1,13 +1,12 @@
 //! `fleetd user add` and `fleetd token create`: the first admin and integration tokens from
-//! the command line, through the same code as the API's `/users` and `/tokens`.
+//! the command line, through the same account code as the API's `/users` and `/tokens`.
 
 use std::io::{IsTerminal, Read};
 
 use anyhow::{anyhow, bail, Context};
+use fleet_accounts::users::{self, NewUser};
+use fleet_accounts::{password, token};
 use fleet_config::Config;
-use fleet_http::auth::users::{self, NewUser};
-use fleet_http::auth::{password, token};
-use fleet_http::ApiError;
 
 use crate::cli::{TokenCreateArgs, UserAddArgs};
 use crate::database::Database;
@@ -25,7 +24,7 @@ pub async fn add(cfg: Config, args: UserAddArgs) -> anyhow::Result<()> {
             role: args.role,
             password,
         };
-        let user = users::create(&pool, new).await.map_err(describe)?;
+        let user = users::create(&pool, new).await?;
         println!("user {} created with role {} (id {})", user.username, user.role, user.user_id);
         Ok(())
     })
@@ -36,11 +35,10 @@ pub async fn create_token(cfg: Config, args: TokenCreateArgs) -> anyhow::Result<
     let name = args.name.trim().to_owned();
     token::check_name(&name).map_err(|m| anyhow!("--name: {m}"))?;
     with_database(&cfg, |pool| async move {
-        let user_id =
-            users::id_of(&pool, &args.user).await.map_err(describe)?.ok_or_else(|| {
-                anyhow!("there is no user {:?} (create one with `fleetd user add`)", args.user)
-            })?;
-        let created = token::create(&pool, user_id, &name, None).await.map_err(describe)?;
+        let user_id = users::id_of(&pool, &args.user).await?.ok_or_else(|| {
+            anyhow!("there is no user {:?} (create one with `fleetd user add`)", args.user)
+        })?;
+        let created = token::create(&pool, user_id, &name, None).await?;
         println!("{}", created.token);
         eprintln!(
             "token {} ({}…) acts as {}; it is shown only now, store it safely",
@@ -64,21 +62,6 @@ where
     };
     let closed = db.close().await;
     result.and(closed)
-}
-
-/// The message of an API error for the terminal, with each invalid field.
-fn describe(e: ApiError) -> anyhow::Error {
-    match e {
-        ApiError::Validation(fields) => anyhow!(
-            "{}",
-            fields
-                .iter()
-                .map(|f| format!("{}: {}", f.field, f.message))
-                .collect::<Vec<_>>()
-                .join("; ")
-        ),
-        other => anyhow::Error::new(other),
-    }
 }
 
 /// The new user's password: from standard input with `--password-stdin`, else prompted for

@@ -1,24 +1,22 @@
 //! The people who sign in (`fleet.users`): creation with validation, changes that keep at
-//! least one active admin, and the demo admin. Used by the `/api/v1/users` routes and by the
-//! `fleetd user add` command alike. Password hashes never leave this module.
+//! least one active admin, login checks, and the demo admin. Used by the `/api/v1/users` routes
+//! and by the `fleetd user add` command alike. Password hashes never leave this module.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;
 use utoipa::ToSchema;
 
-use super::{password, Role};
-use crate::error::FieldError;
-use crate::ApiError;
+use crate::error::{is_unique_violation, FieldError};
+use crate::{password, AccountError, Role};
 
 /// A user as the API shows it (never the password hash).
-#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct User {
     pub user_id: i32,
     /// Login name: 1-64 of letters, digits and `_ . @ -`; unique ignoring case.
     pub username: String,
     pub display_name: String,
-    #[sqlx(try_from = "String")]
     pub role: Role,
     /// Inactive users cannot log in, and their sessions and tokens stop working.
     pub active: bool,
@@ -44,9 +42,6 @@ pub struct UserChanges {
     pub active: Option<bool>,
     pub password: Option<String>,
 }
-
-const COLUMNS: &str =
-    "user_id, username, display_name, role, active, created_at, updated_at, last_login_at";
 
 /// Checks a username against the rule the table enforces.
 pub fn check_username(username: &str) -> Result<(), String> {
@@ -82,87 +77,107 @@ pub fn check_new(username: &str, display_name: &str, password: &str) -> Vec<Fiel
     errors
 }
 
-/// Creates a user; 422 for an invalid field, 409 when the username is taken (ignoring case).
-pub async fn create(pool: &PgPool, new: NewUser) -> Result<User, ApiError> {
+/// Creates a user; `Invalid` for an invalid field, `Conflict` when the username is taken
+/// (ignoring case).
+pub async fn create(pool: &PgPool, new: NewUser) -> Result<User, AccountError> {
     let errors = check_new(&new.username, &new.display_name, &new.password);
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(AccountError::Invalid(errors));
     }
     let hash = password::hash_async(new.password).await?;
-    sqlx::query_as(&format!(
-        "insert into fleet.users (username, display_name, password_hash, role)
-         values ($1, $2, $3, $4) returning {COLUMNS}"
-    ))
-    .bind(&new.username)
-    .bind(new.display_name.trim())
-    .bind(hash)
-    .bind(new.role.as_str())
+    sqlx::query_as!(
+        User,
+        r#"insert into fleet.users (username, display_name, password_hash, role)
+           values ($1, $2, $3, $4)
+           returning user_id, username, display_name, role as "role: Role", active,
+                     created_at, updated_at, last_login_at"#,
+        new.username,
+        new.display_name.trim(),
+        hash,
+        new.role.as_str(),
+    )
     .fetch_one(pool)
     .await
-    .map_err(|e| match unique_violation(&e) {
-        true => ApiError::Conflict(format!("the username {:?} is taken", new.username)),
+    .map_err(|e| match is_unique_violation(&e) {
+        true => AccountError::Conflict(format!("the username {:?} is taken", new.username)),
         false => e.into(),
     })
 }
 
-fn unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().and_then(|d| d.code()).as_deref() == Some("23505")
-}
-
 /// Every user, by id.
-pub async fn list(pool: &PgPool) -> Result<Vec<User>, ApiError> {
-    Ok(sqlx::query_as(&format!("select {COLUMNS} from fleet.users order by user_id"))
-        .fetch_all(pool)
-        .await?)
+pub async fn list(pool: &PgPool) -> Result<Vec<User>, AccountError> {
+    Ok(sqlx::query_as!(
+        User,
+        r#"select user_id, username, display_name, role as "role: Role", active,
+                  created_at, updated_at, last_login_at
+           from fleet.users order by user_id"#
+    )
+    .fetch_all(pool)
+    .await?)
 }
 
-/// One user, or 404.
-pub async fn get(pool: &PgPool, user_id: i32) -> Result<User, ApiError> {
-    sqlx::query_as(&format!("select {COLUMNS} from fleet.users where user_id = $1"))
-        .bind(user_id)
-        .fetch_optional(pool)
-        .await?
-        .ok_or_else(|| not_found(user_id))
+/// One user, or `NotFound`.
+pub async fn get(pool: &PgPool, user_id: i32) -> Result<User, AccountError> {
+    sqlx::query_as!(
+        User,
+        r#"select user_id, username, display_name, role as "role: Role", active,
+                  created_at, updated_at, last_login_at
+           from fleet.users where user_id = $1"#,
+        user_id
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or_else(|| not_found(user_id))
 }
 
-fn not_found(user_id: i32) -> ApiError {
-    ApiError::NotFound(format!("there is no user {user_id}"))
+fn not_found(user_id: i32) -> AccountError {
+    AccountError::NotFound(format!("there is no user {user_id}"))
 }
 
 /// The id of the user with this username (ignoring case), if any.
-pub async fn id_of(pool: &PgPool, username: &str) -> Result<Option<i32>, ApiError> {
-    Ok(sqlx::query_scalar("select user_id from fleet.users where lower(username) = lower($1)")
-        .bind(username)
-        .fetch_optional(pool)
-        .await?)
-}
-
-/// What login needs: the id and password hash of the active user with this username.
-pub(crate) async fn credentials(
-    pool: &PgPool,
-    username: &str,
-) -> Result<Option<(i32, String)>, ApiError> {
-    Ok(sqlx::query_as(
-        "select user_id, password_hash from fleet.users
-         where lower(username) = lower($1) and active",
+pub async fn id_of(pool: &PgPool, username: &str) -> Result<Option<i32>, AccountError> {
+    Ok(sqlx::query_scalar!(
+        "select user_id from fleet.users where lower(username) = lower($1)",
+        username
     )
-    .bind(username)
     .fetch_optional(pool)
     .await?)
 }
 
+/// The id of the active user `username` (ignoring case) when `password` is theirs. An unknown
+/// username costs as long as a wrong password, so the time taken does not tell which it was.
+pub async fn check_password(
+    pool: &PgPool,
+    username: &str,
+    password: String,
+) -> Result<Option<i32>, AccountError> {
+    let found = sqlx::query!(
+        "select user_id, password_hash from fleet.users
+         where lower(username) = lower($1) and active",
+        username
+    )
+    .fetch_optional(pool)
+    .await?;
+    let (user_id, hash) = found.map(|r| (r.user_id, r.password_hash)).unzip();
+    let ok = password::verify_async(password, hash).await?;
+    Ok(user_id.filter(|_| ok))
+}
+
 /// Notes a successful login.
-pub(crate) async fn record_login(pool: &PgPool, user_id: i32) -> Result<(), ApiError> {
-    sqlx::query("update fleet.users set last_login_at = now() where user_id = $1")
-        .bind(user_id)
+pub async fn record_login(pool: &PgPool, user_id: i32) -> Result<(), AccountError> {
+    sqlx::query!("update fleet.users set last_login_at = now() where user_id = $1", user_id)
         .execute(pool)
         .await?;
     Ok(())
 }
 
 /// Applies `changes`. Deactivating a user or setting a password ends the user's sessions.
-/// Refused with 409 when it would leave no active admin.
-pub async fn update(pool: &PgPool, user_id: i32, changes: UserChanges) -> Result<User, ApiError> {
+/// Refused with `Conflict` when it would leave no active admin.
+pub async fn update(
+    pool: &PgPool,
+    user_id: i32,
+    changes: UserChanges,
+) -> Result<User, AccountError> {
     let mut errors = Vec::new();
     if let Some(Err(m)) = changes.display_name.as_deref().map(check_display_name) {
         errors.push(FieldError::new("display_name", m));
@@ -171,7 +186,7 @@ pub async fn update(pool: &PgPool, user_id: i32, changes: UserChanges) -> Result
         errors.push(FieldError::new("password", m));
     }
     if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
+        return Err(AccountError::Invalid(errors));
     }
     let hash = match changes.password {
         Some(p) => Some(password::hash_async(p).await?),
@@ -179,26 +194,28 @@ pub async fn update(pool: &PgPool, user_id: i32, changes: UserChanges) -> Result
     };
     let mut tx = pool.begin().await?;
     lock_admins(&mut tx).await?;
-    let user: User = sqlx::query_as(&format!(
-        "update fleet.users set
-             display_name = coalesce($2, display_name),
-             role = coalesce($3, role),
-             active = coalesce($4, active),
-             password_hash = coalesce($5, password_hash)
-         where user_id = $1 returning {COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(changes.display_name.as_deref().map(str::trim))
-    .bind(changes.role.map(Role::as_str))
-    .bind(changes.active)
-    .bind(&hash)
+    let user = sqlx::query_as!(
+        User,
+        r#"update fleet.users set
+               display_name = coalesce($2, display_name),
+               role = coalesce($3, role),
+               active = coalesce($4, active),
+               password_hash = coalesce($5, password_hash)
+           where user_id = $1
+           returning user_id, username, display_name, role as "role: Role", active,
+                     created_at, updated_at, last_login_at"#,
+        user_id,
+        changes.display_name.as_deref().map(str::trim),
+        changes.role.map(Role::as_str),
+        changes.active,
+        hash.as_deref(),
+    )
     .fetch_optional(&mut *tx)
     .await?
     .ok_or_else(|| not_found(user_id))?;
     ensure_an_admin_remains(&mut tx).await?;
     if hash.is_some() || changes.active == Some(false) {
-        sqlx::query("delete from fleet.sessions where user_id = $1")
-            .bind(user_id)
+        sqlx::query!("delete from fleet.sessions where user_id = $1", user_id)
             .execute(&mut *tx)
             .await?;
     }
@@ -207,12 +224,11 @@ pub async fn update(pool: &PgPool, user_id: i32, changes: UserChanges) -> Result
 }
 
 /// Deletes a user with their sessions and tokens; what they acknowledged or configured keeps
-/// its history without their name. Refused with 409 for the last active admin.
-pub async fn delete(pool: &PgPool, user_id: i32) -> Result<(), ApiError> {
+/// its history without their name. Refused with `Conflict` for the last active admin.
+pub async fn delete(pool: &PgPool, user_id: i32) -> Result<(), AccountError> {
     let mut tx = pool.begin().await?;
     lock_admins(&mut tx).await?;
-    let n = sqlx::query("delete from fleet.users where user_id = $1")
-        .bind(user_id)
+    let n = sqlx::query!("delete from fleet.users where user_id = $1", user_id)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -225,20 +241,21 @@ pub async fn delete(pool: &PgPool, user_id: i32) -> Result<(), ApiError> {
 }
 
 /// Serialises changes that could remove the last admin (two admins demoting each other).
-async fn lock_admins(tx: &mut sqlx::PgConnection) -> Result<(), ApiError> {
-    sqlx::query("select user_id from fleet.users where role = 'admin' and active for update")
-        .execute(tx)
+async fn lock_admins(tx: &mut sqlx::PgConnection) -> Result<(), AccountError> {
+    sqlx::query!("select user_id from fleet.users where role = 'admin' and active for update")
+        .fetch_all(tx)
         .await?;
     Ok(())
 }
 
-async fn ensure_an_admin_remains(tx: &mut sqlx::PgConnection) -> Result<(), ApiError> {
-    let admins: i64 =
-        sqlx::query_scalar("select count(*) from fleet.users where role = 'admin' and active")
-            .fetch_one(tx)
-            .await?;
+async fn ensure_an_admin_remains(tx: &mut sqlx::PgConnection) -> Result<(), AccountError> {
+    let admins = sqlx::query_scalar!(
+        r#"select count(*) as "n!" from fleet.users where role = 'admin' and active"#
+    )
+    .fetch_one(tx)
+    .await?;
     if admins == 0 {
-        return Err(ApiError::Conflict(
+        return Err(AccountError::Conflict(
             "fleetd must keep at least one active admin; make another user admin first".to_owned(),
         ));
     }
@@ -247,7 +264,11 @@ async fn ensure_an_admin_remains(tx: &mut sqlx::PgConnection) -> Result<(), ApiE
 
 /// Creates `username` as an active admin with `password`, or makes the existing user one and
 /// resets their password (ending their sessions). Used by `fleetd demo`.
-pub async fn ensure_admin(pool: &PgPool, username: &str, password: &str) -> Result<User, ApiError> {
+pub async fn ensure_admin(
+    pool: &PgPool,
+    username: &str,
+    password: &str,
+) -> Result<User, AccountError> {
     if let Some(id) = id_of(pool, username).await? {
         let changes = UserChanges {
             role: Some(Role::Admin),

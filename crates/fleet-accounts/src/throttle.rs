@@ -17,7 +17,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use sqlx::PgPool;
 
-use crate::ApiError;
+use crate::AccountError;
 
 /// One growing delay: `free_failures` failures cost nothing, each one after that doubles the
 /// delay from `base_delay` up to `max_delay`; every `decay_every` without a failure forgets one.
@@ -132,45 +132,46 @@ impl LoginLimiter {
     }
 
     /// Claims an attempt for `username` (already validated: at most 64 characters) from
-    /// `address`, or says how long to wait first.
+    /// `address`, or says how long to wait first ([`AccountError::Throttled`]).
     pub async fn begin(
         &self,
         pool: &PgPool,
         username: &str,
         address: Option<IpAddr>,
-    ) -> Result<Result<Attempt, Duration>, ApiError> {
+    ) -> Result<Attempt, AccountError> {
         let username = username.to_lowercase();
         let address = address_key(address);
         let mut tx = pool.begin().await?;
         // creates and locks both rows, the address's first: every login locks in this order,
         // so concurrent logins wait for each other and never deadlock, and a concurrent prune
         // (which skips locked rows) cannot delete them before they are read
-        sqlx::query(
+        sqlx::query!(
             "insert into fleet.login_throttle (username, address, failures, last_failure_at, forget_at)
              values ($1, $3, 0, now(), now()), ($2, $3, 0, now(), now())
              on conflict (username, address) do update set failures = fleet.login_throttle.failures",
+            ANY_ACCOUNT,
+            username,
+            address,
         )
-        .bind(ANY_ACCOUNT)
-        .bind(&username)
-        .bind(&address)
         .execute(&mut *tx)
         .await?;
-        let rows: Vec<(String, i32, f64)> = sqlx::query_as(
-            "select username, failures,
-                    greatest(extract(epoch from now() - last_failure_at), 0)::float8
-             from fleet.login_throttle
-             where address = $3 and username in ($1, $2)
-             order by username
-             for update",
+        let rows = sqlx::query!(
+            r#"select username, failures,
+                      greatest(extract(epoch from now() - last_failure_at), 0)::float8 as "quiet_s!"
+               from fleet.login_throttle
+               where address = $3 and username in ($1, $2)
+               order by username
+               for update"#,
+            ANY_ACCOUNT,
+            username,
+            address,
         )
-        .bind(ANY_ACCOUNT)
-        .bind(&username)
-        .bind(&address)
         .fetch_all(&mut *tx)
         .await?;
         let mut wait = Duration::ZERO;
         let mut counts = Vec::with_capacity(2);
-        for (who, failures, quiet_s) in rows {
+        for row in rows {
+            let (who, failures, quiet_s) = (row.username, row.failures, row.quiet_s);
             let backoff = match who.as_str() {
                 ANY_ACCOUNT => self.limits.per_address,
                 _ => self.limits.per_account_address,
@@ -183,53 +184,55 @@ impl LoginLimiter {
         }
         if !wait.is_zero() {
             tx.rollback().await?;
-            return Ok(Err(wait));
+            return Err(AccountError::Throttled { retry_after: wait });
         }
         for (who, failures, forget_after) in counts {
-            sqlx::query(
+            sqlx::query!(
                 "update fleet.login_throttle
                     set failures = $3, last_failure_at = now(),
                         forget_at = now() + make_interval(secs => $4)
                   where username = $1 and address = $2",
+                who,
+                address,
+                i32::try_from(failures).unwrap_or(i32::MAX),
+                forget_after.as_secs_f64(),
             )
-            .bind(&who)
-            .bind(&address)
-            .bind(i32::try_from(failures).unwrap_or(i32::MAX))
-            .bind(forget_after.as_secs_f64())
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
         prune(pool).await?;
-        Ok(Ok(Attempt { pool: pool.clone(), username, address }))
+        Ok(Attempt { pool: pool.clone(), username, address })
     }
 }
 
 impl Attempt {
     /// The password was right: the account's failures from this address are forgotten, and
     /// this attempt does not count against the address.
-    pub async fn succeeded(self) -> Result<(), ApiError> {
-        sqlx::query("delete from fleet.login_throttle where username = $1 and address = $2")
-            .bind(&self.username)
-            .bind(&self.address)
-            .execute(&self.pool)
-            .await?;
+    pub async fn succeeded(self) -> Result<(), AccountError> {
+        sqlx::query!(
+            "delete from fleet.login_throttle where username = $1 and address = $2",
+            self.username,
+            self.address,
+        )
+        .execute(&self.pool)
+        .await?;
         self.uncount(ANY_ACCOUNT).await
     }
 
     /// The attempt could not be decided (the database failed): it does not count at all.
-    pub async fn undecided(self) -> Result<(), ApiError> {
+    pub async fn undecided(self) -> Result<(), AccountError> {
         self.uncount(&self.username).await?;
         self.uncount(ANY_ACCOUNT).await
     }
 
-    async fn uncount(&self, username: &str) -> Result<(), ApiError> {
-        sqlx::query(
+    async fn uncount(&self, username: &str) -> Result<(), AccountError> {
+        sqlx::query!(
             "update fleet.login_throttle set failures = greatest(failures - 1, 0)
               where username = $1 and address = $2",
+            username,
+            self.address,
         )
-        .bind(username)
-        .bind(&self.address)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -238,24 +241,36 @@ impl Attempt {
 
 /// Deletes counts that have decayed to nothing, a bounded batch at a time (each login does
 /// this, so the table holds only what still counts). Rows a login holds are left for later.
-async fn prune(pool: &PgPool) -> Result<(), ApiError> {
-    sqlx::query(
+async fn prune(pool: &PgPool) -> Result<(), AccountError> {
+    sqlx::query!(
         "delete from fleet.login_throttle
           where (username, address) in (
               select username, address from fleet.login_throttle
                where forget_at < now()
                limit 1000
-               for update skip locked)",
+               for update skip locked)"
     )
     .execute(pool)
     .await?;
     Ok(())
 }
 
-/// The stored key of an address: the network it is counted by
-/// ([`counted_network`](super::client::counted_network)), an IPv4 one as its bare address.
+/// The network a client is counted by in per-client limits (failed logins, bodies being
+/// received): an IPv4 address on its own, an IPv6 address by its /64, one subscriber's
+/// network, in which a client could otherwise take a new address per request. IPv4-mapped
+/// IPv6 addresses count as the IPv4 address.
+pub fn counted_network(ip: IpAddr) -> IpNet {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => ipnet::Ipv6Net::new(v6, 64)
+            .map_or_else(|_| IpNet::from(IpAddr::V6(v6)), |n| IpNet::V6(n.trunc())),
+        v4 => IpNet::from(v4),
+    }
+}
+
+/// The stored key of an address: the network it is counted by ([`counted_network`]), an IPv4
+/// one as its bare address.
 pub fn address_key(address: Option<IpAddr>) -> String {
-    match address.map(super::client::counted_network) {
+    match address.map(counted_network) {
         None => "unknown".to_owned(),
         Some(IpNet::V4(v4)) => v4.addr().to_string(),
         Some(v6) => v6.to_string(),

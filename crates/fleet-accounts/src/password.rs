@@ -8,7 +8,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use crate::ApiError;
+use crate::AccountError;
 
 /// Shortest password accepted, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -48,16 +48,16 @@ pub fn verify(password: &str, phc: &str) -> bool {
 }
 
 /// [`hash`] on the blocking pool.
-pub async fn hash_async(password: String) -> Result<String, ApiError> {
+pub async fn hash_async(password: String) -> Result<String, AccountError> {
     tokio::task::spawn_blocking(move || hash(&password))
         .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::internal(e.to_string()))
+        .map_err(|e| AccountError::Hashing(e.to_string()))?
+        .map_err(|e| AccountError::Hashing(e.to_string()))
 }
 
 /// [`verify`] on the blocking pool. With no stored hash (unknown user) it verifies against a
 /// fixed dummy hash, so a wrong username costs as long as a wrong password.
-pub async fn verify_async(password: String, phc: Option<String>) -> Result<bool, ApiError> {
+pub async fn verify_async(password: String, phc: Option<String>) -> Result<bool, AccountError> {
     tokio::task::spawn_blocking(move || match phc {
         Some(phc) => verify(&password, &phc),
         None => {
@@ -66,7 +66,7 @@ pub async fn verify_async(password: String, phc: Option<String>) -> Result<bool,
         }
     })
     .await
-    .map_err(ApiError::internal)
+    .map_err(|e| AccountError::Hashing(e.to_string()))
 }
 
 fn dummy_hash() -> &'static str {
