@@ -24,9 +24,8 @@ async fn a_session_authenticates_its_user_until_it_is_ended() {
     let db = TestDb::migrated().await;
     let id = user(&db.pool, "alice", Role::Operator).await;
     let ip = "203.0.113.7".parse().expect("ip");
-    let new = session::create(&db.pool, id, Some("curl/8".to_owned()), Some(ip))
-        .await
-        .expect("create");
+    let new =
+        session::create(&db.pool, id, Some("curl/8".to_owned()), Some(ip)).await.expect("create");
     let (stored, stored_ip): (String, String) =
         sqlx::query_as("select session_hash, host(ip) from fleet.sessions where user_id = $1")
             .bind(id)

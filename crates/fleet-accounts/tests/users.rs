@@ -105,9 +105,7 @@ async fn the_password_is_checked_for_active_users_only_and_a_new_one_ends_sessio
     let op = users::create(&db.pool, new_user("op", Role::Operator)).await.expect("op");
     let check = |name: &'static str, password: &'static str| {
         let pool = db.pool.clone();
-        async move {
-            users::check_password(&pool, name, password.to_owned()).await.expect("check")
-        }
+        async move { users::check_password(&pool, name, password.to_owned()).await.expect("check") }
     };
     assert_eq!(check("OP", "correct horse").await, Some(op.user_id), "any case");
     assert_eq!(check("op", "correct horsE").await, None);
