@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use fleet_core::Imei;
-use fleet_tracksolid::{ApiError, TracksolidClient};
+use fleet_tracksolid::{TracksolidClient, VendorError};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -56,7 +56,7 @@ pub async fn backfill(
                             .await?;
                     }
                 }
-                Err(PollError::Vendor(e @ ApiError::IllegalDevice { .. })) => {
+                Err(PollError::Vendor(e @ VendorError::IllegalDevice { .. })) => {
                     run.problem(format!("{imei}: {e}"));
                 }
                 Err(e) => return Err(e),
