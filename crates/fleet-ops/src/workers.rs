@@ -8,6 +8,7 @@ use fleet_config::Config;
 use fleet_db::PgPool;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::backup_schedule::{backup_schedule, BackupJob};
 use crate::prune::KeepPolicy;
@@ -57,7 +58,9 @@ async fn retention(
             _ = tokio::time::sleep(wait) => {}
         }
         wait = RETENTION_EVERY;
-        match fleet_db::retention::run_with_lease(&pool, &policy, chrono::Utc::now()).await {
+        let pass = fleet_db::retention::run_with_lease(&pool, &policy, chrono::Utc::now())
+            .instrument(tracing::info_span!("retention"));
+        match pass.await {
             Ok(Some(_)) => {}
             Ok(None) => tracing::debug!("another process holds the retention lease"),
             Err(e) => tracing::error!(error = %e, "retention failed"),
