@@ -28,13 +28,17 @@ async fn json_logs_are_one_object_per_line_with_the_request_fields() {
         .spawn()
         .expect("spawn fleetd");
     let stdout = child.stdout.take().expect("stdout");
-    let base = tokio::task::block_in_place(|| {
-        BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-            .find_map(|l| l.strip_prefix("fleetd listening on ").map(|a| a.trim().to_owned()))
+    // read stdout to its end: fleetd fails writing to a closed pipe
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix("fleetd listening on ") {
+                let _ = tx.send(addr.trim().to_owned());
+            }
+        }
     });
-    let Some(base) = base else {
+    let base = tokio::task::block_in_place(|| rx.recv_timeout(Duration::from_secs(60)));
+    let Ok(base) = base else {
         let _ = child.kill();
         panic!("fleetd did not start: {}", std::fs::read_to_string(&log_path).unwrap_or_default())
     };
