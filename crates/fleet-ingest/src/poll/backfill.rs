@@ -26,7 +26,7 @@ pub const BACKFILL_JOB: &str = "backfill";
 ///
 /// A device the vendor refuses is skipped (the run is partial); any other failure ends the
 /// backfill with what was stored so far kept, and is logged as a failed run.
-#[tracing::instrument(name = "poll_job", skip_all, fields(job = BACKFILL_JOB, %from, %to))]
+#[tracing::instrument(name = "poll_job", skip_all, fields(job = %BACKFILL_JOB, %from, %to))]
 pub async fn backfill(
     client: &TracksolidClient,
     writer: &Writer,

@@ -38,7 +38,7 @@ impl PollJobs {
     #[tracing::instrument(
         name = "poll_job",
         skip_all,
-        fields(job = job.name(), devices = tracing::field::Empty, received = tracing::field::Empty)
+        fields(job = %job.name(), devices = tracing::field::Empty, received = tracing::field::Empty)
     )]
     pub async fn run(&self, job: Job, now: DateTime<Utc>) -> Result<JobReport, PollError> {
         let report = match job {
