@@ -20,7 +20,8 @@ pub struct KpiReport {
 type KpiClaim = (i32, Option<DateTime<Utc>>, DateTime<Utc>, i64);
 
 /// Refreshes every queued device, `chunk` devices per transaction; `progress` is called after
-/// each chunk. Call it while holding the trip-builder lease.
+/// each chunk. Call it while holding the trip-builder lease. Runs in a `kpi_refresh` span.
+#[tracing::instrument(name = "kpi_refresh", skip_all, fields(chunk_devices = chunk))]
 pub async fn refresh_queued(
     pool: &PgPool,
     chunk: i64,

@@ -64,7 +64,17 @@ enum Plan {
     Cold { from: Option<DateTime<Utc>> },
 }
 
-/// Processes `claims` (one chunk) and commits the result in one transaction.
+/// Processes `claims` (one chunk) and commits the result in one transaction, in a
+/// `trip_chunk` span naming the chunk's device range.
+#[tracing::instrument(
+    name = "trip_chunk",
+    skip_all,
+    fields(
+        devices = claims.len(),
+        first_device = claims.first().map(|c| c.device_id),
+        last_device = claims.last().map(|c| c.device_id)
+    )
+)]
 pub async fn run_chunk(
     pool: &PgPool,
     cache: &mut BuilderCache,

@@ -76,6 +76,8 @@ impl TripWorker {
     /// Processes the whole backlog once (chunk by chunk, in device order), then closes the open
     /// trips of devices that fell silent. `progress` is called after each chunk with the
     /// devices done so far. Call it only while holding the lease (or alone on the database).
+    /// Runs in a `trip_pass` span; each chunk in a `trip_chunk` span inside it.
+    #[tracing::instrument(name = "trip_pass", skip_all)]
     pub async fn pass(
         &mut self,
         mut progress: impl FnMut(&PassReport),

@@ -311,3 +311,19 @@ async fn the_kpi_step_refreshes_the_days_the_trip_pass_queued_once() {
     assert!((kpi_distance_m - distance_m).abs() <= 0.5, "{kpi_distance_m} vs {distance_m}");
     assert_eq!(refresh_kpis(&db.pool, 200, |_| {}).await.expect("again").devices, 0);
 }
+
+#[tokio::test]
+async fn a_pass_and_its_chunks_log_inside_their_spans() {
+    // the test runtime runs on this thread, so the capture sees the pass
+    let log = fleet_testkit::logs::capture(tracing::Level::DEBUG);
+    let db = TestDb::migrated().await;
+    let (w, _stop) = writer(&db);
+    deliver(&w, 1, &working_day()).await;
+    worker(&db).pass(|_| {}).await.expect("pass");
+    let text = log.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("trip builder chunk"))
+        .unwrap_or_else(|| panic!("the chunk is logged: {text}"));
+    assert!(line.contains("trip_pass:trip_chunk{devices=1 first_device="), "{line}");
+}

@@ -196,9 +196,12 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// The log's line format (`FLEETD_LOG_FORMAT`; docs/LOGGING.md shows both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    Human,
+    /// One readable line per event (`text`, also accepted as `human`).
+    Text,
+    /// One JSON object per line, for log collectors.
     Json,
 }
 

@@ -296,9 +296,10 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
     let pg_bindir = t.parsed("pg_bindir", |v| Ok(PathBuf::from(v)))?;
     let level = t.required("log_level", |v| Ok(v.to_owned()))?;
     let format = t.required("log_format", |v| match v {
-        "human" => Ok(LogFormat::Human),
+        // `human` is this format's earlier name, still accepted so existing settings keep working
+        "text" | "human" => Ok(LogFormat::Text),
         "json" => Ok(LogFormat::Json),
-        other => Err(format!("{other:?} is not one of human, json")),
+        other => Err(format!("{other:?} is not one of text, json")),
     })?;
 
     let tracksolid = tracksolid(&t)?;

@@ -380,7 +380,7 @@ pub const SETTINGS: &[Setting] = &[
     ),
     int("demo_vehicles", "FLEETD_DEMO_VEHICLES", "25", "Vehicles of the simulator fleetd demo runs."),
     text("log_level", "FLEETD_LOG", "info", "Log filter, e.g. info or fleet_db=debug,info."),
-    text("log_format", "FLEETD_LOG_FORMAT", "human", "Log output: human or json."),
+    text("log_format", "FLEETD_LOG_FORMAT", "text", "Log output: text or json."),
 ];
 
 /// The setting with this TOML key.

@@ -317,3 +317,16 @@ fn the_metrics_token_is_a_secret() {
     let short = Loader::new().dotenv(None).env(env_of(&[("FLEETD_METRICS_TOKEN", "short")])).load();
     assert!(short.is_err());
 }
+
+#[test]
+fn the_log_format_is_text_by_default_or_json() {
+    use fleet_config::LogFormat;
+    assert_eq!(loader().load().expect("loads").log.format, LogFormat::Text);
+    let format_of = |v: &str| loader().env(env_of(&[("FLEETD_LOG_FORMAT", v)])).load();
+    assert_eq!(format_of("json").expect("json").log.format, LogFormat::Json);
+    assert_eq!(format_of("text").expect("text").log.format, LogFormat::Text);
+    // the earlier name of the text format keeps working
+    assert_eq!(format_of("human").expect("human").log.format, LogFormat::Text);
+    let err = format_of("xml").expect_err("not a format").to_string();
+    assert!(err.contains("FLEETD_LOG_FORMAT") && err.contains("text, json"), "{err}");
+}

@@ -1,6 +1,8 @@
 //! The API's one error type. Every failure becomes an `application/problem+json` body (RFC 9457)
 //! with a stable `type` URI, so clients branch on `type`, never on the human `detail`.
-//! Internal failures are logged here, once, with their cause, and answered with a generic 500.
+//! Internal failures are logged here, once, with their cause, and answered with a generic 500;
+//! the log line is in the request's span (method, route, request id) and the body carries the
+//! request id, so a report can be matched with the log.
 
 use std::time::Duration;
 
@@ -22,7 +24,8 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
     "title": "Validation failed",
     "status": 422,
     "detail": "1 field is invalid",
-    "errors": [{"field": "plate", "message": "at most 20 characters"}]
+    "errors": [{"field": "plate", "message": "at most 20 characters"}],
+    "request_id": "5f0c2a9e8d7b4c3a1e2f3a4b5c6d7e8f"
 }))]
 pub struct Problem {
     /// Stable URI naming the kind of problem: `https://fleetd.dev/problems/<kind>`.
@@ -37,6 +40,10 @@ pub struct Problem {
     /// Per-field messages (validation problems only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
+    /// The request's id, as in its `X-Request-Id` response header and in fleetd's log lines
+    /// about it: quote it when reporting a problem.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// One invalid field of a request.
@@ -182,6 +189,7 @@ impl ApiError {
             status,
             detail,
             errors,
+            request_id: crate::trace::RequestId::current(),
         }
     }
 }

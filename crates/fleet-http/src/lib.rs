@@ -10,6 +10,7 @@ pub mod metrics;
 mod quota;
 pub mod server;
 pub mod stream;
+pub mod trace;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -26,6 +27,7 @@ pub use error::{ApiError, FieldError, Problem};
 pub use fleet_accounts::throttle::{Backoff, LoginLimits};
 pub use health::{ProbeCache, Readiness, PROBE_TTL, READINESS_TIMEOUT};
 pub use stream::access::StreamLimits;
+pub use trace::RequestId;
 
 /// What request handlers share.
 #[derive(Debug, Clone)]
@@ -142,7 +144,7 @@ impl AppState {
 }
 
 /// Every route fleet-http serves: health, readiness, metrics and `/api/v1`; each routed
-/// request is counted and timed by its route template.
+/// request is counted and timed by its route template, which its `request` span records.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
@@ -150,12 +152,16 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::metrics))
         .nest("/api/v1", api::router(&state))
         .route_layer(axum::middleware::from_fn(metrics::track))
+        .route_layer(axum::middleware::from_fn(trace::record_route))
         .with_state(state)
 }
 
-/// Counts and times the routes of another router (the push receivers) like fleet-http's own.
+/// Counts and times the routes of another router (the push receivers) like fleet-http's own,
+/// and records their route templates on the request spans.
 pub fn with_http_metrics(router: Router) -> Router {
-    router.route_layer(axum::middleware::from_fn(metrics::track))
+    router
+        .route_layer(axum::middleware::from_fn(metrics::track))
+        .route_layer(axum::middleware::from_fn(trace::record_route))
 }
 
 /// Serves `router` on `listener` with the default [`server::Limits`] until `shutdown`

@@ -404,3 +404,21 @@ async fn a_backfill_stores_the_range_and_never_moves_a_cursor_back() {
     );
     assert_eq!(runs(&db.pool, "backfill").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_run_logs_inside_its_poll_job_span() {
+    // the test runtime runs on this thread, so the capture sees the run
+    let log = fleet_testkit::logs::capture(tracing::Level::INFO);
+    let db = TestDb::migrated().await;
+    let stop = CancellationToken::new();
+    let sim = start_sim(2, Utc::now().timestamp()).await;
+    let jobs = jobs(&db.pool, &sim, &stop, PollConfig::default());
+    let report = jobs.run(fleet_ingest::Job::Devices, Utc::now()).await.expect("sync");
+    assert_eq!(report.counts.new, 2);
+    let text = log.text();
+    let line = text
+        .lines()
+        .find(|l| l.contains("device registry changed"))
+        .unwrap_or_else(|| panic!("the sync logs its changes: {text}"));
+    assert!(line.contains("poll_job{job=poll.devices}"), "{line}");
+}

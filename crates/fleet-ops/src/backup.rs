@@ -139,6 +139,11 @@ pub fn sha256_file(path: &Path) -> Result<String, OpsError> {
 }
 
 /// Takes a backup; `progress` sees pg_dump's progress lines. Records it in `fleet.backups`.
+#[tracing::instrument(
+    name = "backup",
+    skip_all,
+    fields(dir = %req.dir.display(), scheduled = req.scheduled)
+)]
 pub async fn take(
     req: BackupRequest<'_>,
     progress: &mut (dyn FnMut(&str) + Send),

@@ -1,14 +1,17 @@
 //! fleetd's operations: backups taken with the machine's pg_dump and proven by restoring them
 //! ([`backup`], [`verify`]), the pruning of scheduled backups ([`prune`]), the database audit
-//! ([`audit`]) and ops alerts with webhooks ([`alerts`]).
+//! ([`audit`]), ops alerts with webhooks ([`alerts`]), and the background workers a serving
+//! process runs: retention and the backup schedule ([`workers`], [`backup_schedule`]).
 
 pub mod alerts;
 pub mod audit;
 pub mod backup;
+pub mod backup_schedule;
 pub mod pgtools;
 pub mod private;
 pub mod prune;
 pub mod verify;
+pub mod workers;
 
 use std::path::PathBuf;
 

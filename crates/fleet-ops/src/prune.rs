@@ -52,6 +52,7 @@ struct Found {
 
 /// Deletes the scheduled backups in `dir` that `policy` does not keep (the dump, its checksum
 /// and its manifest) and their rows in `fleet.backups`; returns the dumps deleted.
+#[tracing::instrument(name = "backup_prune", skip_all, fields(dir = %dir.display(), ?policy))]
 pub async fn prune(
     pool: &sqlx::PgPool,
     dir: &Path,

@@ -113,6 +113,7 @@ pub struct Verification {
 
 /// Restores `dump` into a scratch database on the server of `pool`/`url`, compares it with the
 /// manifest, drops the scratch database, and records the outcome in `fleet.backups`.
+#[tracing::instrument(name = "backup_verify", skip_all, fields(dump = %dump.display()))]
 pub async fn verify(
     pool: &PgPool,
     url: &str,

@@ -10,7 +10,7 @@ use fleet_core::Imei;
 use fleet_sim::server::default_credentials;
 use fleet_sim::{Fleet, SimClock, SimConfig, SimState};
 use fleet_tracksolid::client::{ClientConfig, TracksolidClient};
-use fleet_tracksolid::{convert, ApiError};
+use fleet_tracksolid::{convert, VendorError};
 use tokio_util::sync::CancellationToken;
 
 struct Sim {
@@ -226,7 +226,7 @@ async fn each_vendor_error_surfaces_as_its_variant() {
         .device_list(None)
         .await
         .expect_err("refused");
-    assert!(matches!(err, ApiError::BadCredentials { .. }), "{err:?}");
+    assert!(matches!(err, VendorError::BadCredentials { .. }), "{err:?}");
 
     let mut wrong_secret = client_config(&sim);
     wrong_secret.app_secret = Secret::new("another-secret".to_owned());
@@ -235,7 +235,7 @@ async fn each_vendor_error_surfaces_as_its_variant() {
         .device_list(None)
         .await
         .expect_err("refused");
-    assert!(matches!(err, ApiError::BadRequest { code: 1001, .. }), "{err:?}");
+    assert!(matches!(err, VendorError::BadRequest { code: 1001, .. }), "{err:?}");
 
     let c = client(&sim);
     let stranger = Imei::parse("359339075099999").expect("imei");
@@ -243,9 +243,9 @@ async fn each_vendor_error_surfaces_as_its_variant() {
         .track_list(&stranger, Utc::now() - TimeDelta::hours(2), Utc::now())
         .await
         .expect_err("unknown");
-    assert!(matches!(err, ApiError::IllegalDevice { .. }), "{err:?}");
+    assert!(matches!(err, VendorError::IllegalDevice { .. }), "{err:?}");
     let err = c.location_get(&[stranger]).await.expect_err("unknown");
-    assert!(matches!(err, ApiError::IllegalDevice { .. }), "{err:?}");
+    assert!(matches!(err, VendorError::IllegalDevice { .. }), "{err:?}");
 }
 
 #[tokio::test]

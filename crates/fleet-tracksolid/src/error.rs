@@ -6,7 +6,7 @@ use crate::wire::{Envelope, Lenient};
 
 /// A failed OpenAPI call.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiError {
+pub enum VendorError {
     /// `jimi.oauth.token.get` refused the account name or password.
     #[error("the vendor refused the account or password: {message}")]
     BadCredentials { message: String },
@@ -44,17 +44,17 @@ pub enum ApiError {
     LoginUnavailable { message: String },
 }
 
-impl ApiError {
+impl VendorError {
     /// Whether the same request may succeed if sent again after a pause: rate limits, a busy
     /// vendor, network failures, timeouts and gateway errors. Wrong credentials or requests
     /// never get better by repetition, and a rejected token is renewed, not retried.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ApiError::RateLimited { .. }
-            | ApiError::VendorBusy { .. }
-            | ApiError::Transport(_)
-            | ApiError::Timeout { .. } => true,
-            ApiError::Http { status } => matches!(status, 429 | 502 | 503 | 504),
+            VendorError::RateLimited { .. }
+            | VendorError::VendorBusy { .. }
+            | VendorError::Transport(_)
+            | VendorError::Timeout { .. } => true,
+            VendorError::Http { status } => matches!(status, 429 | 502 | 503 | 504),
             _ => false,
         }
     }
@@ -64,7 +64,7 @@ impl ApiError {
 const TOKEN_GET: &str = "jimi.oauth.token.get";
 
 /// `Ok` for a successful envelope, otherwise the error its code and message describe.
-pub(crate) fn check_envelope(method: &str, envelope: &Envelope) -> Result<(), ApiError> {
+pub(crate) fn check_envelope(method: &str, envelope: &Envelope) -> Result<(), VendorError> {
     let message = envelope.message_text().to_owned();
     let lower = message.to_lowercase();
     let code = match &envelope.code {
@@ -73,32 +73,32 @@ pub(crate) fn check_envelope(method: &str, envelope: &Envelope) -> Result<(), Ap
         Lenient::Invalid(_) | Lenient::Missing => None,
     };
     match code {
-        Some(1005) => return Err(ApiError::IpLimit { message }),
-        Some(1006) => return Err(ApiError::RateLimited { message }),
-        Some(code @ (-1 | 1100)) => return Err(ApiError::VendorBusy { code, message }),
+        Some(1005) => return Err(VendorError::IpLimit { message }),
+        Some(1006) => return Err(VendorError::RateLimited { message }),
+        Some(code @ (-1 | 1100)) => return Err(VendorError::VendorBusy { code, message }),
         _ => {}
     }
     // after the limit codes, whose messages may well mention the account
     if method == TOKEN_GET && (code == Some(1002) || mentions_credentials(&lower)) {
-        return Err(ApiError::BadCredentials { message });
+        return Err(VendorError::BadCredentials { message });
     }
     if code == Some(1004) {
-        return Err(ApiError::TokenInvalid { message });
+        return Err(VendorError::TokenInvalid { message });
     }
     // the texts for unknown and expired IMEIs are documented, their codes are not
     if names_device_problem(&lower) || (code == Some(1002) && method.starts_with("jimi.device.")) {
-        return Err(ApiError::IllegalDevice { message });
+        return Err(VendorError::IllegalDevice { message });
     }
     match (code, &envelope.code) {
-        (Some(code), _) => Err(ApiError::BadRequest { code, message }),
+        (Some(code), _) => Err(VendorError::BadRequest { code, message }),
         // error samples carry placeholder codes ("xxx"); their message still tells a token
         // failure apart, which clients rely on to log in again
-        (None, _) if lower.contains("token") => Err(ApiError::TokenInvalid { message }),
-        (None, Lenient::Invalid(raw)) => Err(ApiError::Decode {
+        (None, _) if lower.contains("token") => Err(VendorError::TokenInvalid { message }),
+        (None, Lenient::Invalid(raw)) => Err(VendorError::Decode {
             method: method.to_owned(),
             message: format!("non-numeric code {raw:?}: {message}"),
         }),
-        (None, _) => Err(ApiError::Decode {
+        (None, _) => Err(VendorError::Decode {
             method: method.to_owned(),
             message: "the response has no code".to_owned(),
         }),
@@ -122,7 +122,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn check(method: &str, body: serde_json::Value) -> Result<(), ApiError> {
+    fn check(method: &str, body: serde_json::Value) -> Result<(), VendorError> {
         check_envelope(method, &serde_json::from_value(body).expect("envelope"))
     }
 
@@ -130,7 +130,7 @@ mod tests {
     fn the_token_error_sample_with_a_placeholder_code_is_bad_credentials() {
         let err =
             check(TOKEN_GET, json!({"code": "xxx", "message": "Incorrect user name or password"}));
-        assert!(matches!(err, Err(ApiError::BadCredentials { .. })), "{err:?}");
+        assert!(matches!(err, Err(VendorError::BadCredentials { .. })), "{err:?}");
     }
 
     #[test]
@@ -139,7 +139,7 @@ mod tests {
             "jimi.oauth.token.refresh",
             json!({"code": "xxx", "message": "Illegal request，token is invalid"}),
         );
-        assert!(matches!(err, Err(ApiError::TokenInvalid { .. })), "{err:?}");
+        assert!(matches!(err, Err(VendorError::TokenInvalid { .. })), "{err:?}");
     }
 
     #[test]
@@ -148,21 +148,21 @@ mod tests {
             "jimi.device.track.list",
             json!({"code": 1001, "message": "The device has expired{353419031939627}"}),
         );
-        assert!(matches!(err, Err(ApiError::IllegalDevice { .. })), "{err:?}");
+        assert!(matches!(err, Err(VendorError::IllegalDevice { .. })), "{err:?}");
     }
 
     #[test]
     fn retryable_errors_are_the_transient_ones() {
         let m = || String::from("m");
-        assert!(ApiError::RateLimited { message: m() }.is_retryable());
-        assert!(ApiError::VendorBusy { code: -1, message: m() }.is_retryable());
-        assert!(ApiError::Timeout { method: m(), after: Duration::from_secs(1) }.is_retryable());
-        assert!(ApiError::Http { status: 503 }.is_retryable());
-        assert!(!ApiError::Http { status: 500 }.is_retryable());
-        assert!(!ApiError::BadCredentials { message: m() }.is_retryable());
-        assert!(!ApiError::BadRequest { code: 1001, message: m() }.is_retryable());
-        assert!(!ApiError::TokenInvalid { message: m() }.is_retryable());
-        assert!(!ApiError::IpLimit { message: m() }.is_retryable());
-        assert!(!ApiError::IllegalDevice { message: m() }.is_retryable());
+        assert!(VendorError::RateLimited { message: m() }.is_retryable());
+        assert!(VendorError::VendorBusy { code: -1, message: m() }.is_retryable());
+        assert!(VendorError::Timeout { method: m(), after: Duration::from_secs(1) }.is_retryable());
+        assert!(VendorError::Http { status: 503 }.is_retryable());
+        assert!(!VendorError::Http { status: 500 }.is_retryable());
+        assert!(!VendorError::BadCredentials { message: m() }.is_retryable());
+        assert!(!VendorError::BadRequest { code: 1001, message: m() }.is_retryable());
+        assert!(!VendorError::TokenInvalid { message: m() }.is_retryable());
+        assert!(!VendorError::IpLimit { message: m() }.is_retryable());
+        assert!(!VendorError::IllegalDevice { message: m() }.is_retryable());
     }
 }

@@ -23,7 +23,7 @@ pub use convert::{
     PushRecord, RecordError,
 };
 pub use dto::{AlarmItem, DeviceItem, LocationItem, MileageTrip, TokenGrant, TrackPoint};
-pub use error::ApiError;
+pub use error::VendorError;
 pub use push::{
     parse_data_items, parse_data_list, parse_open_push, DataPushKind, ItemOutcome, OpenPush,
     PushError, PushItem,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, TimeDelta, Utc};
 use fleet_core::Imei;
 use fleet_tracksolid::{
-    format_time, md5_lower, parse_time, sign, ApiError, TracksolidClient, ALARM_WINDOW,
+    format_time, md5_lower, parse_time, sign, TracksolidClient, VendorError, ALARM_WINDOW,
     MAX_IMEIS_PER_CALL, TRACK_MAX_AGE, TRACK_WINDOW,
 };
 use serde_json::{json, Value};
@@ -126,7 +126,7 @@ async fn a_token_rejected_again_after_a_new_login_surfaces_as_token_invalid() {
         FakeApi::start(answering(|_, _| Reply::code(1004, "Illegal access, token exception!")))
             .await;
     let err = client(&fake).device_list(None).await.expect_err("fails");
-    assert!(matches!(err, ApiError::TokenInvalid { .. }), "{err:?}");
+    assert!(matches!(err, VendorError::TokenInvalid { .. }), "{err:?}");
     assert_eq!(fake.calls_of("jimi.oauth.token.get").len(), 2);
     assert_eq!(fake.calls_of("jimi.user.device.list").len(), 2);
 }
@@ -175,7 +175,7 @@ async fn a_token_close_to_expiry_is_renewed_with_the_refresh_token() {
 
 /// Runs the client method that reaches `method` against a fake answering it with `reply`, and
 /// returns the error and how often `method` was asked.
-async fn failure(method: &'static str, reply: Reply) -> (ApiError, usize) {
+async fn failure(method: &'static str, reply: Reply) -> (VendorError, usize) {
     let fake = FakeApi::start(move |request: &Recorded, nth| {
         if request.method() == method {
             reply.clone()
@@ -205,51 +205,51 @@ async fn every_vendor_failure_surfaces_as_its_api_error_and_only_transient_ones_
     let login = "jimi.oauth.token.get";
     let list = "jimi.user.device.list";
     let (err, n) = failure(login, Reply::code(1002, "Illegal user")).await;
-    assert!(matches!(err, ApiError::BadCredentials { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::BadCredentials { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(
         login,
         Reply::json(json!({"code": "xxx", "message": "Incorrect user name or password"})),
     )
     .await;
-    assert!(matches!(err, ApiError::BadCredentials { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::BadCredentials { .. }) && n == 1, "{err:?} after {n}");
     for code in [1001, 1003, 1007, 1008, 1114] {
         let (err, n) = failure(list, Reply::code(code, "Parameter error")).await;
         assert!(
-            matches!(err, ApiError::BadRequest { code: c, .. } if c == code) && n == 1,
+            matches!(err, VendorError::BadRequest { code: c, .. } if c == code) && n == 1,
             "{err:?} after {n}"
         );
     }
     let (err, n) =
         failure(list, Reply::code(1005, "Illegal access, IP access exceeds limit!")).await;
-    assert!(matches!(err, ApiError::IpLimit { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::IpLimit { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) =
         failure(list, Reply::code(1006, "Illegal access, too frequently request!")).await;
-    assert!(matches!(err, ApiError::RateLimited { .. }) && n == 4, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::RateLimited { .. }) && n == 4, "{err:?} after {n}");
     for code in [-1, 1100] {
         let (err, n) = failure(list, Reply::code(code, "The system is busy")).await;
         assert!(
-            matches!(err, ApiError::VendorBusy { code: c, .. } if c == code) && n == 4,
+            matches!(err, VendorError::VendorBusy { code: c, .. } if c == code) && n == 4,
             "{err:?} after {n}"
         );
     }
     let (err, n) = failure("jimi.device.location.get", Reply::code(1002, "Illegal device")).await;
-    assert!(matches!(err, ApiError::IllegalDevice { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::IllegalDevice { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(
         "jimi.device.track.list",
         Reply::code(1001, "IMEI does not exist{868120145233604}"),
     )
     .await;
-    assert!(matches!(err, ApiError::IllegalDevice { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::IllegalDevice { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(list, Reply::raw(500, "Internal Server Error")).await;
-    assert!(matches!(err, ApiError::Http { status: 500 }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::Http { status: 500 }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(list, Reply::raw(503, "Service Unavailable")).await;
-    assert!(matches!(err, ApiError::Http { status: 503 }) && n == 4, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::Http { status: 503 }) && n == 4, "{err:?} after {n}");
     let (err, n) = failure(list, Reply::raw(200, "<html>maintenance</html>")).await;
-    assert!(matches!(err, ApiError::Decode { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::Decode { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(list, Reply::ok(json!({"not": "a list"}))).await;
-    assert!(matches!(err, ApiError::Decode { .. }) && n == 1, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::Decode { .. }) && n == 1, "{err:?} after {n}");
     let (err, n) = failure(list, Reply::ok(json!([])).after(Duration::from_secs(2))).await;
-    assert!(matches!(err, ApiError::Timeout { .. }) && n == 4, "{err:?} after {n}");
+    assert!(matches!(err, VendorError::Timeout { .. }) && n == 4, "{err:?} after {n}");
 }
 
 #[tokio::test]
@@ -260,7 +260,7 @@ async fn an_unreachable_vendor_is_a_transport_error_after_the_retries() {
     let client =
         TracksolidClient::new(config_for(&format!("http://{addr}/route/rest"))).expect("client");
     let err = client.device_list(None).await.expect_err("unreachable");
-    assert!(matches!(err, ApiError::Transport(_)), "{err:?}");
+    assert!(matches!(err, VendorError::Transport(_)), "{err:?}");
     assert!(err.is_retryable());
 }
 
@@ -269,10 +269,10 @@ async fn an_invalid_configuration_is_refused_and_secrets_never_show_in_debug_out
     let fake = FakeApi::start(answering(|_, _| Reply::ok(json!([])))).await;
     let mut short_token = fake.config();
     short_token.token_ttl_s = 30;
-    assert!(matches!(TracksolidClient::new(short_token), Err(ApiError::InvalidConfig { .. })));
+    assert!(matches!(TracksolidClient::new(short_token), Err(VendorError::InvalidConfig { .. })));
     assert!(matches!(
         TracksolidClient::new(config_for("ftp://example.com/route/rest")),
-        Err(ApiError::InvalidConfig { .. })
+        Err(VendorError::InvalidConfig { .. })
     ));
     let client = client(&fake);
     client.device_list(None).await.expect("logged in");
@@ -472,7 +472,7 @@ async fn a_refused_login_is_not_repeated_by_the_calls_that_follow_it() {
     let client = client(&fake);
     for _ in 0..5 {
         let err = client.device_list(None).await.expect_err("refused");
-        assert!(matches!(err, ApiError::BadCredentials { .. }), "{err:?}");
+        assert!(matches!(err, VendorError::BadCredentials { .. }), "{err:?}");
     }
     assert_eq!(fake.calls_of("jimi.oauth.token.get").len(), 1, "one login attempt, remembered");
     assert!(fake.calls_of("jimi.user.device.list").is_empty());

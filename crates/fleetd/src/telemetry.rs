@@ -21,7 +21,7 @@ pub fn init(cfg: &LogConfig) {
         .with_writer(std::io::stderr)
         .with_ansi(ansi);
     let _ = match cfg.format {
-        LogFormat::Human => builder.try_init(),
+        LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),
     };
 }

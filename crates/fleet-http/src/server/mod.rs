@@ -18,7 +18,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
@@ -31,11 +31,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tower_service::Service;
+use tracing::Instrument;
 
 pub use admission::HEALTH_ONLY_PLACES;
 pub use limits::Limits;
 
 use crate::auth::client::client_address;
+use crate::trace::{self, RequestId};
 use crate::ApiError;
 use admission::{class, Admission, GuardedBody, RequestGuard};
 use body::{BodyBudget, WatchedBody};
@@ -188,9 +190,10 @@ async fn serve_connection(
     }
 }
 
-/// One request: within its address's share of bodies being received (or refused with 429) and
-/// its share of the in-flight limit (or refused with 503), its body under the deadline, the
-/// security headers added, and its place held until the response ends.
+/// One request, in its `request` span and with its request id echoed (see [`crate::trace`]):
+/// within its address's share of bodies being received (or refused with 429) and its share of
+/// the in-flight limit (or refused with 503), its body under the deadline, the security headers
+/// added, and its place held until the response ends.
 async fn handle(
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -199,6 +202,26 @@ async fn handle(
 ) -> Result<Response<GuardedBody>, Infallible> {
     let tls = crate::auth::client::is_https(req.headers());
     let keep_alive = headers::keeps_alive(&req);
+    let started = Instant::now();
+    let request_id = RequestId::from_headers(req.headers());
+    let span = trace::request_span(req.method(), &request_id);
+    let mut response =
+        request_id.clone().scope(respond(req, peer, &shared, conn).instrument(span.clone())).await;
+    trace::finish(&span, &request_id, started, &mut response);
+    headers::apply(response.headers_mut(), tls);
+    if keep_alive && !headers::closes(response.headers()) {
+        response.headers_mut().insert("keep-alive", shared.keep_alive.clone());
+    }
+    Ok(response.map(|(b, guard)| GuardedBody::new(b, guard)))
+}
+
+/// The response to one request within the limits above, with the guard that holds its place.
+async fn respond(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    shared: &Shared,
+    conn: Arc<ConnState>,
+) -> Response<(Body, RequestGuard)> {
     // counted before an in-flight place is taken, so one address's unsent bodies take at most
     // its share of the places
     let upload = if http_body::Body::is_end_stream(req.body()) {
@@ -209,7 +232,7 @@ async fn handle(
     };
     let in_flight = upload.is_ok().then(|| shared.admission.try_admit(class(req.uri().path())));
     let guard = RequestGuard::new(conn, in_flight.flatten());
-    let mut response = match (upload, guard.admitted()) {
+    let response = match (upload, guard.admitted()) {
         (Ok(upload), true) => {
             let (mut parts, body) = req.into_parts();
             parts.extensions.insert(ConnectInfo(peer));
@@ -232,11 +255,7 @@ async fn handle(
             .into_response()
         }
     };
-    headers::apply(response.headers_mut(), tls);
-    if keep_alive && !headers::closes(response.headers()) {
-        response.headers_mut().insert("keep-alive", shared.keep_alive.clone());
-    }
-    Ok(response.map(|b| GuardedBody::new(b, guard)))
+    response.map(|b| (b, guard))
 }
 
 /// `timeout=<n>` with `n` a second under the idle close (hyper closes a keep-alive connection

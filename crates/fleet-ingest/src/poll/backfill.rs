@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use fleet_core::Imei;
-use fleet_tracksolid::{ApiError, TracksolidClient};
+use fleet_tracksolid::{TracksolidClient, VendorError};
 use serde_json::json;
 use sqlx::PgPool;
 
@@ -26,6 +26,7 @@ pub const BACKFILL_JOB: &str = "backfill";
 ///
 /// A device the vendor refuses is skipped (the run is partial); any other failure ends the
 /// backfill with what was stored so far kept, and is logged as a failed run.
+#[tracing::instrument(name = "poll_job", skip_all, fields(job = %BACKFILL_JOB, %from, %to))]
 pub async fn backfill(
     client: &TracksolidClient,
     writer: &Writer,
@@ -56,7 +57,7 @@ pub async fn backfill(
                             .await?;
                     }
                 }
-                Err(PollError::Vendor(e @ ApiError::IllegalDevice { .. })) => {
+                Err(PollError::Vendor(e @ VendorError::IllegalDevice { .. })) => {
                     run.problem(format!("{imei}: {e}"));
                 }
                 Err(e) => return Err(e),

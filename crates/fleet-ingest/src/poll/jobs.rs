@@ -33,14 +33,25 @@ impl PollJobs {
 
     /// One run of `job`. Windowed jobs fetch up to `now`; the scheduler passes the wall clock,
     /// tests pin it.
+    /// Runs in a `poll_job` span (job, then devices and received once it is done), so the
+    /// vendor client's and the writer's log lines name the job they served.
+    #[tracing::instrument(
+        name = "poll_job",
+        skip_all,
+        fields(job = %job.name(), devices = tracing::field::Empty, received = tracing::field::Empty)
+    )]
     pub async fn run(&self, job: Job, now: DateTime<Utc>) -> Result<JobReport, PollError> {
-        match job {
+        let report = match job {
             Job::Devices => self.sync_devices().await,
             Job::Live => self.poll_live().await,
             Job::Track => self.poll_track(now).await,
             Job::Alarms => self.poll_alarms(now).await,
             Job::Trips => self.poll_trips(now).await,
-        }
+        }?;
+        let span = tracing::Span::current();
+        span.record("devices", report.devices);
+        span.record("received", report.counts.received);
+        Ok(report)
     }
 
     /// `poll.devices`: the account's device list into `fleet.devices` (see the module docs for

@@ -36,7 +36,7 @@ mod track;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use fleet_tracksolid::ApiError;
+use fleet_tracksolid::VendorError;
 
 use crate::{WriteError, WriteReport};
 
@@ -182,19 +182,19 @@ pub enum PollError {
     #[error(
         "the Tracksolid credentials were refused; check the app key, account and password ({0})"
     )]
-    Credentials(ApiError),
+    Credentials(VendorError),
     #[error("Tracksolid call failed: {0}")]
-    Vendor(ApiError),
+    Vendor(VendorError),
     #[error("storing the records failed: {0}")]
     Write(#[from] WriteError),
     #[error("{context}: {cause}")]
     Db { context: &'static str, cause: sqlx::Error },
 }
 
-impl From<ApiError> for PollError {
-    fn from(e: ApiError) -> Self {
+impl From<VendorError> for PollError {
+    fn from(e: VendorError) -> Self {
         match e {
-            ApiError::BadCredentials { .. } => PollError::Credentials(e),
+            VendorError::BadCredentials { .. } => PollError::Credentials(e),
             other => PollError::Vendor(other),
         }
     }

@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use fleet_core::Imei;
-use fleet_tracksolid::{convert, ApiError, TrackPoint, TracksolidClient};
+use fleet_tracksolid::{convert, TrackPoint, TracksolidClient, VendorError};
 
 use super::jobs::{record, PollJobs};
 use super::store::{self, Run};
@@ -31,7 +31,7 @@ pub(super) async fn poll(
                 .await
             {
                 Ok(f) => f,
-                Err(PollError::Vendor(e @ ApiError::IllegalDevice { .. })) => {
+                Err(PollError::Vendor(e @ VendorError::IllegalDevice { .. })) => {
                     run.problem(format!("{}: {e}", device.imei));
                     continue;
                 }

@@ -73,6 +73,16 @@ const UPDATE_LATEST: &str =
     returning device_id";
 
 /// Stores `jobs` (channel, records) and the closed log `windows`; returns one report per job.
+/// One `writer_flush` span per batch (never per record): submissions, rows and log windows.
+#[tracing::instrument(
+    name = "writer_flush",
+    skip_all,
+    fields(
+        submissions = jobs.len(),
+        rows = jobs.iter().map(|(_, r)| r.len()).sum::<usize>(),
+        windows = windows.len()
+    )
+)]
 pub async fn flush(
     pool: &PgPool,
     state: &mut FlushState,

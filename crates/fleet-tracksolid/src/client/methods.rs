@@ -11,7 +11,7 @@ use tracing::warn;
 
 use super::TracksolidClient;
 use crate::dto::{AlarmItem, DeviceItem, LocationItem, MileageTrip, TrackPoint};
-use crate::error::ApiError;
+use crate::error::VendorError;
 use crate::time::format_time;
 use crate::wire::json_kind;
 
@@ -48,7 +48,7 @@ const ALARM_LIST: &str = "jimi.device.alarm.list";
 
 impl TracksolidClient {
     /// The devices of `target` (default: the login account).
-    pub async fn device_list(&self, target: Option<&str>) -> Result<Vec<DeviceItem>, ApiError> {
+    pub async fn device_list(&self, target: Option<&str>) -> Result<Vec<DeviceItem>, VendorError> {
         let target = target.unwrap_or(&self.config.user_id).to_owned();
         let timeout = self.config.request_timeout;
         decode(DEVICE_LIST, self.rows(DEVICE_LIST, &[("target", target)], timeout).await?)
@@ -56,14 +56,17 @@ impl TracksolidClient {
 
     /// The latest position of every device of `target` (default: the login account). Devices
     /// that never reported are missing from the answer.
-    pub async fn location_list(&self, target: Option<&str>) -> Result<Vec<LocationItem>, ApiError> {
+    pub async fn location_list(
+        &self,
+        target: Option<&str>,
+    ) -> Result<Vec<LocationItem>, VendorError> {
         let target = target.unwrap_or(&self.config.user_id).to_owned();
         let timeout = self.config.request_timeout;
         decode(LOCATION_LIST, self.rows(LOCATION_LIST, &[("target", target)], timeout).await?)
     }
 
     /// The latest positions of `imeis`, asked [`MAX_IMEIS_PER_CALL`] at a time.
-    pub async fn location_get(&self, imeis: &[Imei]) -> Result<Vec<LocationItem>, ApiError> {
+    pub async fn location_get(&self, imeis: &[Imei]) -> Result<Vec<LocationItem>, VendorError> {
         let mut items = Vec::with_capacity(imeis.len());
         for chunk in imeis.chunks(MAX_IMEIS_PER_CALL) {
             let params = [("imeis", join(chunk))];
@@ -81,7 +84,7 @@ impl TracksolidClient {
         imei: &Imei,
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<TrackPoint>, ApiError> {
+    ) -> Result<Vec<TrackPoint>, VendorError> {
         let (begin, end) = servable(begin, end);
         let mut points: Vec<TrackPoint> = Vec::new();
         for (from, to) in windows(begin, end, TRACK_WINDOW) {
@@ -109,7 +112,7 @@ impl TracksolidClient {
         imeis: &[Imei],
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<MileageTrip>, ApiError> {
+    ) -> Result<Vec<MileageTrip>, VendorError> {
         let (begin, end) = servable(begin, end);
         let mut trips = Vec::new();
         if begin >= end {
@@ -156,7 +159,7 @@ impl TracksolidClient {
         imeis: &[Imei],
         begin: DateTime<Utc>,
         end: DateTime<Utc>,
-    ) -> Result<Vec<AlarmItem>, ApiError> {
+    ) -> Result<Vec<AlarmItem>, VendorError> {
         let (begin, end) = servable(begin, end);
         let mut alarms = Vec::new();
         for chunk in imeis.chunks(MAX_IMEIS_PER_CALL) {
@@ -202,7 +205,7 @@ impl TracksolidClient {
         imeis: &[Imei],
         from: DateTime<Utc>,
         to: DateTime<Utc>,
-    ) -> Result<(Vec<Value>, bool), ApiError> {
+    ) -> Result<(Vec<Value>, bool), VendorError> {
         let mut rows: Vec<Value> = Vec::new();
         let mut previous: Option<Vec<Value>> = None;
         for page_no in 1u32.. {
@@ -238,11 +241,11 @@ impl TracksolidClient {
         method: &'static str,
         params: &[(&'static str, String)],
         timeout: Duration,
-    ) -> Result<Vec<Value>, ApiError> {
+    ) -> Result<Vec<Value>, VendorError> {
         match self.call(method, params, timeout).await? {
             None => Ok(Vec::new()),
             Some(Value::Array(rows)) => Ok(rows),
-            Some(other) => Err(ApiError::Decode {
+            Some(other) => Err(VendorError::Decode {
                 method: method.to_owned(),
                 message: format!("expected a list, got {}", json_kind(&other)),
             }),
@@ -250,11 +253,11 @@ impl TracksolidClient {
     }
 }
 
-fn decode<T: DeserializeOwned>(method: &str, rows: Vec<Value>) -> Result<Vec<T>, ApiError> {
+fn decode<T: DeserializeOwned>(method: &str, rows: Vec<Value>) -> Result<Vec<T>, VendorError> {
     rows.into_iter()
         .enumerate()
         .map(|(i, row)| {
-            serde_json::from_value(row).map_err(|e| ApiError::Decode {
+            serde_json::from_value(row).map_err(|e| VendorError::Decode {
                 method: method.to_owned(),
                 message: format!("row {i}: {e}"),
             })

@@ -14,7 +14,7 @@ use tokio::sync::Mutex;
 use tracing::{debug, warn};
 
 use crate::dto::TokenGrant;
-use crate::error::{check_envelope, ApiError};
+use crate::error::{check_envelope, VendorError};
 use crate::sign::{md5_lower, sign, SIGN_PARAM};
 use crate::time::format_time;
 use crate::wire::Envelope;
@@ -123,8 +123,8 @@ struct CachedToken {
 impl TracksolidClient {
     /// Checks the configuration and builds the HTTP client. Nothing is sent before the first
     /// call, which logs in.
-    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
-        let invalid = |reason: String| ApiError::InvalidConfig { reason };
+    pub fn new(config: ClientConfig) -> Result<Self, VendorError> {
+        let invalid = |reason: String| VendorError::InvalidConfig { reason };
         let endpoint = Url::parse(&config.base_url)
             .map_err(|e| invalid(format!("base_url {:?}: {e}", config.base_url)))?;
         if !matches!(endpoint.scheme(), "http" | "https") {
@@ -154,13 +154,13 @@ impl TracksolidClient {
         method: &'static str,
         params: &[(&'static str, String)],
         timeout: Duration,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Value>, VendorError> {
         let mut token_renewed = false;
         loop {
             let token = self.access_token().await?;
             let retries = self.config.max_retries;
             match self.send_retrying(method, params, Some(token.expose()), timeout, retries).await {
-                Err(ApiError::TokenInvalid { message }) if !token_renewed => {
+                Err(VendorError::TokenInvalid { message }) if !token_renewed => {
                     warn!(method, %message, "access token rejected; logging in again");
                     token_renewed = true;
                     self.discard_token(token.expose()).await;
@@ -178,7 +178,7 @@ impl TracksolidClient {
         access_token: Option<&str>,
         timeout: Duration,
         max_retries: u32,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Value>, VendorError> {
         let mut attempt = 0;
         loop {
             match self.send(method, params, access_token, timeout, attempt).await {
@@ -210,7 +210,7 @@ impl TracksolidClient {
         access_token: Option<&str>,
         timeout: Duration,
         attempt: u32,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Value>, VendorError> {
         let form = self.signed_form(method, params, access_token);
         let started = Instant::now();
         let outcome = self.post(method, &form, timeout).await;
@@ -227,12 +227,12 @@ impl TracksolidClient {
         method: &'static str,
         form: &BTreeMap<String, String>,
         timeout: Duration,
-    ) -> Result<Option<Value>, ApiError> {
+    ) -> Result<Option<Value>, VendorError> {
         let network = |e: reqwest::Error| {
             if e.is_timeout() {
-                ApiError::Timeout { method: method.to_owned(), after: timeout }
+                VendorError::Timeout { method: method.to_owned(), after: timeout }
             } else {
-                ApiError::Transport(e)
+                VendorError::Transport(e)
             }
         };
         let response = self
@@ -244,11 +244,12 @@ impl TracksolidClient {
             .await
             .map_err(network)?;
         if response.status() != StatusCode::OK {
-            return Err(ApiError::Http { status: response.status().as_u16() });
+            return Err(VendorError::Http { status: response.status().as_u16() });
         }
         let body = response.bytes().await.map_err(network)?;
-        let envelope: Envelope = serde_json::from_slice(&body)
-            .map_err(|e| ApiError::Decode { method: method.to_owned(), message: e.to_string() })?;
+        let envelope: Envelope = serde_json::from_slice(&body).map_err(|e| {
+            VendorError::Decode { method: method.to_owned(), message: e.to_string() }
+        })?;
         check_envelope(method, &envelope)?;
         Ok(envelope.into_payload())
     }
@@ -285,7 +286,7 @@ impl TracksolidClient {
     /// The cached token, renewed when close to expiry. The lock is held while fetching so
     /// concurrent calls wait for one login instead of each logging in; a login that failed
     /// moments ago is not repeated (see the cooldowns) but its error returned.
-    async fn access_token(&self) -> Result<Secret<String>, ApiError> {
+    async fn access_token(&self) -> Result<Secret<String>, VendorError> {
         let mut guard = self.token.lock().await;
         let slot = &mut *guard;
         if let Some(cached) = slot.token.as_ref() {
@@ -319,9 +320,9 @@ impl TracksolidClient {
             if failed.at.elapsed() < cooldown {
                 let message = failed.message.clone();
                 return Err(if failed.bad_credentials {
-                    ApiError::BadCredentials { message }
+                    VendorError::BadCredentials { message }
                 } else {
-                    ApiError::LoginUnavailable { message }
+                    VendorError::LoginUnavailable { message }
                 });
             }
         }
@@ -333,7 +334,7 @@ impl TracksolidClient {
                 Ok(access)
             }
             Err(e) => {
-                let bad_credentials = matches!(e, ApiError::BadCredentials { .. });
+                let bad_credentials = matches!(e, VendorError::BadCredentials { .. });
                 slot.failed = Some(FailedLogin {
                     at: Instant::now(),
                     bad_credentials,
@@ -344,7 +345,7 @@ impl TracksolidClient {
         }
     }
 
-    async fn fetch_token(&self) -> Result<CachedToken, ApiError> {
+    async fn fetch_token(&self) -> Result<CachedToken, VendorError> {
         let params = [
             ("user_id", self.config.user_id.clone()),
             ("user_pwd_md5", md5_lower(self.config.password.expose())),
@@ -353,9 +354,9 @@ impl TracksolidClient {
         self.token_request(TOKEN_GET, &params, None).await
     }
 
-    async fn refresh_token(&self, current: &CachedToken) -> Result<CachedToken, ApiError> {
+    async fn refresh_token(&self, current: &CachedToken) -> Result<CachedToken, VendorError> {
         let Some(refresh) = &current.refresh else {
-            return Err(ApiError::TokenInvalid { message: "no refresh token".to_owned() });
+            return Err(VendorError::TokenInvalid { message: "no refresh token".to_owned() });
         };
         let params = [
             ("refresh_token", refresh.expose().clone()),
@@ -369,12 +370,12 @@ impl TracksolidClient {
         method: &'static str,
         params: &[(&'static str, String)],
         access_token: Option<&str>,
-    ) -> Result<CachedToken, ApiError> {
+    ) -> Result<CachedToken, VendorError> {
         let requested_at = Instant::now();
         let timeout = self.config.request_timeout.min(TOKEN_CALL_TIMEOUT);
         let retries = self.config.max_retries.min(1);
         let payload = self.send_retrying(method, params, access_token, timeout, retries).await?;
-        let decode = |message: String| ApiError::Decode { method: method.to_owned(), message };
+        let decode = |message: String| VendorError::Decode { method: method.to_owned(), message };
         let grant: TokenGrant = serde_json::from_value(payload.unwrap_or(Value::Null))
             .map_err(|e| decode(e.to_string()))?;
         let access = grant.access_token.ok_or_else(|| decode("no accessToken".to_owned()))?;

@@ -4,7 +4,6 @@ pub mod backfill;
 pub mod demo_sim;
 pub mod migrate;
 pub mod ops;
-pub mod ops_workers;
 pub mod pollers;
 pub mod serve;
 pub mod sim;

@@ -56,7 +56,7 @@ async fn serve(
         shutdown.clone(),
     ));
     // retention, scheduled backups and ops alerts, each under its own lease
-    let operations = super::ops_workers::start(cfg, &db.pool, db.url.expose(), &shutdown);
+    let operations = fleet_ops::workers::start(cfg, &db.pool, db.url.expose(), &shutdown);
 
     // the writer outlives the producers: it is stopped only after they are
     let writer_stop = CancellationToken::new();
