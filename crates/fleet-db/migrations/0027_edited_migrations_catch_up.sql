@@ -101,10 +101,12 @@ end $$;
     end if;
 end $catch_up$;
 
--- 0016's first text judged every device offline by the global offline_after_s.
+-- 0016's first text judged every device offline by the global offline_after_s. Only that body
+-- (it reads v_analytics_global) with that comment is replaced, never a later definition.
 do $catch_up$
 begin
-    if col_description('reporting.v_ingest_health_devices'::regclass,
+    if pg_get_viewdef('reporting.v_ingest_health_devices'::regclass) like '%v_analytics_global%'
+       and col_description('reporting.v_ingest_health_devices'::regclass,
             (select attnum from pg_attribute
              where attrelid = 'reporting.v_ingest_health_devices'::regclass and attname = 'status'))
        = 'never_seen (no fix ever), offline (newest fix older than the global offline_after_s, default 3600 s), stale (older than 600 s), else live; checked in that order.' then
