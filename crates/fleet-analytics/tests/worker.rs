@@ -253,11 +253,17 @@ async fn only_the_holder_of_the_lease_builds_trips() {
         .expect("lease query")
         .expect("free");
 
+    let log = fleet_testkit::logs::capture(tracing::Level::INFO);
     let shutdown = CancellationToken::new();
     let config =
         TripWorkerConfig { interval: Duration::from_millis(100), ..TripWorkerConfig::default() };
     let task = tokio::spawn(TripWorker::new(db.pool.clone(), config).run(shutdown.clone()));
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // the worker has tried the lease and been refused once it says it stands by
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while log.lines_with("another process builds trips; standing by") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the worker never tried the lease");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(backlog_len(&db).await, 1, "standing by while another process holds the lease");
 
     other.release().await;

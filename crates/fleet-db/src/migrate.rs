@@ -1,6 +1,8 @@
 //! Schema migrations: ordered SQL files in `migrations/`, embedded in the binary and applied by
 //! sqlx's migrator, which checksums each file and holds an advisory lock while it runs, so any
 //! number of fleetd processes may start at once and each migration is applied exactly once.
+//! Landed migrations never change (`migrations.sha384`); the few that changed before that rule
+//! are accepted in their earlier texts ([`earlier`]).
 
 use std::collections::HashMap;
 
@@ -9,6 +11,9 @@ use sqlx::migrate::Migrator;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{Context, DbError};
+
+mod earlier;
+pub use earlier::earlier_texts;
 
 /// Every migration fleetd knows, embedded at compile time.
 pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
@@ -27,6 +32,7 @@ pub async fn run(pool: &PgPool) -> Result<usize, DbError> {
         .context("waiting for the migration lock")?;
     // everything on this one connection: a pool budget of 1 must not deadlock
     let result = async {
+        accept_earlier_texts(&mut guard).await?;
         let pending = status_on(&mut guard).await?.pending.len();
         MIGRATOR.run(&mut *guard).await?;
         Ok::<_, DbError>(pending)
@@ -45,6 +51,51 @@ pub async fn run(pool: &PgPool) -> Result<usize, DbError> {
         tracing::info!(migrations.applied = pending, "database migrated");
     }
     Ok(pending)
+}
+
+/// Points history rows that hold the checksum of a known earlier text of their migration at the
+/// current text, so sqlx's checksum check passes; migration 0027 makes up for what the earlier
+/// texts did not create. Any other mismatch is left for sqlx to refuse.
+async fn accept_earlier_texts(conn: &mut PgConnection) -> Result<(), DbError> {
+    if !history_exists(conn).await? {
+        return Ok(());
+    }
+    let rows = sqlx::query!("select version, checksum from public._sqlx_migrations")
+        .fetch_all(&mut *conn)
+        .await
+        .context("reading the migration checksums")?;
+    for row in rows {
+        let Some(current) = MIGRATOR.iter().find(|m| m.version == row.version) else {
+            continue;
+        };
+        if current.checksum.as_ref() == row.checksum.as_slice()
+            || !earlier::is_earlier_text(row.version, &row.checksum)
+        {
+            continue;
+        }
+        sqlx::query!(
+            "update public._sqlx_migrations set checksum = $1 where version = $2 and checksum = $3",
+            current.checksum.as_ref(),
+            row.version,
+            row.checksum,
+        )
+        .execute(&mut *conn)
+        .await
+        .context("recording the current text of an edited migration")?;
+        tracing::info!(
+            migration.version = row.version,
+            migration.description = %current.description,
+            "migration was applied in an earlier text; its checksum now names the current text"
+        );
+    }
+    Ok(())
+}
+
+async fn history_exists(conn: &mut PgConnection) -> Result<bool, DbError> {
+    sqlx::query_scalar!(r#"select to_regclass('public._sqlx_migrations') is not null as "exists!""#)
+        .fetch_one(&mut *conn)
+        .await
+        .context("checking for the migrations table")
 }
 
 /// A row of sqlx's `_sqlx_migrations`: version, description, installed_on, success, checksum.
@@ -83,12 +134,7 @@ pub async fn status(pool: &PgPool) -> Result<MigrationStatus, DbError> {
 }
 
 async fn status_on(conn: &mut PgConnection) -> Result<MigrationStatus, DbError> {
-    let table_exists: bool =
-        sqlx::query_scalar("select to_regclass('public._sqlx_migrations') is not null")
-            .fetch_one(&mut *conn)
-            .await
-            .context("checking for the migrations table")?;
-    let rows: Vec<HistoryRow> = if table_exists {
+    let rows: Vec<HistoryRow> = if history_exists(conn).await? {
         sqlx::query_as(
             "select version, description, installed_on, success, checksum
              from public._sqlx_migrations order by version",
@@ -106,7 +152,12 @@ async fn status_on(conn: &mut PgConnection) -> Result<MigrationStatus, DbError> 
     for (version, description, installed_on, success, checksum) in &rows {
         match known.get(version) {
             None => st.unknown.push(*version),
-            Some(m) if !success || m.checksum.as_ref() != checksum.as_slice() => {
+            // an earlier text is repaired by the next migrate, not a mismatch
+            Some(m)
+                if !success
+                    || (m.checksum.as_ref() != checksum.as_slice()
+                        && !earlier::is_earlier_text(*version, checksum)) =>
+            {
                 st.mismatched.push(*version)
             }
             Some(_) => {}

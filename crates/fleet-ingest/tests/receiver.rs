@@ -1,6 +1,7 @@
 //! The push receivers over real HTTP into a real database.
 
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -187,7 +188,25 @@ async fn every_item_the_simulated_vendor_saw_acknowledged_is_in_the_database() {
         stats.clone(),
         stop.clone(),
     ));
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // run until what is asserted below has had its chance: over a hundred fixes, a heartbeat
+    // and a duplicate acknowledged
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (fixes, heartbeat) = {
+            let acked = stats.acked.lock().expect("acks");
+            let fixes: HashSet<(&str, i64)> = acked
+                .iter()
+                .filter(|a| a.kind == PushKind::Gps)
+                .map(|a| (a.imei.as_str(), a.time))
+                .collect();
+            (fixes.len(), acked.iter().any(|a| a.kind == PushKind::Heartbeat))
+        };
+        if fixes > 100 && heartbeat && stats.duplicates_sent.load(Ordering::Relaxed) > 0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "only {fixes} fixes acknowledged in 30 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     stop.cancel();
     pusher.await.expect("pusher");
 

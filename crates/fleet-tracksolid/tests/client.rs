@@ -151,14 +151,17 @@ async fn a_rate_limited_call_is_retried_with_growing_backoff_and_then_succeeds()
 async fn a_token_close_to_expiry_is_renewed_with_the_refresh_token() {
     let fake = FakeApi::start(|request: &Recorded, nth| match request.method() {
         // a six-second token is renewed in its last three seconds (the margin is capped at half
-        // the lifetime); the second call comes 3.2 s in, leaving 2.8 s of slack on a slow machine
+        // the lifetime); the second call comes 3.2 s in on the client's clock
         "jimi.oauth.token.get" => grant(nth, json!("6")),
         _ => token_methods(request, nth).unwrap_or_else(|| Reply::ok(json!([]))),
     })
     .await;
     let client = client(&fake);
     client.device_list(None).await.expect("first call");
-    tokio::time::sleep(Duration::from_millis(3200)).await;
+    // move tokio's clock on while nothing is in flight, then let it run again for the call
+    tokio::time::pause();
+    tokio::time::advance(Duration::from_millis(3200)).await;
+    tokio::time::resume();
     client.device_list(None).await.expect("second call");
     assert_eq!(fake.calls_of("jimi.oauth.token.get").len(), 1);
     let refresh = fake.calls_of("jimi.oauth.token.refresh");

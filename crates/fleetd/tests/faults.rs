@@ -18,7 +18,7 @@ use fleet_sim::{Fleet, SimClock};
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
 use sqlx::PgPool;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, spawn_until, stop, wait_for};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "fault-test-token";
@@ -87,6 +87,10 @@ fn acked_fixes(stats: &PushStats) -> HashSet<(String, i64)> {
         .collect()
 }
 
+fn failed(stats: &PushStats) -> u64 {
+    stats.requests_failed.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn stop_gracefully(child: Child) {
     stop(child, Signal::SIGTERM, Duration::from_secs(30));
 }
@@ -98,17 +102,28 @@ async fn after_kill_9_every_acknowledged_push_is_stored_once() {
     let fleetd = start_fleetd(db.url(), port);
     let fleet = Arc::new(Fleet::new(17, 40));
     let pusher = start_pusher(fleet, port);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    wait_for("pushes acknowledged", Duration::from_secs(60), async || {
+        acked_fixes(&pusher.stats).len() > 100
+    })
+    .await;
 
     let mut fleetd = fleetd;
     fleetd.kill().expect("SIGKILL");
     fleetd.wait().expect("reaped");
     let acked_before = acked_fixes(&pusher.stats).len();
     assert!(acked_before > 100, "pushes were acknowledged before the kill: {acked_before}");
-    tokio::time::sleep(Duration::from_millis(500)).await; // the vendor keeps trying meanwhile
+    // the vendor keeps trying meanwhile
+    let failed_at_kill = failed(&pusher.stats);
+    wait_for("a push refused", Duration::from_secs(30), async || {
+        failed(&pusher.stats) > failed_at_kill
+    })
+    .await;
 
     let fleetd = start_fleetd(db.url(), port);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for("pushing to resume", Duration::from_secs(60), async || {
+        acked_fixes(&pusher.stats).len() > acked_before + 50
+    })
+    .await;
     pusher.stop.cancel();
     pusher.task.await.expect("pusher");
     stop_gracefully(fleetd);
@@ -134,12 +149,18 @@ async fn a_postgres_restart_gets_503s_then_ingest_resumes_with_nothing_lost() {
     let port = free_port();
     let fleetd = start_fleetd(&url, port);
     let pusher = start_pusher(Arc::new(Fleet::new(23, 30)), port);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_for("pushes acknowledged", Duration::from_secs(60), async || {
+        pusher.stats.items_acked.load(std::sync::atomic::Ordering::Relaxed) > 100
+    })
+    .await;
 
     pg.stop_now().await.expect("stop PostgreSQL");
-    let failed_before = pusher.stats.requests_failed.load(std::sync::atomic::Ordering::Relaxed);
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    let failed_during = pusher.stats.requests_failed.load(std::sync::atomic::Ordering::Relaxed);
+    let failed_before = failed(&pusher.stats);
+    wait_for("pushes refused", Duration::from_secs(30), async || {
+        failed(&pusher.stats) > failed_before + 2
+    })
+    .await;
+    let failed_during = failed(&pusher.stats);
     assert!(failed_during > failed_before, "receivers refused pushes while PostgreSQL was down");
     let pg =
         EmbeddedPostgres::start(StartOptions { data_dir: dir.path().to_owned(), bindir: None })

@@ -5,7 +5,7 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::post;
@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use fleet_sim::server::{default_credentials, SimConfig, SimState};
 use fleet_sim::Fleet;
 use fleet_testkit::TestDb;
-use support::{fleetd, Running};
+use support::{fleetd, wait_for, Running};
 use tokio_util::sync::CancellationToken;
 
 type Posts = Arc<Mutex<Vec<serde_json::Value>>>;
@@ -33,14 +33,6 @@ async fn webhook_receiver() -> (String, Posts) {
     let url = format!("http://{}/alerts", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, app).await });
     (url, posts)
-}
-
-async fn wait_for(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
 }
 
 fn states(posts: &Posts, alert: &str) -> Vec<String> {

@@ -1,8 +1,6 @@
 //! A synthetic vehicle day, delivered through the real ingest writer, and readers of what the
 //! trip builder stored.
 
-#![allow(dead_code)]
-
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use fleet_core::trips::rebuild;
 use fleet_core::{

@@ -1,6 +1,6 @@
 //! The simulator's notion of "now": wall-clock time, or time running faster from a start point.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 
@@ -43,9 +43,15 @@ impl SimClock {
 
     /// Simulated now, unix seconds.
     pub fn now(&self) -> i64 {
-        let t = self.origin_sim + (self.origin_real.elapsed().as_secs_f64() * self.speedup) as i64;
+        self.at(self.origin_real.elapsed(), Utc::now().timestamp())
+    }
+
+    /// Simulated time once `elapsed` has passed since the clock was made, when the wall clock
+    /// reads `wall_now` (unix seconds): `now` with the two clocks it reads passed in.
+    fn at(&self, elapsed: Duration, wall_now: i64) -> i64 {
+        let t = self.origin_sim + (elapsed.as_secs_f64() * self.speedup) as i64;
         if self.capped {
-            t.min(Utc::now().timestamp())
+            t.min(wall_now)
         } else {
             t
         }
@@ -59,22 +65,18 @@ mod tests {
     #[test]
     fn a_replaying_clock_starts_in_the_past_and_never_passes_the_wall_clock() {
         let clock = SimClock::catching_up(20, 200.0);
-        let start = clock.now();
-        assert!(start <= Utc::now().timestamp() - 19, "starts 20 s back");
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let wall = Utc::now().timestamp();
-        let caught_up = clock.now();
-        assert!(
-            caught_up <= wall && caught_up >= wall - 1,
-            "caught up, not ahead: {caught_up} vs {wall}"
-        );
+        assert!(clock.now() <= Utc::now().timestamp() - 19, "starts 20 s back");
+        let wall = clock.origin_sim + 20; // the wall clock when it was made
+        assert_eq!(clock.at(Duration::from_millis(50), wall), wall - 10, "200 times as fast");
+        assert_eq!(clock.at(Duration::from_millis(300), wall), wall, "caught up, not ahead");
+        assert_eq!(clock.at(Duration::from_secs(5), wall + 5), wall + 5, "then in real time");
     }
 
     #[test]
     fn a_free_running_clock_advances_speedup_times_faster() {
         let clock = SimClock::starting_at(1_000_000, 100.0);
-        std::thread::sleep(std::time::Duration::from_millis(200));
-        let t = clock.now();
-        assert!((1_000_015..1_000_200).contains(&t), "{t}");
+        assert_eq!(clock.at(Duration::from_millis(200), 0), 1_000_020);
+        assert_eq!(clock.at(Duration::from_secs(60), 0), 1_006_000, "not capped by the wall clock");
+        assert!(clock.now() >= 1_000_000);
     }
 }

@@ -105,9 +105,11 @@ struct TokenSlot {
     failed: Option<FailedLogin>,
 }
 
+// Token expiry and login cooldowns read tokio's clock (the system clock unless a test pauses it),
+// so tests can move past a token's lifetime without waiting it out.
 #[derive(Debug, Clone)]
 struct FailedLogin {
-    at: Instant,
+    at: tokio::time::Instant,
     bad_credentials: bool,
     message: String,
 }
@@ -116,7 +118,7 @@ struct FailedLogin {
 struct CachedToken {
     access: Secret<String>,
     refresh: Option<Secret<String>>,
-    expires_at: Instant,
+    expires_at: tokio::time::Instant,
     lifetime: Duration,
 }
 
@@ -290,7 +292,7 @@ impl TracksolidClient {
         let mut guard = self.token.lock().await;
         let slot = &mut *guard;
         if let Some(cached) = slot.token.as_ref() {
-            let left = cached.expires_at.saturating_duration_since(Instant::now());
+            let left = cached.expires_at.saturating_duration_since(tokio::time::Instant::now());
             let margin = self.config.token_refresh_margin.min(cached.lifetime / 2);
             if left > margin {
                 return Ok(cached.access.clone());
@@ -336,7 +338,7 @@ impl TracksolidClient {
             Err(e) => {
                 let bad_credentials = matches!(e, VendorError::BadCredentials { .. });
                 slot.failed = Some(FailedLogin {
-                    at: Instant::now(),
+                    at: tokio::time::Instant::now(),
                     bad_credentials,
                     message: e.to_string(),
                 });
@@ -371,7 +373,7 @@ impl TracksolidClient {
         params: &[(&'static str, String)],
         access_token: Option<&str>,
     ) -> Result<CachedToken, VendorError> {
-        let requested_at = Instant::now();
+        let requested_at = tokio::time::Instant::now();
         let timeout = self.config.request_timeout.min(TOKEN_CALL_TIMEOUT);
         let retries = self.config.max_retries.min(1);
         let payload = self.send_retrying(method, params, access_token, timeout, retries).await?;

@@ -1,19 +1,17 @@
 //! A simulated working day for 20 vehicles ingested by polling alone, by pushes alone, and by
 //! both at once: the same rows each time, exactly the simulator's history, no duplicates.
 
-mod poll_support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::support::{jobs, start_sim, writer, yesterday_evening, SEED};
 use chrono::TimeDelta;
 use fleet_config::Secret;
 use fleet_ingest::{push_routes, PollConfig, PushReceiver};
 use fleet_sim::push::{PushConfig, PushStats};
 use fleet_sim::{Fleet, SimClock};
 use fleet_testkit::TestDb;
-use poll_support::{jobs, start_sim, writer, yesterday_evening, SEED};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

@@ -1,8 +1,6 @@
 //! Shared by the poller tests: a simulator on a free port with a frozen clock, a client and a
 //! writer for it, and the poller's log rows.
 
-#![allow(dead_code)]
-
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,16 +1,14 @@
 //! The poll jobs against the simulator over real HTTP, into a real database: each run stores
 //! exactly what the simulated account has, logs itself, and moves its cursor.
 
-mod poll_support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::support::{jobs, runs, start_sim, start_sim_of, yesterday_evening, Sim, SEED};
 use chrono::{DateTime, TimeDelta, Utc};
 use fleet_ingest::{PollConfig, RunStatus};
 use fleet_sim::model::city::CITIES;
 use fleet_testkit::TestDb;
-use poll_support::{jobs, runs, start_sim, start_sim_of, yesterday_evening, Sim, SEED};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 

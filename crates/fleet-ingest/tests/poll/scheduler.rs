@@ -1,14 +1,12 @@
 //! The poller as fleetd runs it: failures are logged on every run and retried, never the end
 //! of polling; of several processes on one database only the lease holder polls.
 
-mod poll_support;
-
 use std::time::Duration;
 
+use crate::support::{client, eventually, jobs, runs, start_sim, writer, Sim};
 use chrono::Utc;
 use fleet_ingest::{PollConfig, PollJobs, Poller};
 use fleet_testkit::TestDb;
-use poll_support::{client, eventually, jobs, runs, start_sim, writer, Sim};
 use tokio_util::sync::CancellationToken;
 
 /// Every job often, retries and lease checks quick: a test's worth of scheduling.

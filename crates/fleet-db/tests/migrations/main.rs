@@ -1,4 +1,8 @@
-//! The schema migrations against a real PostgreSQL server.
+//! The schema migrations against a real PostgreSQL server, the list of landed migrations they
+//! must match, and databases that applied an earlier text of an edited migration.
+
+mod append_only;
+mod earlier_texts;
 
 use fleet_core::{AnalyticsSettings, FixKind, PositionSource};
 use fleet_db::migrate::{self, MIGRATOR};
