@@ -160,8 +160,6 @@ async fn a_postgres_restart_gets_503s_then_ingest_resumes_with_nothing_lost() {
         failed(&pusher.stats) > failed_before + 2
     })
     .await;
-    let failed_during = failed(&pusher.stats);
-    assert!(failed_during > failed_before, "receivers refused pushes while PostgreSQL was down");
     let pg =
         EmbeddedPostgres::start(StartOptions { data_dir: dir.path().to_owned(), bindir: None })
             .await

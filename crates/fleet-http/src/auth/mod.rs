@@ -1,7 +1,7 @@
 //! Who is calling: the authenticated [`Principal`] (an account of `fleet_accounts`) and the
-//! extractors that require a role ([`Viewer`], [`Operator`], [`Admin`]). A request authenticates with a bearer token
-//! (`Authorization: Bearer fltd_…`) or the session cookie set by the login route
-//! (`fleetd_session`, `__Host-fleetd_session` over HTTPS).
+//! extractors that require a role ([`Viewer`], [`Operator`], [`Admin`]). A request
+//! authenticates with a bearer token (`Authorization: Bearer fltd_…`) or the session cookie
+//! set by the login route (`fleetd_session`, `__Host-fleetd_session` over HTTPS).
 
 pub mod client;
 pub mod origin;

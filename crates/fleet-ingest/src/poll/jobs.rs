@@ -34,7 +34,8 @@ impl PollJobs {
     /// One run of `job`. Windowed jobs fetch up to `now`; the scheduler passes the wall clock,
     /// tests pin it.
     /// Runs in a `poll_job` span (job, then devices and received once it is done), so the
-    /// vendor client's and the writer's log lines name the job they served.
+    /// vendor client's log lines name the job they served (the writer logs in its own
+    /// `writer_flush` span, on its own task).
     #[tracing::instrument(
         name = "poll_job",
         skip_all,
