@@ -2,9 +2,9 @@
 //! `fleet.device_latest` (one row per device, never `fleet.positions`), with a summary by
 //! status for the live map's counters.
 //!
-//! Status is device_latest's motion state (moving, idling, parked), or offline when the newest
-//! fix is older than the global `offline_after_s` analytics setting: the same rule as
-//! `reporting.v_live_positions`.
+//! Status is `fleet.device_status`: device_latest's motion state (moving, idling, parked), or
+//! offline when the newest fix is older than the vehicle's `offline_after_s` (overrides
+//! applied), the one rule every reader of a device's status uses.
 
 use axum::extract::State;
 use axum::http::header;
@@ -33,7 +33,7 @@ pub enum LiveStatus {
     Moving,
     Idling,
     Parked,
-    /// The newest fix is older than `offline_after_s` (default 3600 s).
+    /// The newest fix is older than the vehicle's `offline_after_s` (default 3600 s).
     Offline,
 }
 
@@ -223,15 +223,14 @@ async fn fetch(
     let now: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
     let rows = sqlx::query_as(
         "select d.device_id, d.imei, d.name, d.plate, d.driver_name, d.cost_centre, d.city,
-                case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
-                     then 'offline' else l.motion_state end as status,
+                fleet.device_status(l.motion_state, l.gps_time, s.offline_after_s) as status,
                 l.state_since, l.speed_kmh, l.course_deg, l.ignition, l.gps_time,
                 l.received_at, extract(epoch from now() - l.gps_time)::bigint as fix_age_s,
                 l.fix_kind, l.battery_pct, l.external_v, coalesce(o.n, 0) as open_alarms,
                 l.lat, l.lon
          from fleet.device_latest l
          join fleet.devices d using (device_id)
-         cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
+         join reporting.v_device_analytics_settings s using (device_id)
          left join (select a.device_id, count(*) as n from fleet.alarms a
                     where a.acknowledged_at is null
                       and a.alarm_time > now() - make_interval(hours => $4)

@@ -143,12 +143,11 @@ macro_rules! latest {
         concat!(
             "select d.device_id, d.imei, d.cost_centre, d.city, l.lat, l.lon, l.speed_kmh,
         l.course_deg, l.ignition, l.gps_time,
-        case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
-             then 'offline' else l.motion_state end as status,
+        fleet.device_status(l.motion_state, l.gps_time, s.offline_after_s) as status,
         l.state_since
     from fleet.device_latest l
     join fleet.devices d using (device_id)
-    cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
+    join reporting.v_device_analytics_settings s using (device_id)
     where d.active",
             $filter
         )
