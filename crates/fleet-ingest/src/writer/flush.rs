@@ -6,6 +6,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use fleet_core::{AlarmEvent, PositionSource};
+use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
@@ -98,7 +99,7 @@ pub async fn flush(
     let mut copy_buf = String::new();
     let mut first_sender: HashMap<(i32, i64), usize> = HashMap::new();
     let mut backlog = Backlog::default();
-    let mut changes = Changes::default();
+    let mut changes = ChangeNotice::default();
     let mut positions_per_job = vec![0usize; jobs.len()];
     for (sub, (_, records)) in jobs.iter().enumerate() {
         for r in records.iter() {
@@ -237,7 +238,7 @@ async fn store_others(
     tx: &mut PgConnection,
     others: &[(i32, &Record)],
     backlog: &mut Backlog,
-    changes: &mut Changes,
+    changes: &mut ChangeNotice,
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
@@ -425,100 +426,4 @@ impl Backlog {
 
 /// Channel on which every flush that moved a device's latest position or stored new alarms
 /// notifies (`pg_notify` inside the flush's transaction, so only committed changes are told).
-pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;
-
-/// NOTIFY payloads must stay below 8000 bytes, signature included; changes are split into
-/// payloads of at most this before they are signed.
-const MAX_PAYLOAD: usize = 7_000;
-const _: () = assert!(MAX_PAYLOAD + fleet_db::notify::SIGNATURE_LEN < 8_000);
-
-/// What a flush changed, told to listeners as compact JSON payloads:
-/// `{"p":[device ids whose device_latest moved],"a":[[device_id,"alarm_time","alarm_type"],…]}`.
-/// A listener reads the rows themselves; the payload only says which.
-#[derive(Debug, Default)]
-struct Changes {
-    latest: Vec<i32>,
-    alarms: Vec<(i32, chrono::DateTime<chrono::Utc>, String)>,
-}
-
-impl Changes {
-    fn payloads(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut latest: Vec<String> = Vec::new();
-        let mut alarms: Vec<String> = Vec::new();
-        let mut size = 0usize;
-        let emit = |latest: &mut Vec<String>, alarms: &mut Vec<String>, out: &mut Vec<String>| {
-            if !latest.is_empty() || !alarms.is_empty() {
-                out.push(format!("{{\"p\":[{}],\"a\":[{}]}}", latest.join(","), alarms.join(",")));
-            }
-            latest.clear();
-            alarms.clear();
-        };
-        for id in &self.latest {
-            let item = id.to_string();
-            if size + item.len() + 1 > MAX_PAYLOAD {
-                emit(&mut latest, &mut alarms, &mut out);
-                size = 0;
-            }
-            size += item.len() + 1;
-            latest.push(item);
-        }
-        for (id, time, kind) in &self.alarms {
-            let item = serde_json::json!([id, time, kind]).to_string();
-            if item.len() > MAX_PAYLOAD {
-                tracing::warn!(device_id = id, "alarm type too long to announce; not streamed");
-                continue;
-            }
-            if size + item.len() + 1 > MAX_PAYLOAD {
-                emit(&mut latest, &mut alarms, &mut out);
-                size = 0;
-            }
-            size += item.len() + 1;
-            alarms.push(item);
-        }
-        emit(&mut latest, &mut alarms, &mut out);
-        out
-    }
-
-    async fn notify(&self, tx: &mut PgConnection, key: &NotifyKey) -> Result<(), sqlx::Error> {
-        let payloads: Vec<String> =
-            self.payloads().iter().map(|p| key.sign(CHANGES_CHANNEL, p)).collect();
-        if payloads.is_empty() {
-            return Ok(());
-        }
-        sqlx::query("select pg_notify($1, p) from unnest($2::text[]) p")
-            .bind(CHANGES_CHANNEL)
-            .bind(&payloads)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signed_change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
-        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
-        let changes = Changes {
-            latest: (1..=5_000).collect(),
-            alarms: (1..=300).map(|i| (i, t, format!("type-{i}"))).collect(),
-        };
-        let payloads = changes.payloads();
-        assert!(payloads.len() > 1);
-        let key = NotifyKey::from_bytes([3; 32]);
-        let (mut ids, mut alarms) = (0, 0);
-        for p in &payloads {
-            let signed = key.sign(CHANGES_CHANNEL, p);
-            assert!(signed.len() < 8_000, "{}", signed.len());
-            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies").payload;
-            let v: serde_json::Value = serde_json::from_str(p).expect("json");
-            ids += v["p"].as_array().expect("p").len();
-            alarms += v["a"].as_array().expect("a").len();
-        }
-        assert_eq!((ids, alarms), (5_000, 300));
-        assert!(Changes::default().payloads().is_empty());
-    }
-}
+pub const CHANGES_CHANNEL: &str = fleet_db::changes::CHANGES_CHANNEL;
