@@ -4,8 +4,10 @@
 //! and written (`live`, `ingest_health`, …), with the change notice writer and stream share
 //! (`changes`).
 
+pub mod alarms;
 pub mod analyst_limits;
 pub mod changes;
+pub mod devices;
 pub mod housekeeping;
 pub mod ingest_health;
 pub mod lease;
