@@ -41,3 +41,53 @@ pub async fn devices(
     .await?;
     Ok(rows.into_iter().map(|r| (r.device_id, r.row)).collect())
 }
+
+/// A job's health, as the audit and the ops alerts judge it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobHealth {
+    pub job: String,
+    /// poll, backfill, writer_window or other.
+    pub run_kind: String,
+    /// ok, failing, stale or never.
+    pub status: String,
+    pub consecutive_failures: i64,
+    pub last_error: Option<String>,
+    /// Seconds since the last success; `None` when the job never succeeded.
+    pub lag_s: Option<i64>,
+}
+
+/// Every job but the manual backfill, by job.
+pub async fn scheduled_jobs(pool: &PgPool) -> Result<Vec<JobHealth>, sqlx::Error> {
+    sqlx::query_as!(
+        JobHealth,
+        r#"select job as "job!", run_kind as "run_kind!", status as "status!",
+                  consecutive_failures as "consecutive_failures!", last_error, lag_s
+           from reporting.v_ingest_health_jobs where job <> 'backfill'
+           order by job"#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The poll jobs that are stale or failed at least `failures` times in a row.
+pub async fn troubled_polls(pool: &PgPool, failures: i64) -> Result<Vec<JobHealth>, sqlx::Error> {
+    sqlx::query_as!(
+        JobHealth,
+        r#"select job as "job!", run_kind as "run_kind!", status as "status!",
+                  consecutive_failures as "consecutive_failures!", last_error, lag_s
+           from reporting.v_ingest_health_jobs
+           where run_kind = 'poll' and (status = 'stale' or consecutive_failures >= $1)"#,
+        failures,
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Active devices whose status is offline ([`crate::live`]'s rule, `fleet.device_status`).
+pub async fn offline_devices(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select count(*) as "n!" from reporting.v_ingest_health_devices where status = 'offline'"#
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -209,3 +209,16 @@ pub async fn alarms_by_key(pool: &PgPool, keys: &[AlarmKey]) -> Result<Vec<NewAl
     .fetch_all(pool)
     .await
 }
+
+/// When fleetd stored the newest fix of any active vehicle, and its age in seconds; `None`
+/// when no active vehicle ever reported.
+pub async fn newest_fix(pool: &PgPool) -> Result<Option<(DateTime<Utc>, i64)>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"select max(received_at) as "at!", extract(epoch from now() - max(received_at))::bigint as "age_s!"
+         from fleet.device_latest l join fleet.devices d using (device_id)
+         where d.active having count(*) > 0"#
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.at, r.age_s)))
+}
