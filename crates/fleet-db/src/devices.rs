@@ -1,8 +1,9 @@
-//! The vehicle registry, `fleet.devices`, as the API reads and edits it: search and keyset pages
-//! by device id, one device, and an operator's edit of the fields people own.
+//! The vehicle registry, `fleet.devices`: as the API reads and edits it (search and keyset
+//! pages by device id, one device, an operator's edit of the fields people own), and as the
+//! vendor's device sync refreshes it. The ingest writer registers unknown IMEIs itself.
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 /// A device (tracker and the vehicle carrying it).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,6 +183,114 @@ pub async fn update(
     )
     .fetch_optional(pool)
     .await
+}
+
+/// What the registry knows of a listed device before the vendor's device sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownDevice {
+    pub imei: String,
+    pub active: bool,
+    /// Fields an operator edited through the API; the sync leaves them alone.
+    pub edited_fields: Vec<String>,
+}
+
+/// The registered devices among `imeis`.
+pub async fn known_by_imei(
+    conn: &mut PgConnection,
+    imeis: &[&str],
+) -> Result<Vec<KnownDevice>, sqlx::Error> {
+    sqlx::query_as!(
+        KnownDevice,
+        "select imei, active, edited_fields from fleet.devices where imei = any($1)",
+        imeis as &[&str],
+    )
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// The vendor's device list, a column per field, a row per device. `None` (absent, empty or
+/// edited by an operator) keeps the stored value.
+#[derive(Debug, Clone, Default)]
+pub struct ListedDevices<'a> {
+    pub imeis: Vec<&'a str>,
+    pub name: Vec<Option<&'a str>>,
+    pub plate: Vec<Option<&'a str>>,
+    pub driver_name: Vec<Option<&'a str>>,
+    pub driver_phone: Vec<Option<&'a str>>,
+    pub model: Vec<Option<&'a str>>,
+    pub sim: Vec<Option<&'a str>>,
+    pub vehicle_type: Vec<Option<&'a str>>,
+    /// The vendor's group, which fills `city` only while it is empty.
+    pub group: Vec<Option<&'a str>>,
+    pub enabled: Vec<bool>,
+}
+
+/// Inserts new devices and refreshes known ones. A field given as `None` keeps the stored
+/// value; the vendor's group fills `city` only while it is empty; a name the vendor does not
+/// give (the profile falls back to the IMEI) keeps the stored one. Rows whose fields did not
+/// change are not touched, so `updated_at` tells when the vendor last changed something.
+pub async fn upsert_listed(
+    conn: &mut PgConnection,
+    listed: &ListedDevices<'_>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into fleet.devices as d (imei, name, plate, driver_name,
+        driver_phone, model, sim, vehicle_type, city, active, deactivated_at)
+    select imei, coalesce(name, imei), plate, driver_name, driver_phone, model, sim, vehicle_type, grp, enabled,
+        case when enabled then null else now() end
+    from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+        $7::text[], $8::text[], $9::text[], $10::bool[])
+        as t(imei, name, plate, driver_name, driver_phone, model, sim, vehicle_type, grp, enabled)
+    on conflict (imei) do update set
+        name = case when excluded.name = excluded.imei then d.name else excluded.name end,
+        plate = coalesce(excluded.plate, d.plate),
+        driver_name = coalesce(excluded.driver_name, d.driver_name),
+        driver_phone = coalesce(excluded.driver_phone, d.driver_phone),
+        model = coalesce(excluded.model, d.model),
+        sim = coalesce(excluded.sim, d.sim),
+        vehicle_type = coalesce(excluded.vehicle_type, d.vehicle_type),
+        city = coalesce(d.city, excluded.city),
+        active = excluded.active,
+        deactivated_at = case when excluded.active then null
+                              else coalesce(d.deactivated_at, now()) end
+    where (d.name, d.plate, d.driver_name, d.driver_phone, d.model, d.sim, d.vehicle_type,
+           d.city, d.active)
+        is distinct from
+          (case when excluded.name = excluded.imei then d.name else excluded.name end,
+           coalesce(excluded.plate, d.plate), coalesce(excluded.driver_name, d.driver_name),
+           coalesce(excluded.driver_phone, d.driver_phone), coalesce(excluded.model, d.model),
+           coalesce(excluded.sim, d.sim), coalesce(excluded.vehicle_type, d.vehicle_type),
+           coalesce(d.city, excluded.city), excluded.active)",
+        &listed.imeis as &[&str],
+        &listed.name as &[Option<&str>],
+        &listed.plate as &[Option<&str>],
+        &listed.driver_name as &[Option<&str>],
+        &listed.driver_phone as &[Option<&str>],
+        &listed.model as &[Option<&str>],
+        &listed.sim as &[Option<&str>],
+        &listed.vehicle_type as &[Option<&str>],
+        &listed.group as &[Option<&str>],
+        &listed.enabled,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Deactivates the active devices not among `imeis` (those that left the vendor account);
+/// returns how many.
+pub async fn deactivate_unlisted(
+    conn: &mut PgConnection,
+    imeis: &[&str],
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query!(
+        "update fleet.devices set active = false, deactivated_at = now()
+             where active and not (imei = any($1))",
+        imeis as &[&str],
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
 }
 
 #[cfg(test)]
