@@ -1,9 +1,11 @@
 //! Alarms, `fleet.alarms`, as people read and handle them: the newest-first list with its
 //! filters and keyset, one alarm, its acknowledgement, and counts per class over local days.
-//! (The ingest writer stores them; the live stream reads new ones through [`crate::live`].)
+//! The ingest writer stores them here too; the live stream reads new ones through
+//! [`crate::live`].
 
 use chrono::{DateTime, NaiveDate, Utc};
-use sqlx::PgPool;
+use fleet_core::{AlarmEvent, PositionSource};
+use sqlx::{PgConnection, PgPool};
 
 /// An alarm, with the vehicle it came from and its acknowledgement.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +140,43 @@ pub async fn acknowledge(
     .await?
     .rows_affected();
     Ok(updated > 0)
+}
+
+/// How an alarm reached fleetd, as `fleet.alarms.source` spells it.
+fn source(a: &AlarmEvent) -> &'static str {
+    match a.source {
+        PositionSource::Push => "push",
+        PositionSource::Gt06 => "gt06",
+        PositionSource::Poll | PositionSource::Track => "poll",
+    }
+}
+
+/// Stores an alarm of device `device_id` (inside the ingest writer's flush); `false` when it
+/// was stored before (the same device, time and type).
+pub async fn store(
+    conn: &mut PgConnection,
+    device_id: i32,
+    a: &AlarmEvent,
+) -> Result<bool, sqlx::Error> {
+    let inserted = sqlx::query!(
+        "insert into fleet.alarms (device_id, alarm_time, alarm_type, alarm_name, alarm_class,
+                     lat, lon, speed_kmh, source, extra)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
+        device_id,
+        a.alarm_time,
+        &a.alarm_type,
+        &a.alarm_name,
+        a.class.as_str(),
+        a.location.map(|l| l.lat()),
+        a.location.map(|l| l.lon()),
+        a.speed_kmh,
+        source(a),
+        a.extra.as_ref(),
+    )
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(inserted > 0)
 }
 
 /// Alarms of one class.

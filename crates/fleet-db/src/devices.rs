@@ -293,6 +293,31 @@ pub async fn deactivate_unlisted(
     .rows_affected())
 }
 
+/// Registers devices for `imeis` not known yet, named by their IMEI (the ingest writer, for
+/// trackers that report before the device sync lists them).
+pub async fn register_imeis(conn: &mut PgConnection, imeis: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into fleet.devices (imei, name) select i, i from unnest($1::text[]) i
+             on conflict (imei) do nothing",
+        imeis,
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The device ids of the registered devices among `imeis`.
+pub async fn ids_by_imei(
+    conn: &mut PgConnection,
+    imeis: &[String],
+) -> Result<Vec<(String, i32)>, sqlx::Error> {
+    let rows =
+        sqlx::query!("select imei, device_id from fleet.devices where imei = any($1)", imeis,)
+            .fetch_all(&mut *conn)
+            .await?;
+    Ok(rows.into_iter().map(|r| (r.imei, r.device_id)).collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

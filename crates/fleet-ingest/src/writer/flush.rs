@@ -5,9 +5,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use fleet_core::{AlarmEvent, PositionSource};
 use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
+use fleet_db::{alarms, devices};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -208,29 +208,10 @@ async fn resolve_devices(
     }
     let missing: Vec<String> = missing.into_iter().collect();
     if state.register_unknown {
-        sqlx::query(
-            "insert into fleet.devices (imei, name) select i, i from unnest($1::text[]) i
-             on conflict (imei) do nothing",
-        )
-        .bind(&missing)
-        .execute(&mut **tx)
-        .await?;
+        devices::register_imeis(tx, &missing).await?;
     }
-    let found: Vec<(String, i32)> =
-        sqlx::query_as("select imei, device_id from fleet.devices where imei = any($1)")
-            .bind(&missing)
-            .fetch_all(&mut **tx)
-            .await?;
-    ids.extend(found);
+    ids.extend(devices::ids_by_imei(tx, &missing).await?);
     Ok(ids)
-}
-
-fn alarm_source(a: &AlarmEvent) -> &'static str {
-    match a.source {
-        PositionSource::Push => "push",
-        PositionSource::Gt06 => "gt06",
-        PositionSource::Poll | PositionSource::Track => "poll",
-    }
 }
 
 /// Inserts the non-position records; returns how many were new.
@@ -242,22 +223,16 @@ async fn store_others(
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
+        if let Record::Alarm(a) = r {
+            if alarms::store(tx, *id, a).await? {
+                new += 1;
+                // alarms feed daily KPIs (alarms by class)
+                backlog.kpi(*id, a.alarm_time);
+                changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
+            }
+            continue;
+        }
         let q = match r {
-            Record::Alarm(a) => sqlx::query(
-                "insert into fleet.alarms (device_id, alarm_time, alarm_type, alarm_name, alarm_class,
-                     lat, lon, speed_kmh, source, extra)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(a.alarm_time)
-            .bind(&a.alarm_type)
-            .bind(&a.alarm_name)
-            .bind(a.class.as_str())
-            .bind(a.location.map(|l| l.lat()))
-            .bind(a.location.map(|l| l.lon()))
-            .bind(a.speed_kmh)
-            .bind(alarm_source(a))
-            .bind(&a.extra),
             Record::Heartbeat(h) => sqlx::query(
                 "insert into fleet.heartbeats (device_id, gate_time, power_level, gsm_signal, ignition, extra)
                  values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
@@ -312,16 +287,12 @@ async fn store_others(
             .bind(t.max_speed_kmh)
             .bind(if *pushed { "push" } else { "poll" })
             .bind(&t.extra),
-            Record::Position(_) | Record::Reject(_) => continue,
+            Record::Alarm(_) | Record::Position(_) | Record::Reject(_) => continue,
         };
         let inserted = q.execute(&mut *tx).await?.rows_affected();
         new += inserted;
-        // alarms and the vendor's trips feed daily KPIs (alarms by class, reconciliation)
+        // the vendor's trips feed daily KPIs (reconciliation)
         match r {
-            Record::Alarm(a) if inserted > 0 => {
-                backlog.kpi(*id, a.alarm_time);
-                changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
-            }
             Record::VendorTrip { trip, .. } if inserted > 0 => backlog.kpi(*id, trip.start_time),
             _ => {}
         }
