@@ -10,6 +10,7 @@ pub mod changes;
 pub mod devices;
 pub mod housekeeping;
 pub mod ingest_health;
+pub mod ingest_log;
 pub mod lease;
 pub mod live;
 pub mod migrate;

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
-use fleet_db::{alarms, devices};
+use fleet_db::{alarms, devices, ingest_log};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -328,22 +328,19 @@ async fn store_windows(tx: &mut PgConnection, windows: &[ClosedWindow]) -> Resul
     for w in windows {
         let c = &w.counts;
         let status = if c.rejected > 0 { "partial" } else { "ok" };
-        sqlx::query(
-            "insert into fleet.ingestion_log (job, started_at, finished_at, status, rows_in, rows_new,
-                 rows_duplicate, rows_rejected, detail)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&w.channel)
-        .bind(w.started_at)
-        .bind(w.finished_at)
-        .bind(status)
-        .bind(c.received as i32)
-        .bind(c.new as i32)
-        .bind(c.duplicate as i32)
-        .bind(c.rejected as i32)
-        .bind(Value::from("writer window"))
-        .execute(&mut *tx)
-        .await?;
+        let run = ingest_log::RunLog {
+            job: &w.channel,
+            started_at: w.started_at,
+            finished_at: w.finished_at,
+            status,
+            rows_in: c.received as i32,
+            rows_new: c.new as i32,
+            rows_duplicate: c.duplicate as i32,
+            rows_rejected: c.rejected as i32,
+            error: None,
+            detail: Value::from("writer window"),
+        };
+        ingest_log::record(&mut *tx, &run).await?;
     }
     Ok(())
 }
