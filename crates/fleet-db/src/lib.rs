@@ -17,6 +17,7 @@ pub mod migrate;
 pub mod notify;
 pub mod partitions;
 pub mod pool;
+pub mod positions;
 pub mod retention;
 pub mod roles;
 pub mod status;

@@ -7,11 +7,10 @@ use std::collections::{BTreeSet, HashMap};
 
 use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
-use fleet_db::{alarms, devices, ingest_log};
+use fleet_db::{alarms, devices, ingest_log, positions};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::copy::{position_row, STAGE_COLUMNS};
 use super::window::ClosedWindow;
 use super::WriteReport;
 use crate::{Record, Reject};
@@ -30,48 +29,6 @@ impl FlushState {
         Self { register_unknown, ids: HashMap::new(), key: None }
     }
 }
-
-const STAGE_TABLE: &str = "create temp table if not exists fleetd_stage_positions (
-    sub int, device_id int, gps_time timestamptz, lat float8, lon float8, speed_kmh real,
-    course_deg real, altitude_m real, ignition bool, satellites int2, fix_kind text,
-    battery_pct real, external_v real, odometer_m float8, source text, extra jsonb
-) on commit delete rows";
-
-const INSERT_POSITIONS: &str = "insert into fleet.positions (device_id, gps_time, lat, lon, speed_kmh,
-        course_deg, altitude_m, ignition, satellites, fix_kind, battery_pct, external_v, odometer_m,
-        source, extra)
-    select distinct on (device_id, gps_time) device_id, gps_time, lat, lon, speed_kmh, course_deg,
-        altitude_m, ignition, satellites, fix_kind, battery_pct, external_v, odometer_m, source, extra
-    from fleetd_stage_positions
-    order by device_id, gps_time, sub
-    on conflict do nothing
-    returning device_id, gps_time";
-
-/// The newest staged fix of each device becomes its latest position if it is newer than the one
-/// stored; the motion state's start moves only when the state changes.
-const UPDATE_LATEST: &str =
-    "insert into fleet.device_latest (device_id, gps_time, received_at, lat,
-        lon, speed_kmh, course_deg, ignition, fix_kind, battery_pct, external_v, odometer_m, source,
-        motion_state, state_since)
-    select distinct on (s.device_id) s.device_id, s.gps_time, now(), s.lat, s.lon, s.speed_kmh,
-        s.course_deg, s.ignition, s.fix_kind, s.battery_pct, s.external_v, s.odometer_m, s.source,
-        case when coalesce(s.speed_kmh, 0) >= g.moving_speed_kmh then 'moving'
-             when s.ignition then 'idling' else 'parked' end,
-        s.gps_time
-    from fleetd_stage_positions s
-    cross join (select moving_speed_kmh from fleet.analytics_config where scope = 'global') g
-    order by s.device_id, s.gps_time desc
-    on conflict (device_id) do update set
-        gps_time = excluded.gps_time, received_at = excluded.received_at, lat = excluded.lat,
-        lon = excluded.lon, speed_kmh = excluded.speed_kmh, course_deg = excluded.course_deg,
-        ignition = excluded.ignition, fix_kind = excluded.fix_kind,
-        battery_pct = excluded.battery_pct, external_v = excluded.external_v,
-        odometer_m = excluded.odometer_m, source = excluded.source,
-        state_since = case when fleet.device_latest.motion_state = excluded.motion_state
-                           then fleet.device_latest.state_since else excluded.gps_time end,
-        motion_state = excluded.motion_state, updated_at = now()
-    where excluded.gps_time > fleet.device_latest.gps_time
-    returning device_id";
 
 /// Stores `jobs` (channel, records) and the closed log `windows`; returns one report per job.
 pub async fn flush(
@@ -105,7 +62,7 @@ pub async fn flush(
         for r in records.iter() {
             if let Record::Position(p) = r {
                 if let Some(&id) = ids.get(p.imei.as_str()) {
-                    position_row(&mut copy_buf, sub, id, p);
+                    positions::stage_row(&mut copy_buf, sub, id, p);
                     first_sender.entry((id, p.gps_time.timestamp_micros())).or_insert(sub);
                     positions_per_job[sub] += 1;
                 }
@@ -113,21 +70,15 @@ pub async fn flush(
         }
     }
     if !copy_buf.is_empty() {
-        sqlx::query(STAGE_TABLE).execute(&mut *tx).await?;
-        let mut copy = tx
-            .copy_in_raw(&format!("copy fleetd_stage_positions ({STAGE_COLUMNS}) from stdin"))
-            .await?;
-        copy.send(copy_buf.into_bytes()).await?;
-        copy.finish().await?;
-        let inserted: Vec<(i32, chrono::DateTime<chrono::Utc>)> =
-            sqlx::query_as(INSERT_POSITIONS).fetch_all(&mut *tx).await?;
+        positions::stage(&mut tx, copy_buf).await?;
+        let inserted = positions::insert_staged(&mut tx).await?;
         for (id, t) in inserted {
             backlog.positions(id, t);
             if let Some(&sub) = first_sender.get(&(id, t.timestamp_micros())) {
                 reports[sub].new += 1;
             }
         }
-        changes.latest = sqlx::query_scalar(UPDATE_LATEST).fetch_all(&mut *tx).await?;
+        changes.latest = positions::advance_latest(&mut tx).await?;
         for (sub, n) in positions_per_job.iter().enumerate() {
             reports[sub].duplicate += n - reports[sub].new;
         }
