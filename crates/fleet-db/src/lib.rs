@@ -1,14 +1,23 @@
 //! fleetd's PostgreSQL layer: the connection pool, the schema migrations, monthly partitions of
 //! `fleet.positions`, advisory-lock leases for single-writer jobs, the analyst role, retention, and the
-//! status report behind `fleetd db status`.
+//! status report behind `fleetd db status`; and the data layer, the one place a table is read
+//! and written (`live`, `ingest_health`, …), with the change notice writer and stream share
+//! (`changes`).
 
+pub mod alarms;
 pub mod analyst_limits;
+pub mod changes;
+pub mod devices;
 pub mod housekeeping;
+pub mod ingest_health;
+pub mod ingest_log;
 pub mod lease;
+pub mod live;
 pub mod migrate;
 pub mod notify;
 pub mod partitions;
 pub mod pool;
+pub mod positions;
 pub mod retention;
 pub mod roles;
 pub mod status;

@@ -60,7 +60,7 @@ async fn accept_earlier_texts(conn: &mut PgConnection) -> Result<(), DbError> {
     if !history_exists(conn).await? {
         return Ok(());
     }
-    let rows = sqlx::query!("select version, checksum from public._sqlx_migrations")
+    let rows = sqlx::query!("select version, checksum from public._sqlx_migrations where success")
         .fetch_all(&mut *conn)
         .await
         .context("reading the migration checksums")?;
@@ -74,7 +74,8 @@ async fn accept_earlier_texts(conn: &mut PgConnection) -> Result<(), DbError> {
             continue;
         }
         sqlx::query!(
-            "update public._sqlx_migrations set checksum = $1 where version = $2 and checksum = $3",
+            "update public._sqlx_migrations set checksum = $1
+             where version = $2 and checksum = $3 and success",
             current.checksum.as_ref(),
             row.version,
             row.checksum,

@@ -5,8 +5,8 @@
 //!
 //! Design: the writer calls `pg_notify('fleet_changes', …)` inside each flush's transaction, so
 //! a notification is delivered exactly when the change is committed. Payloads are compact
-//! (`{"p":[device ids],"a":[[device_id,alarm_time,alarm_type],…]}`, split below NOTIFY's
-//! 8000-byte limit); the listener reads the rows themselves from `fleet.device_latest` and
+//! [`fleet_db::changes::ChangeNotice`]s (`{"p":[device ids],"a":[[device_id,alarm_time,
+//! alarm_type],…]}`, split below NOTIFY's 8000-byte limit); the listener reads the rows themselves from `fleet.device_latest` and
 //! `fleet.alarms`. It keeps each device's last status, so a `status` event is sent only when
 //! it changes; a sweep every [`OFFLINE_SWEEP`] finds devices that went offline (no fix for
 //! `offline_after_s`), which no write announces. If the listener's connection drops,
@@ -35,8 +35,8 @@ use utoipa::ToSchema;
 
 pub use listener::{spawn_listener, LISTENER_CONNECTIONS};
 
-/// The channel the ingest writer notifies (fleet_ingest::CHANGES_CHANNEL).
-pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;
+/// The channel the ingest writer notifies ([`fleet_db::changes::ChangeNotice`]).
+pub const CHANGES_CHANNEL: &str = fleet_db::changes::CHANGES_CHANNEL;
 
 /// Events kept for clients that resume.
 pub const RING_CAPACITY: usize = 10_000;

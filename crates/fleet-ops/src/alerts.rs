@@ -49,23 +49,15 @@ pub struct Notification {
     pub detail: serde_json::Value,
 }
 
-/// A poll job's row of `reporting.v_ingest_health_jobs`: job, status, consecutive failures,
-/// last error, lag in seconds.
-type JobHealth = (String, String, i64, Option<String>, Option<i64>);
-
 /// The conditions that hold now.
 pub async fn conditions(pool: &PgPool, cfg: &AlertConfig) -> Result<Vec<Condition>, OpsError> {
     let mut out = Vec::new();
-    let jobs: Vec<JobHealth> = sqlx::query_as(
-        "select job, status, consecutive_failures, last_error, lag_s
-         from reporting.v_ingest_health_jobs
-         where run_kind = 'poll' and (status = 'stale' or consecutive_failures >= $1)",
-    )
-    .bind(i64::from(cfg.failures))
-    .fetch_all(pool)
-    .await
-    .context("reading ingest health")?;
-    for (job, status, failures, error, lag) in jobs {
+    let jobs = fleet_db::ingest_health::troubled_polls(pool, i64::from(cfg.failures))
+        .await
+        .context("reading ingest health")?;
+    for j in jobs {
+        let (job, status, failures, error, lag) =
+            (j.job, j.status, j.consecutive_failures, j.last_error, j.lag_s);
         let detail = serde_json::json!({
             "job": job, "status": status, "consecutive_failures": failures,
             "last_error": error, "lag_s": lag,
@@ -90,14 +82,7 @@ pub async fn conditions(pool: &PgPool, cfg: &AlertConfig) -> Result<Vec<Conditio
             });
         }
     }
-    let newest: Option<(DateTime<Utc>, i64)> = sqlx::query_as(
-        "select max(received_at), extract(epoch from now() - max(received_at))::bigint
-         from fleet.device_latest l join fleet.devices d using (device_id)
-         where d.active having count(*) > 0",
-    )
-    .fetch_optional(pool)
-    .await
-    .context("reading the newest fix")?;
+    let newest = fleet_db::live::newest_fix(pool).await.context("reading the newest fix")?;
     if let Some((at, age_s)) = newest {
         if age_s > cfg.stale_after.as_secs() as i64 {
             out.push(Condition {

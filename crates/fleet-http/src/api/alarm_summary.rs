@@ -28,7 +28,7 @@ pub struct AlarmSummaryQuery {
 }
 
 /// Alarms of one class.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct AlarmClassCount {
     /// safety, security, power, driving, geofence, device or other.
     pub alarm_class: String,
@@ -67,27 +67,16 @@ pub(crate) async fn alarm_summary(
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
     done(errors)?;
-    // the outer time bounds (a day of slack for any time zone) let the time index narrow the
-    // scan before each alarm's local date is computed
-    let items = sqlx::query_as(
-        "select a.alarm_class, count(*) as alarms,
-                count(*) filter (where a.acknowledged_at is null) as open
-         from fleet.alarms a
-         join fleet.devices d on d.device_id = a.device_id
-         join reporting.v_device_analytics_settings s on s.device_id = a.device_id
-         where a.alarm_time >= ($1::date - 1)::timestamptz
-           and a.alarm_time < ($2::date + 2)::timestamptz
-           and (a.alarm_time at time zone s.timezone)::date between $1 and $2
-           and ($3::text is null or lower(d.cost_centre) = lower(btrim($3)))
-           and ($4::text is null or lower(d.city) = lower(btrim($4)))
-         group by a.alarm_class
-         order by alarms desc, a.alarm_class",
+    let items = fleet_db::alarms::count_by_class(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
-    .await?;
+    .await?
+    .into_iter()
+    .map(|c| AlarmClassCount { alarm_class: c.alarm_class, alarms: c.alarms, open: c.open })
+    .collect();
     Ok(Json(AlarmSummary { items }))
 }

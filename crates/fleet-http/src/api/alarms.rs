@@ -9,6 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use fleet_db::alarms::{self, AlarmRecord};
+
 use super::extract::{JsonBody, Path, Query};
 use crate::auth::{Operator, Viewer};
 use crate::error::FieldError;
@@ -24,7 +26,7 @@ pub const CLASSES: [&str; 7] =
     ["safety", "security", "power", "driving", "geofence", "device", "other"];
 
 /// An alarm, with the vehicle it came from and its acknowledgement.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Alarm {
     pub device_id: i32,
     /// When the device raised the alarm.
@@ -53,13 +55,29 @@ pub struct Alarm {
     pub ack_note: Option<String>,
 }
 
-const SELECT: &str = "select a.device_id, a.alarm_time, a.alarm_type, a.alarm_name, a.alarm_class,
-        a.lat, a.lon, a.speed_kmh, a.source, a.received_at, d.name as device_name, d.plate,
-        a.acknowledged_at is not null as acknowledged, a.acknowledged_at, a.acknowledged_by,
-        u.username as acknowledged_by_username, a.ack_note
-    from fleet.alarms a
-    join fleet.devices d on d.device_id = a.device_id
-    left join fleet.users u on u.user_id = a.acknowledged_by";
+impl From<AlarmRecord> for Alarm {
+    fn from(a: AlarmRecord) -> Self {
+        Alarm {
+            device_id: a.device_id,
+            alarm_time: a.alarm_time,
+            alarm_type: a.alarm_type,
+            alarm_name: a.alarm_name,
+            alarm_class: a.alarm_class,
+            lat: a.lat,
+            lon: a.lon,
+            speed_kmh: a.speed_kmh,
+            source: a.source,
+            received_at: a.received_at,
+            device_name: a.device_name,
+            plate: a.plate,
+            acknowledged: a.acknowledged,
+            acknowledged_at: a.acknowledged_at,
+            acknowledged_by: a.acknowledged_by,
+            acknowledged_by_username: a.acknowledged_by_username,
+            ack_note: a.ack_note,
+        }
+    }
+}
 
 /// One page of alarms, newest first.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -162,36 +180,19 @@ pub(crate) async fn list_alarms(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let (c_time, c_device, c_type) = match cursor {
-        Some((t, d, ty)) => (Some(t), Some(d), Some(ty)),
-        None => (None, None, None),
+    let filter = alarms::AlarmFilter {
+        device_id: query.device_id,
+        alarm_type: query.alarm_type.as_deref(),
+        class: query.class.as_deref(),
+        from: query.from,
+        to: query.to,
+        acknowledged: query.acknowledged,
     };
-    let mut items: Vec<Alarm> = sqlx::query_as(&format!(
-        "{SELECT}
-         where ($1::int is null or a.device_id = $1)
-           and ($2::text is null or a.alarm_type = $2)
-           and ($3::text is null or a.alarm_class = $3)
-           and ($4::timestamptz is null or a.alarm_time >= $4)
-           and ($5::timestamptz is null or a.alarm_time < $5)
-           and ($6::bool is null or (a.acknowledged_at is not null) = $6)
-           and ($7::timestamptz is null
-                or a.alarm_time < $7
-                or (a.alarm_time = $7 and (a.device_id, a.alarm_type) > ($8, $9)))
-         order by a.alarm_time desc, a.device_id, a.alarm_type
-         limit $10"
-    ))
-    .bind(query.device_id)
-    .bind(query.alarm_type.as_deref())
-    .bind(query.class.as_deref())
-    .bind(query.from)
-    .bind(query.to)
-    .bind(query.acknowledged)
-    .bind(c_time)
-    .bind(c_device)
-    .bind(c_type)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let mut items: Vec<Alarm> = alarms::list(&state.pool, &filter, cursor, limit + 1)
+        .await?
+        .into_iter()
+        .map(Alarm::from)
+        .collect();
     let next_after = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(encode_cursor)
@@ -243,33 +244,17 @@ pub(crate) async fn ack_alarm(
     if note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
         return Err(ApiError::invalid("note", "at most 1000 characters"));
     }
-    let updated = sqlx::query(
-        "update fleet.alarms set acknowledged_at = now(), acknowledged_by = $4, ack_note = $5
-         where device_id = $1 and alarm_time = $2 and alarm_type = $3 and acknowledged_at is null",
-    )
-    .bind(device_id)
-    .bind(alarm_time)
-    .bind(&alarm_type)
-    .bind(who.user_id)
-    .bind(&note)
-    .execute(&state.pool)
-    .await?
-    .rows_affected();
-    let alarm: Option<Alarm> = sqlx::query_as(&format!(
-        "{SELECT} where a.device_id = $1 and a.alarm_time = $2 and a.alarm_type = $3"
-    ))
-    .bind(device_id)
-    .bind(alarm_time)
-    .bind(&alarm_type)
-    .fetch_optional(&state.pool)
-    .await?;
+    let key = (device_id, alarm_time, alarm_type.as_str());
+    let updated = alarms::acknowledge(&state.pool, key, who.user_id, note.as_deref()).await?;
+    let alarm =
+        alarms::get(&state.pool, device_id, alarm_time, &alarm_type).await?.map(Alarm::from);
     let Some(alarm) = alarm else {
         return Err(ApiError::NotFound(format!(
             "device {device_id} has no alarm of type {alarm_type:?} at {}",
             alarm_time.to_rfc3339()
         )));
     };
-    if updated == 0 {
+    if !updated {
         return Err(ApiError::Conflict(format!(
             "the alarm was already acknowledged{}",
             alarm

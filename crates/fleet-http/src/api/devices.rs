@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use fleet_db::devices::{self, Change, DeviceRecord};
+
 use super::extract::{JsonBody, Path, Query};
 use crate::auth::{Operator, Viewer};
 use crate::error::FieldError;
@@ -19,7 +21,7 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 500;
 
 /// A device (tracker and the vehicle carrying it).
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct Device {
     pub device_id: i32,
     /// Tracker IMEI, 14-17 digits.
@@ -43,8 +45,27 @@ pub struct Device {
     pub deactivated_at: Option<DateTime<Utc>>,
 }
 
-const COLUMNS: &str = "device_id, imei, name, plate, driver_name, driver_phone, cost_centre, \
-     city, vehicle_type, model, sim, active, created_at, updated_at, deactivated_at";
+impl From<DeviceRecord> for Device {
+    fn from(d: DeviceRecord) -> Self {
+        Device {
+            device_id: d.device_id,
+            imei: d.imei,
+            name: d.name,
+            plate: d.plate,
+            driver_name: d.driver_name,
+            driver_phone: d.driver_phone,
+            cost_centre: d.cost_centre,
+            city: d.city,
+            vehicle_type: d.vehicle_type,
+            model: d.model,
+            sim: d.sim,
+            active: d.active,
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            deactivated_at: d.deactivated_at,
+        }
+    }
+}
 
 /// One page of devices, by id.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -104,29 +125,16 @@ pub(crate) async fn list_devices(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let pattern = q.map(|q| format!("%{}%", escape_like(q)));
-    let compact = q.map(|q| format!("%{}%", escape_like(&q.replace(' ', ""))));
-    let mut items: Vec<Device> = sqlx::query_as(&format!(
-        "select {COLUMNS} from fleet.devices d
-         where d.active = $1
-           and ($2::text is null
-                or d.name ilike $2 or d.imei like $2 or d.driver_name ilike $2
-                or replace(d.plate, ' ', '') ilike $3)
-           and ($4::text is null or lower(d.cost_centre) = lower($4))
-           and ($5::text is null or lower(d.city) = lower($5))
-           and ($6::int is null or d.device_id > $6)
-         order by d.device_id
-         limit $7"
-    ))
-    .bind(query.active.unwrap_or(true))
-    .bind(&pattern)
-    .bind(&compact)
-    .bind(query.cost_centre.as_deref().map(str::trim))
-    .bind(query.city.as_deref().map(str::trim))
-    .bind(query.after)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let search = devices::DeviceSearch {
+        active: query.active.unwrap_or(true),
+        text: q,
+        cost_centre: query.cost_centre.as_deref().map(str::trim),
+        city: query.city.as_deref().map(str::trim),
+        after: query.after,
+        limit: limit + 1,
+    };
+    let mut items: Vec<Device> =
+        devices::search(&state.pool, search).await?.into_iter().map(Device::from).collect();
     let next_after = if items.len() as i64 > limit {
         items.truncate(limit as usize);
         items.last().map(|d| d.device_id)
@@ -134,18 +142,6 @@ pub(crate) async fn list_devices(
         None
     };
     Ok(Json(DevicePage { items, next_after }))
-}
-
-/// Escapes `%`, `_` and `\` so user text matches literally in LIKE.
-fn escape_like(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Get a device.
@@ -168,12 +164,7 @@ pub(crate) async fn get_device(
     _: Viewer,
     Path(id): Path<i32>,
 ) -> Result<Json<Device>, ApiError> {
-    sqlx::query_as(&format!("select {COLUMNS} from fleet.devices where device_id = $1"))
-        .bind(id)
-        .fetch_optional(&state.pool)
-        .await?
-        .map(Json)
-        .ok_or_else(|| not_found(id))
+    devices::get(&state.pool, id).await?.map(|d| Json(Device::from(d))).ok_or_else(|| not_found(id))
 }
 
 fn not_found(id: i32) -> ApiError {
@@ -216,9 +207,6 @@ pub struct UpdateDevice {
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
-
-/// One validated change: `None` leaves the column as it is.
-type Change = Option<Option<String>>;
 
 /// The validated changes, in column order: name, plate, driver_name, driver_phone,
 /// cost_centre, city.
@@ -304,49 +292,9 @@ pub(crate) async fn update_device(
         return get_device(State(state), Viewer(who), Path(id)).await;
     }
     let [name, plate, driver_name, driver_phone, cost_centre, city] = changes;
-    let set = |c: &Change| c.is_some();
-    // the vendor's device sync leaves these as the operator set them from now on
-    let vendor_fields: Vec<&str> = [
-        ("name", &name),
-        ("plate", &plate),
-        ("driver_name", &driver_name),
-        ("driver_phone", &driver_phone),
-    ]
-    .into_iter()
-    .filter(|(_, c)| set(c))
-    .map(|(f, _)| f)
-    .collect();
-    let value = |c: Change| c.flatten();
-    let device: Device = sqlx::query_as(&format!(
-        "update fleet.devices set
-             name = case when $2 then $3 else name end,
-             plate = case when $4 then $5 else plate end,
-             driver_name = case when $6 then $7 else driver_name end,
-             driver_phone = case when $8 then $9 else driver_phone end,
-             cost_centre = case when $10 then $11 else cost_centre end,
-             city = case when $12 then $13 else city end,
-             edited_fields = array(select distinct f from unnest(edited_fields || $14::text[]) f
-                                   order by f)
-         where device_id = $1
-         returning {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(set(&name))
-    .bind(value(name))
-    .bind(set(&plate))
-    .bind(value(plate))
-    .bind(set(&driver_name))
-    .bind(value(driver_name))
-    .bind(set(&driver_phone))
-    .bind(value(driver_phone))
-    .bind(set(&cost_centre))
-    .bind(value(cost_centre))
-    .bind(set(&city))
-    .bind(value(city))
-    .bind(vendor_fields)
-    .fetch_optional(&state.pool)
-    .await?
-    .ok_or_else(|| not_found(id))?;
+    let edit = devices::DeviceEdit { name, plate, driver_name, driver_phone, cost_centre, city };
+    let device =
+        Device::from(devices::update(&state.pool, id, edit).await?.ok_or_else(|| not_found(id))?);
     tracing::info!(device.id = id, device.imei = %device.imei, by = %who.username, "device edited");
     Ok(Json(device))
 }
@@ -390,10 +338,5 @@ mod tests {
         }
         assert!(plate("KDA 123X").is_ok());
         assert!(plate("KDA/123").is_err());
-    }
-
-    #[test]
-    fn like_wildcards_match_literally() {
-        assert_eq!(escape_like(r"50%_a\b"), r"50\%\_a\\b");
     }
 }

@@ -1,4 +1,4 @@
-//! `/health`: ingest health for the operations panels, from the views of migration 0016
+//! `/health`: ingest health for the operations panels, read through `fleet_db::ingest_health`
 //! (docs/SCHEMA.md, "Ingest health"): each ingest job, and each active device's freshness.
 
 use axum::extract::State;
@@ -19,7 +19,7 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
 /// Device statuses of `reporting.v_ingest_health_devices`.
-pub const DEVICE_STATUSES: [&str; 4] = ["live", "stale", "offline", "never_seen"];
+pub const DEVICE_STATUSES: [&str; 4] = fleet_db::ingest_health::DEVICE_STATUSES;
 
 /// Ingest health of each job.
 #[utoipa::path(
@@ -37,11 +37,7 @@ pub(crate) async fn ingest(
     State(state): State<AppState>,
     _: Viewer,
 ) -> Result<Json<KpiRows>, ApiError> {
-    let items = sqlx::query_scalar(
-        "select to_jsonb(j) from reporting.v_ingest_health_jobs j where j.job is not null order by j.job",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let items = fleet_db::ingest_health::jobs(&state.pool).await?;
     Ok(Json(KpiRows { items }))
 }
 
@@ -98,18 +94,9 @@ pub(crate) async fn devices(
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    let rows: Vec<(i32, Value)> = sqlx::query_as(
-        "select v.device_id, to_jsonb(v) from reporting.v_ingest_health_devices v
-         where ($1::text is null or v.status = $1)
-           and ($2::int is null or v.device_id > $2)
-         order by v.device_id
-         limit $3",
-    )
-    .bind(q.status.as_deref())
-    .bind(q.after)
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
+    let rows =
+        fleet_db::ingest_health::devices(&state.pool, q.status.as_deref(), q.after, limit + 1)
+            .await?;
     let more = rows.len() as i64 > limit;
     let mut items = Vec::with_capacity(rows.len());
     let mut last = None;

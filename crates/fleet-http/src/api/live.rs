@@ -2,9 +2,9 @@
 //! `fleet.device_latest` (one row per device, never `fleet.positions`), with a summary by
 //! status for the live map's counters.
 //!
-//! Status is device_latest's motion state (moving, idling, parked), or offline when the newest
-//! fix is older than the global `offline_after_s` analytics setting: the same rule as
-//! `reporting.v_live_positions`.
+//! Status is `fleet.device_status`: device_latest's motion state (moving, idling, parked), or
+//! offline when the newest fix is older than the vehicle's `offline_after_s` (overrides
+//! applied), the one rule every reader of a device's status uses.
 
 use axum::extract::State;
 use axum::http::header;
@@ -33,7 +33,7 @@ pub enum LiveStatus {
     Moving,
     Idling,
     Parked,
-    /// The newest fix is older than `offline_after_s` (default 3600 s).
+    /// The newest fix is older than the vehicle's `offline_after_s` (default 3600 s).
     Offline,
 }
 
@@ -112,7 +112,7 @@ pub struct PointGeometry {
 }
 
 /// What the live map shows of a vehicle.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct LiveProperties {
     pub device_id: i32,
     pub imei: String,
@@ -121,7 +121,6 @@ pub struct LiveProperties {
     pub driver_name: Option<String>,
     pub cost_centre: Option<String>,
     pub city: Option<String>,
-    #[sqlx(try_from = "String")]
     pub status: LiveStatus,
     /// When the device entered its motion state (moving, idling or parked).
     pub state_since: DateTime<Utc>,
@@ -214,55 +213,49 @@ async fn fetch(
     pool: &sqlx::PgPool,
     query: &LiveQuery,
 ) -> Result<(DateTime<Utc>, Vec<LiveProperties>, i64), ApiError> {
-    let cost_centre = query.cost_centre.as_deref().map(str::trim);
-    let city = query.city.as_deref().map(str::trim);
-    let mut tx = pool.begin().await?;
-    sqlx::query("set transaction isolation level repeatable read, read only")
-        .execute(&mut *tx)
-        .await?;
-    let now: DateTime<Utc> = sqlx::query_scalar("select now()").fetch_one(&mut *tx).await?;
-    let rows = sqlx::query_as(
-        "select d.device_id, d.imei, d.name, d.plate, d.driver_name, d.cost_centre, d.city,
-                case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
-                     then 'offline' else l.motion_state end as status,
-                l.state_since, l.speed_kmh, l.course_deg, l.ignition, l.gps_time,
-                l.received_at, extract(epoch from now() - l.gps_time)::bigint as fix_age_s,
-                l.fix_kind, l.battery_pct, l.external_v, coalesce(o.n, 0) as open_alarms,
-                l.lat, l.lon
-         from fleet.device_latest l
-         join fleet.devices d using (device_id)
-         cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
-         left join (select a.device_id, count(*) as n from fleet.alarms a
-                    where a.acknowledged_at is null
-                      and a.alarm_time > now() - make_interval(hours => $4)
-                    group by a.device_id) o using (device_id)
-         where d.active
-           and ($1::text is null or lower(d.cost_centre) = lower($1))
-           and ($2::text is null or lower(d.city) = lower($2))
-           and ($3::boolean is null or l.ignition = $3)
-         order by d.device_id",
-    )
-    .bind(cost_centre)
-    .bind(city)
-    .bind(query.ignition)
-    .bind(OPEN_ALARM_WINDOW_H)
-    .fetch_all(&mut *tx)
-    .await?;
-    // a vehicle without a fix has no ignition either: an ignition filter excludes it
-    let no_fix: i64 = sqlx::query_scalar(
-        "select count(*) from fleet.devices d
-         where d.active and $3::boolean is null
-           and not exists (select from fleet.device_latest l where l.device_id = d.device_id)
-           and ($1::text is null or lower(d.cost_centre) = lower($1))
-           and ($2::text is null or lower(d.city) = lower($2))",
-    )
-    .bind(cost_centre)
-    .bind(city)
-    .bind(query.ignition)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok((now, rows, no_fix))
+    let filter = fleet_db::live::LiveFilter {
+        cost_centre: query.cost_centre.as_deref().map(str::trim),
+        city: query.city.as_deref().map(str::trim),
+        ignition: query.ignition,
+    };
+    let snap = fleet_db::live::snapshot(pool, filter, OPEN_ALARM_WINDOW_H).await?;
+    let rows = snap
+        .vehicles
+        .into_iter()
+        .map(LiveProperties::try_from)
+        .collect::<Result<_, _>>()
+        .map_err(ApiError::internal)?;
+    Ok((snap.now, rows, snap.no_fix))
+}
+
+impl TryFrom<fleet_db::live::LiveVehicle> for LiveProperties {
+    type Error = String;
+
+    fn try_from(v: fleet_db::live::LiveVehicle) -> Result<Self, String> {
+        Ok(LiveProperties {
+            status: LiveStatus::try_from(v.status)?,
+            device_id: v.device_id,
+            imei: v.imei,
+            name: v.name,
+            plate: v.plate,
+            driver_name: v.driver_name,
+            cost_centre: v.cost_centre,
+            city: v.city,
+            state_since: v.state_since,
+            speed_kmh: v.speed_kmh,
+            course_deg: v.course_deg,
+            ignition: v.ignition,
+            gps_time: v.gps_time,
+            received_at: v.received_at,
+            fix_age_s: v.fix_age_s,
+            fix_kind: v.fix_kind,
+            battery_pct: v.battery_pct,
+            external_v: v.external_v,
+            open_alarms: v.open_alarms,
+            lat: v.lat,
+            lon: v.lon,
+        })
+    }
 }
 
 fn respond(

@@ -11,9 +11,10 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use fleet_db::changes::ChangeNotice;
+use fleet_db::live::LatestFix;
 use fleet_db::notify::{NotifyKey, AUTH_CHANNEL};
-use serde::Deserialize;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
@@ -79,14 +80,6 @@ struct Known {
     status: String,
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct Payload {
-    #[serde(default)]
-    p: Vec<i32>,
-    #[serde(default)]
-    a: Vec<(i32, DateTime<Utc>, String)>,
-}
-
 /// How long the listener gathers notifications before reading the changed rows.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -98,80 +91,24 @@ struct Gate<'a> {
     refusals: &'a mut RefusalLog,
 }
 
-impl Payload {
-    /// Adds one notification's changes (alarms are distinct by key; devices are deduplicated
-    /// once the batch is complete).
-    fn merge(&mut self, gate: &mut Gate<'_>, signed: &str) {
+impl Gate<'_> {
+    /// Adds one notification's changes to `batch` (alarms are distinct by key; devices are
+    /// deduplicated once the batch is complete).
+    fn admit(&mut self, batch: &mut ChangeNotice, signed: &str) {
         // any role may notify any channel: only fresh, unseen payloads signed by fleetd count
-        let Some(verified) = gate.key.verify(CHANGES_CHANNEL, signed) else {
-            gate.refusals.refused(super::replay::Refused::Unsigned, signed.len());
+        let Some(verified) = self.key.verify(CHANGES_CHANNEL, signed) else {
+            self.refusals.refused(super::replay::Refused::Unsigned, signed.len());
             return;
         };
-        if let Err(why) = gate.seen.admit(&verified, Utc::now().timestamp_millis()) {
-            gate.refusals.refused(why, signed.len());
+        if let Err(why) = self.seen.admit(&verified, Utc::now().timestamp_millis()) {
+            self.refusals.refused(why, signed.len());
             return;
         }
-        match serde_json::from_str::<Payload>(verified.payload) {
-            Ok(more) => {
-                self.p.extend(more.p);
-                self.a.extend(more.a);
-            }
+        match ChangeNotice::parse(verified.payload) {
+            Ok(more) => batch.merge(more),
             Err(e) => tracing::warn!(error = %e, "unreadable fleet_changes payload"),
         }
     }
-}
-
-#[derive(sqlx::FromRow)]
-struct LatestRow {
-    device_id: i32,
-    imei: String,
-    cost_centre: Option<String>,
-    city: Option<String>,
-    lat: f64,
-    lon: f64,
-    speed_kmh: Option<f32>,
-    course_deg: Option<f32>,
-    ignition: Option<bool>,
-    gps_time: DateTime<Utc>,
-    status: String,
-    state_since: DateTime<Utc>,
-}
-
-/// The latest rows of active devices, with their status, and `$filter` appended.
-macro_rules! latest {
-    ($filter:literal) => {
-        concat!(
-            "select d.device_id, d.imei, d.cost_centre, d.city, l.lat, l.lon, l.speed_kmh,
-        l.course_deg, l.ignition, l.gps_time,
-        case when now() - l.gps_time > make_interval(secs => g.offline_after_s)
-             then 'offline' else l.motion_state end as status,
-        l.state_since
-    from fleet.device_latest l
-    join fleet.devices d using (device_id)
-    cross join (select offline_after_s from fleet.analytics_config where scope = 'global') g
-    where d.active",
-            $filter
-        )
-    };
-}
-
-/// Every active device's latest row and status.
-const LATEST: &str = latest!("");
-/// The latest rows of the devices in `$1` (two statements, so each keeps a fitting plan).
-const LATEST_OF: &str = latest!(" and l.device_id = any($1)");
-
-#[derive(sqlx::FromRow)]
-struct AlarmRow {
-    device_id: i32,
-    imei: String,
-    cost_centre: Option<String>,
-    city: Option<String>,
-    alarm_time: DateTime<Utc>,
-    alarm_type: String,
-    alarm_class: String,
-    alarm_name: String,
-    lat: Option<f64>,
-    lon: Option<f64>,
 }
 
 async fn listen(
@@ -187,7 +124,7 @@ async fn listen(
     listener.listen_all([CHANGES_CHANNEL, AUTH_CHANNEL]).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
     let mut known: HashMap<i32, Known> = HashMap::new();
-    for r in sqlx::query_as::<_, LatestRow>(LATEST).fetch_all(pool).await? {
+    for r in fleet_db::live::latest_all(pool).await? {
         known.insert(r.device_id, Known { status: r.status });
     }
     if !first {
@@ -216,7 +153,7 @@ async fn listen(
             }
             _ = sweep.tick() => {
                 // a failed sweep is simply done again at the next tick
-                match sqlx::query_as::<_, LatestRow>(LATEST).fetch_all(pool).await {
+                match fleet_db::live::latest_all(pool).await {
                     Ok(rows) => {
                         for r in rows {
                             status_change(hub, &mut known, &r);
@@ -238,13 +175,13 @@ async fn listen(
                 // The writer notifies once per flush, up to hundreds of times a second under
                 // load: gather what arrives within a short window and read the rows once, so
                 // the listener's queries stay a few per second whatever the ingest rate.
-                let mut batch = Payload::default();
+                let mut batch = ChangeNotice::default();
                 let mut auth = false;
-                let mut take = |n: &sqlx::postgres::PgNotification, batch: &mut Payload| {
+                let mut take = |n: &sqlx::postgres::PgNotification, batch: &mut ChangeNotice| {
                     if n.channel() == AUTH_CHANNEL {
                         auth = true;
                     } else {
-                        batch.merge(&mut gate, n.payload());
+                        gate.admit(batch, n.payload());
                     }
                 };
                 take(&n, &mut batch);
@@ -270,9 +207,9 @@ async fn listen(
                 if auth && !revalidate(pool, &streams, shutdown).await {
                     return Ok(());
                 }
-                batch.p.sort_unstable();
-                batch.p.dedup();
-                if batch.p.is_empty() && batch.a.is_empty() {
+                batch.latest.sort_unstable();
+                batch.latest.dedup();
+                if batch.is_empty() {
                     continue;
                 }
                 // the LISTEN is fine: retry the read rather than start over (which would send
@@ -320,7 +257,7 @@ fn scope_of(device_id: i32, cost_centre: &Option<String>, city: &Option<String>)
 }
 
 /// Sends a `status` event when the row's status differs from the one known.
-fn status_change(hub: &StreamHub, known: &mut HashMap<i32, Known>, r: &LatestRow) {
+fn status_change(hub: &StreamHub, known: &mut HashMap<i32, Known>, r: &LatestFix) {
     let previous = known.get(&r.device_id).map(|k| k.status.clone());
     if previous.as_deref() == Some(r.status.as_str()) {
         return;
@@ -343,10 +280,10 @@ async fn changed(
     pool: &PgPool,
     hub: &StreamHub,
     known: &mut HashMap<i32, Known>,
-    p: &Payload,
+    p: &ChangeNotice,
 ) -> Result<(), sqlx::Error> {
-    if !p.p.is_empty() {
-        let rows: Vec<LatestRow> = sqlx::query_as(LATEST_OF).bind(&p.p).fetch_all(pool).await?;
+    if !p.latest.is_empty() {
+        let rows = fleet_db::live::latest_of(pool, &p.latest).await?;
         for r in &rows {
             hub.publish(
                 "position",
@@ -366,23 +303,8 @@ async fn changed(
             status_change(hub, known, r);
         }
     }
-    if !p.a.is_empty() {
-        let ids: Vec<i32> = p.a.iter().map(|a| a.0).collect();
-        let times: Vec<DateTime<Utc>> = p.a.iter().map(|a| a.1).collect();
-        let types: Vec<&str> = p.a.iter().map(|a| a.2.as_str()).collect();
-        let rows: Vec<AlarmRow> = sqlx::query_as(
-            "select a.device_id, d.imei, d.cost_centre, d.city, a.alarm_time, a.alarm_type,
-                    a.alarm_class, a.alarm_name, a.lat, a.lon
-             from unnest($1::int[], $2::timestamptz[], $3::text[]) k(device_id, alarm_time, alarm_type)
-             join fleet.alarms a using (device_id, alarm_time, alarm_type)
-             join fleet.devices d on d.device_id = a.device_id
-             order by a.alarm_time, a.device_id",
-        )
-        .bind(&ids)
-        .bind(&times)
-        .bind(&types)
-        .fetch_all(pool)
-        .await?;
+    if !p.alarms.is_empty() {
+        let rows = fleet_db::live::alarms_by_key(pool, &p.alarms).await?;
         for r in rows {
             hub.publish(
                 "alarm",

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use fleet_core::Imei;
+use fleet_db::ingest_log;
 use serde_json::{json, Map, Value};
 use sqlx::PgPool;
 
@@ -112,24 +113,19 @@ impl Run {
         let mut detail = self.detail.clone();
         detail.insert("devices".to_owned(), json!(self.devices));
         let finished_at = Utc::now().max(self.started_at);
-        sqlx::query(
-            "insert into fleet.ingestion_log (job, started_at, finished_at, status, rows_in,
-                 rows_new, rows_duplicate, rows_rejected, error, detail)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(self.job)
-        .bind(self.started_at)
-        .bind(finished_at)
-        .bind(status.as_str())
-        .bind(count(self.counts.received))
-        .bind(count(self.counts.new))
-        .bind(count(self.counts.duplicate))
-        .bind(count(self.counts.rejected))
-        .bind(error)
-        .bind(Value::Object(detail))
-        .execute(pool)
-        .await
-        .context("logging the poll run")?;
+        let run = ingest_log::RunLog {
+            job: self.job,
+            started_at: self.started_at,
+            finished_at,
+            status: status.as_str(),
+            rows_in: count(self.counts.received),
+            rows_new: count(self.counts.new),
+            rows_duplicate: count(self.counts.duplicate),
+            rows_rejected: count(self.counts.rejected),
+            error,
+            detail: Value::Object(detail),
+        };
+        ingest_log::record(pool, &run).await.context("logging the poll run")?;
         Ok(())
     }
 }
@@ -159,15 +155,9 @@ pub(crate) async fn active_devices(
     pool: &PgPool,
     job: Job,
 ) -> Result<Vec<DeviceCursor>, PollError> {
-    let rows: Vec<(String, Option<DateTime<Utc>>)> = sqlx::query_as(
-        "select d.imei, c.cursor_time from fleet.devices d
-         left join fleet.poll_cursors c on c.job = $1 and c.device_id = d.device_id
-         where d.active order by d.device_id",
-    )
-    .bind(job.name())
-    .fetch_all(pool)
-    .await
-    .context("listing the active devices")?;
+    let rows = ingest_log::active_device_cursors(pool, job.name())
+        .await
+        .context("listing the active devices")?;
     Ok(rows
         .into_iter()
         .filter_map(|(imei, cursor)| {
@@ -181,13 +171,7 @@ pub(crate) async fn account_cursor(
     pool: &PgPool,
     job: Job,
 ) -> Result<Option<DateTime<Utc>>, PollError> {
-    sqlx::query_scalar(
-        "select cursor_time from fleet.poll_cursors where job = $1 and device_id is null",
-    )
-    .bind(job.name())
-    .fetch_optional(pool)
-    .await
-    .context("reading a poll cursor")
+    ingest_log::account_cursor(pool, job.name()).await.context("reading a poll cursor")
 }
 
 /// Moves the account-wide cursor of `job` forward to `to` (never back).
@@ -196,16 +180,9 @@ pub(crate) async fn advance_account_cursor(
     job: Job,
     to: DateTime<Utc>,
 ) -> Result<(), PollError> {
-    sqlx::query(
-        "insert into fleet.poll_cursors (job, device_id, cursor_time) values ($1, null, $2)
-         on conflict (job, device_id) do update
-         set cursor_time = greatest(fleet.poll_cursors.cursor_time, excluded.cursor_time)",
-    )
-    .bind(job.name())
-    .bind(to)
-    .execute(pool)
-    .await
-    .context("advancing a poll cursor")?;
+    ingest_log::advance_account_cursor(pool, job.name(), to)
+        .await
+        .context("advancing a poll cursor")?;
     Ok(())
 }
 
@@ -216,18 +193,9 @@ pub(crate) async fn advance_device_cursor(
     imei: &Imei,
     to: DateTime<Utc>,
 ) -> Result<(), PollError> {
-    sqlx::query(
-        "insert into fleet.poll_cursors (job, device_id, cursor_time)
-         select $1, device_id, $3 from fleet.devices where imei = $2
-         on conflict (job, device_id) do update
-         set cursor_time = greatest(fleet.poll_cursors.cursor_time, excluded.cursor_time)",
-    )
-    .bind(job.name())
-    .bind(imei.as_str())
-    .bind(to)
-    .execute(pool)
-    .await
-    .context("advancing a device's poll cursor")?;
+    ingest_log::advance_device_cursor(pool, job.name(), imei.as_str(), to)
+        .await
+        .context("advancing a device's poll cursor")?;
     Ok(())
 }
 

@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use fleet_core::{AlarmEvent, PositionSource};
+use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
+use fleet_db::{alarms, devices, ingest_log, positions};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
-use super::copy::{position_row, STAGE_COLUMNS};
 use super::window::ClosedWindow;
 use super::WriteReport;
 use crate::{Record, Reject};
@@ -29,48 +29,6 @@ impl FlushState {
         Self { register_unknown, ids: HashMap::new(), key: None }
     }
 }
-
-const STAGE_TABLE: &str = "create temp table if not exists fleetd_stage_positions (
-    sub int, device_id int, gps_time timestamptz, lat float8, lon float8, speed_kmh real,
-    course_deg real, altitude_m real, ignition bool, satellites int2, fix_kind text,
-    battery_pct real, external_v real, odometer_m float8, source text, extra jsonb
-) on commit delete rows";
-
-const INSERT_POSITIONS: &str = "insert into fleet.positions (device_id, gps_time, lat, lon, speed_kmh,
-        course_deg, altitude_m, ignition, satellites, fix_kind, battery_pct, external_v, odometer_m,
-        source, extra)
-    select distinct on (device_id, gps_time) device_id, gps_time, lat, lon, speed_kmh, course_deg,
-        altitude_m, ignition, satellites, fix_kind, battery_pct, external_v, odometer_m, source, extra
-    from fleetd_stage_positions
-    order by device_id, gps_time, sub
-    on conflict do nothing
-    returning device_id, gps_time";
-
-/// The newest staged fix of each device becomes its latest position if it is newer than the one
-/// stored; the motion state's start moves only when the state changes.
-const UPDATE_LATEST: &str =
-    "insert into fleet.device_latest (device_id, gps_time, received_at, lat,
-        lon, speed_kmh, course_deg, ignition, fix_kind, battery_pct, external_v, odometer_m, source,
-        motion_state, state_since)
-    select distinct on (s.device_id) s.device_id, s.gps_time, now(), s.lat, s.lon, s.speed_kmh,
-        s.course_deg, s.ignition, s.fix_kind, s.battery_pct, s.external_v, s.odometer_m, s.source,
-        case when coalesce(s.speed_kmh, 0) >= g.moving_speed_kmh then 'moving'
-             when s.ignition then 'idling' else 'parked' end,
-        s.gps_time
-    from fleetd_stage_positions s
-    cross join (select moving_speed_kmh from fleet.analytics_config where scope = 'global') g
-    order by s.device_id, s.gps_time desc
-    on conflict (device_id) do update set
-        gps_time = excluded.gps_time, received_at = excluded.received_at, lat = excluded.lat,
-        lon = excluded.lon, speed_kmh = excluded.speed_kmh, course_deg = excluded.course_deg,
-        ignition = excluded.ignition, fix_kind = excluded.fix_kind,
-        battery_pct = excluded.battery_pct, external_v = excluded.external_v,
-        odometer_m = excluded.odometer_m, source = excluded.source,
-        state_since = case when fleet.device_latest.motion_state = excluded.motion_state
-                           then fleet.device_latest.state_since else excluded.gps_time end,
-        motion_state = excluded.motion_state, updated_at = now()
-    where excluded.gps_time > fleet.device_latest.gps_time
-    returning device_id";
 
 /// Stores `jobs` (channel, records) and the closed log `windows`; returns one report per job.
 /// One `writer_flush` span per batch (never per record): submissions, rows and log windows.
@@ -108,13 +66,13 @@ pub async fn flush(
     let mut copy_buf = String::new();
     let mut first_sender: HashMap<(i32, i64), usize> = HashMap::new();
     let mut backlog = Backlog::default();
-    let mut changes = Changes::default();
+    let mut changes = ChangeNotice::default();
     let mut positions_per_job = vec![0usize; jobs.len()];
     for (sub, (_, records)) in jobs.iter().enumerate() {
         for r in records.iter() {
             if let Record::Position(p) = r {
                 if let Some(&id) = ids.get(p.imei.as_str()) {
-                    position_row(&mut copy_buf, sub, id, p);
+                    positions::stage_row(&mut copy_buf, sub, id, p);
                     first_sender.entry((id, p.gps_time.timestamp_micros())).or_insert(sub);
                     positions_per_job[sub] += 1;
                 }
@@ -122,21 +80,15 @@ pub async fn flush(
         }
     }
     if !copy_buf.is_empty() {
-        sqlx::query(STAGE_TABLE).execute(&mut *tx).await?;
-        let mut copy = tx
-            .copy_in_raw(&format!("copy fleetd_stage_positions ({STAGE_COLUMNS}) from stdin"))
-            .await?;
-        copy.send(copy_buf.into_bytes()).await?;
-        copy.finish().await?;
-        let inserted: Vec<(i32, chrono::DateTime<chrono::Utc>)> =
-            sqlx::query_as(INSERT_POSITIONS).fetch_all(&mut *tx).await?;
+        positions::stage(&mut tx, copy_buf).await?;
+        let inserted = positions::insert_staged(&mut tx).await?;
         for (id, t) in inserted {
             backlog.positions(id, t);
             if let Some(&sub) = first_sender.get(&(id, t.timestamp_micros())) {
                 reports[sub].new += 1;
             }
         }
-        changes.latest = sqlx::query_scalar(UPDATE_LATEST).fetch_all(&mut *tx).await?;
+        changes.latest = positions::advance_latest(&mut tx).await?;
         for (sub, n) in positions_per_job.iter().enumerate() {
             reports[sub].duplicate += n - reports[sub].new;
         }
@@ -217,29 +169,10 @@ async fn resolve_devices(
     }
     let missing: Vec<String> = missing.into_iter().collect();
     if state.register_unknown {
-        sqlx::query(
-            "insert into fleet.devices (imei, name) select i, i from unnest($1::text[]) i
-             on conflict (imei) do nothing",
-        )
-        .bind(&missing)
-        .execute(&mut **tx)
-        .await?;
+        devices::register_imeis(tx, &missing).await?;
     }
-    let found: Vec<(String, i32)> =
-        sqlx::query_as("select imei, device_id from fleet.devices where imei = any($1)")
-            .bind(&missing)
-            .fetch_all(&mut **tx)
-            .await?;
-    ids.extend(found);
+    ids.extend(devices::ids_by_imei(tx, &missing).await?);
     Ok(ids)
-}
-
-fn alarm_source(a: &AlarmEvent) -> &'static str {
-    match a.source {
-        PositionSource::Push => "push",
-        PositionSource::Gt06 => "gt06",
-        PositionSource::Poll | PositionSource::Track => "poll",
-    }
 }
 
 /// Inserts the non-position records; returns how many were new.
@@ -247,26 +180,20 @@ async fn store_others(
     tx: &mut PgConnection,
     others: &[(i32, &Record)],
     backlog: &mut Backlog,
-    changes: &mut Changes,
+    changes: &mut ChangeNotice,
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
+        if let Record::Alarm(a) = r {
+            if alarms::store(tx, *id, a).await? {
+                new += 1;
+                // alarms feed daily KPIs (alarms by class)
+                backlog.kpi(*id, a.alarm_time);
+                changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
+            }
+            continue;
+        }
         let q = match r {
-            Record::Alarm(a) => sqlx::query(
-                "insert into fleet.alarms (device_id, alarm_time, alarm_type, alarm_name, alarm_class,
-                     lat, lon, speed_kmh, source, extra)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(a.alarm_time)
-            .bind(&a.alarm_type)
-            .bind(&a.alarm_name)
-            .bind(a.class.as_str())
-            .bind(a.location.map(|l| l.lat()))
-            .bind(a.location.map(|l| l.lon()))
-            .bind(a.speed_kmh)
-            .bind(alarm_source(a))
-            .bind(&a.extra),
             Record::Heartbeat(h) => sqlx::query(
                 "insert into fleet.heartbeats (device_id, gate_time, power_level, gsm_signal, ignition, extra)
                  values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
@@ -321,16 +248,12 @@ async fn store_others(
             .bind(t.max_speed_kmh)
             .bind(if *pushed { "push" } else { "poll" })
             .bind(&t.extra),
-            Record::Position(_) | Record::Reject(_) => continue,
+            Record::Alarm(_) | Record::Position(_) | Record::Reject(_) => continue,
         };
         let inserted = q.execute(&mut *tx).await?.rows_affected();
         new += inserted;
-        // alarms and the vendor's trips feed daily KPIs (alarms by class, reconciliation)
+        // the vendor's trips feed daily KPIs (reconciliation)
         match r {
-            Record::Alarm(a) if inserted > 0 => {
-                backlog.kpi(*id, a.alarm_time);
-                changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
-            }
             Record::VendorTrip { trip, .. } if inserted > 0 => backlog.kpi(*id, trip.start_time),
             _ => {}
         }
@@ -366,22 +289,19 @@ async fn store_windows(tx: &mut PgConnection, windows: &[ClosedWindow]) -> Resul
     for w in windows {
         let c = &w.counts;
         let status = if c.rejected > 0 { "partial" } else { "ok" };
-        sqlx::query(
-            "insert into fleet.ingestion_log (job, started_at, finished_at, status, rows_in, rows_new,
-                 rows_duplicate, rows_rejected, detail)
-             values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&w.channel)
-        .bind(w.started_at)
-        .bind(w.finished_at)
-        .bind(status)
-        .bind(c.received as i32)
-        .bind(c.new as i32)
-        .bind(c.duplicate as i32)
-        .bind(c.rejected as i32)
-        .bind(Value::from("writer window"))
-        .execute(&mut *tx)
-        .await?;
+        let run = ingest_log::RunLog {
+            job: &w.channel,
+            started_at: w.started_at,
+            finished_at: w.finished_at,
+            status,
+            rows_in: c.received as i32,
+            rows_new: c.new as i32,
+            rows_duplicate: c.duplicate as i32,
+            rows_rejected: c.rejected as i32,
+            error: None,
+            detail: Value::from("writer window"),
+        };
+        ingest_log::record(&mut *tx, &run).await?;
     }
     Ok(())
 }
@@ -435,100 +355,4 @@ impl Backlog {
 
 /// Channel on which every flush that moved a device's latest position or stored new alarms
 /// notifies (`pg_notify` inside the flush's transaction, so only committed changes are told).
-pub const CHANGES_CHANNEL: &str = fleet_db::notify::CHANGES_CHANNEL;
-
-/// NOTIFY payloads must stay below 8000 bytes, signature included; changes are split into
-/// payloads of at most this before they are signed.
-const MAX_PAYLOAD: usize = 7_000;
-const _: () = assert!(MAX_PAYLOAD + fleet_db::notify::SIGNATURE_LEN < 8_000);
-
-/// What a flush changed, told to listeners as compact JSON payloads:
-/// `{"p":[device ids whose device_latest moved],"a":[[device_id,"alarm_time","alarm_type"],…]}`.
-/// A listener reads the rows themselves; the payload only says which.
-#[derive(Debug, Default)]
-struct Changes {
-    latest: Vec<i32>,
-    alarms: Vec<(i32, chrono::DateTime<chrono::Utc>, String)>,
-}
-
-impl Changes {
-    fn payloads(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let mut latest: Vec<String> = Vec::new();
-        let mut alarms: Vec<String> = Vec::new();
-        let mut size = 0usize;
-        let emit = |latest: &mut Vec<String>, alarms: &mut Vec<String>, out: &mut Vec<String>| {
-            if !latest.is_empty() || !alarms.is_empty() {
-                out.push(format!("{{\"p\":[{}],\"a\":[{}]}}", latest.join(","), alarms.join(",")));
-            }
-            latest.clear();
-            alarms.clear();
-        };
-        for id in &self.latest {
-            let item = id.to_string();
-            if size + item.len() + 1 > MAX_PAYLOAD {
-                emit(&mut latest, &mut alarms, &mut out);
-                size = 0;
-            }
-            size += item.len() + 1;
-            latest.push(item);
-        }
-        for (id, time, kind) in &self.alarms {
-            let item = serde_json::json!([id, time, kind]).to_string();
-            if item.len() > MAX_PAYLOAD {
-                tracing::warn!(device_id = id, "alarm type too long to announce; not streamed");
-                continue;
-            }
-            if size + item.len() + 1 > MAX_PAYLOAD {
-                emit(&mut latest, &mut alarms, &mut out);
-                size = 0;
-            }
-            size += item.len() + 1;
-            alarms.push(item);
-        }
-        emit(&mut latest, &mut alarms, &mut out);
-        out
-    }
-
-    async fn notify(&self, tx: &mut PgConnection, key: &NotifyKey) -> Result<(), sqlx::Error> {
-        let payloads: Vec<String> =
-            self.payloads().iter().map(|p| key.sign(CHANGES_CHANNEL, p)).collect();
-        if payloads.is_empty() {
-            return Ok(());
-        }
-        sqlx::query("select pg_notify($1, p) from unnest($2::text[]) p")
-            .bind(CHANGES_CHANNEL)
-            .bind(&payloads)
-            .execute(&mut *tx)
-            .await?;
-        Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signed_change_payloads_stay_under_the_notify_limit_and_keep_every_change() {
-        let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).expect("time");
-        let changes = Changes {
-            latest: (1..=5_000).collect(),
-            alarms: (1..=300).map(|i| (i, t, format!("type-{i}"))).collect(),
-        };
-        let payloads = changes.payloads();
-        assert!(payloads.len() > 1);
-        let key = NotifyKey::from_bytes([3; 32]);
-        let (mut ids, mut alarms) = (0, 0);
-        for p in &payloads {
-            let signed = key.sign(CHANGES_CHANNEL, p);
-            assert!(signed.len() < 8_000, "{}", signed.len());
-            let p = key.verify(CHANGES_CHANNEL, &signed).expect("verifies").payload;
-            let v: serde_json::Value = serde_json::from_str(p).expect("json");
-            ids += v["p"].as_array().expect("p").len();
-            alarms += v["a"].as_array().expect("a").len();
-        }
-        assert_eq!((ids, alarms), (5_000, 300));
-        assert!(Changes::default().payloads().is_empty());
-    }
-}
+pub const CHANGES_CHANNEL: &str = fleet_db::changes::CHANGES_CHANNEL;

@@ -5,7 +5,6 @@
 //! front of the writer is bounded, so a slow database slows producers down instead of filling
 //! memory.
 
-mod copy;
 mod flush;
 mod window;
 

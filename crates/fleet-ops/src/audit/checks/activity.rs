@@ -79,20 +79,12 @@ pub(super) async fn sessions(pool: &PgPool) -> Result<Check, OpsError> {
     .with(details))
 }
 
-/// A row of `reporting.v_ingest_health_jobs`: job, run kind, status, lag, last error.
-type JobRow = (String, String, String, Option<i64>, Option<String>);
-
 pub(super) async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     // poll jobs run on a schedule, so stale means broken; the writer's push channels only log
     // minutes with traffic, and a quiet channel (few alarms today) is not a failure
-    let jobs: Vec<JobRow> = sqlx::query_as(
-        "select job, run_kind, status, lag_s, last_error
-         from reporting.v_ingest_health_jobs where job <> 'backfill'
-         order by job",
-    )
-    .fetch_all(pool)
-    .await
-    .context("reading reporting.v_ingest_health_jobs")?;
+    let jobs = fleet_db::ingest_health::scheduled_jobs(pool)
+        .await
+        .context("reading reporting.v_ingest_health_jobs")?;
     if jobs.is_empty() {
         return Ok(Check::new(
             "ingest",
@@ -102,7 +94,9 @@ pub(super) async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     }
     let mut fails = Vec::new();
     let mut warns = Vec::new();
-    for (job, kind, status, lag, error) in &jobs {
+    for j in &jobs {
+        let (job, kind, status, lag, error) =
+            (&j.job, &j.run_kind, &j.status, j.lag_s, &j.last_error);
         let lag =
             lag.map_or_else(|| "never succeeded".to_owned(), |s| format!("last success {s} s ago"));
         let line = format!(
@@ -115,12 +109,8 @@ pub(super) async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
             _ => {}
         }
     }
-    let offline: i64 = sqlx::query_scalar(
-        "select count(*) from reporting.v_ingest_health_devices where status = 'offline'",
-    )
-    .fetch_one(pool)
-    .await
-    .context("counting offline devices")?;
+    let offline =
+        fleet_db::ingest_health::offline_devices(pool).await.context("counting offline devices")?;
     let summary = format!(
         "{} jobs, {} failing or stale polls; {offline} devices offline",
         jobs.len(),

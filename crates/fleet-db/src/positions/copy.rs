@@ -32,7 +32,7 @@ fn text(out: &mut String, s: &str) {
 }
 
 /// Appends one staging row: the submission index, the device id and the fix.
-pub fn position_row(out: &mut String, sub: usize, device_id: i32, p: &PositionFix) {
+pub fn stage_row(out: &mut String, sub: usize, device_id: i32, p: &PositionFix) {
     let _ = write!(out, "{sub}\t{device_id}\t{}\t", p.gps_time.format("%Y-%m-%d %H:%M:%S%.6f+00"));
     let _ = write!(out, "{}\t{}\t", p.location.lat(), p.location.lon());
     opt(out, p.speed_kmh.filter(|v| v.is_finite()));
