@@ -136,6 +136,20 @@ begin
 end $$;
 
 --
+-- Name: device_status(text, timestamp with time zone, integer); Type: FUNCTION; Schema: fleet; Owner: -
+--
+
+CREATE FUNCTION fleet.device_status(motion_state text, gps_time timestamp with time zone, offline_after_s integer) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    RETURN CASE WHEN ((now() - gps_time) > make_interval(secs => (offline_after_s)::double precision)) THEN 'offline'::text ELSE motion_state END;
+
+--
+-- Name: FUNCTION device_status(motion_state text, gps_time timestamp with time zone, offline_after_s integer); Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON FUNCTION fleet.device_status(motion_state text, gps_time timestamp with time zone, offline_after_s integer) IS 'A device''s status: offline when gps_time (its newest fix) is older than offline_after_s seconds, else its motion_state (moving, idling, parked). Pass the device''s threshold from reporting.v_device_analytics_settings (overrides applied). Null when gps_time is null (no fix).';
+
+--
 -- Name: kpi_daily_compute(integer[], timestamp with time zone[], timestamp with time zone[]); Type: FUNCTION; Schema: fleet; Owner: -
 --
 
@@ -2905,7 +2919,7 @@ CREATE VIEW reporting.v_ingest_health_devices AS
     delay.p[2] AS delay_p95_s,
         CASE
             WHEN (l.device_id IS NULL) THEN 'never_seen'::text
-            WHEN ((now() - l.gps_time) > make_interval(secs => (g.offline_after_s)::double precision)) THEN 'offline'::text
+            WHEN (fleet.device_status(l.motion_state, l.gps_time, g.offline_after_s) = 'offline'::text) THEN 'offline'::text
             WHEN ((now() - l.gps_time) > '00:10:00'::interval) THEN 'stale'::text
             ELSE 'live'::text
         END AS status
@@ -2964,7 +2978,7 @@ COMMENT ON COLUMN reporting.v_ingest_health_devices.delay_p95_s IS '95th percent
 -- Name: COLUMN v_ingest_health_devices.status; Type: COMMENT; Schema: reporting; Owner: -
 --
 
-COMMENT ON COLUMN reporting.v_ingest_health_devices.status IS 'never_seen (no fix ever), offline (newest fix older than the device''s offline_after_s, overrides applied, default 3600 s), stale (older than 600 s), else live; checked in that order.';
+COMMENT ON COLUMN reporting.v_ingest_health_devices.status IS 'never_seen (no fix ever), offline (fleet.device_status says so: newest fix older than the device''s offline_after_s, overrides applied, default 3600 s), stale (older than 600 s), else live; checked in that order.';
 
 --
 -- Name: v_ingest_health_jobs; Type: VIEW; Schema: reporting; Owner: -
@@ -3497,10 +3511,7 @@ CREATE VIEW reporting.v_live_positions AS
     l.fix_kind,
     l.battery_pct,
     l.external_v,
-        CASE
-            WHEN ((now() - l.gps_time) > make_interval(secs => (g.offline_after_s)::double precision)) THEN 'offline'::text
-            ELSE l.motion_state
-        END AS status,
+    fleet.device_status(l.motion_state, l.gps_time, s.offline_after_s) AS status,
     l.state_since,
     (EXTRACT(epoch FROM (now() - l.gps_time)))::bigint AS fix_age_s,
     ( SELECT count(*) AS count
@@ -3508,14 +3519,14 @@ CREATE VIEW reporting.v_live_positions AS
           WHERE ((a.device_id = l.device_id) AND (a.acknowledged_at IS NULL) AND (a.alarm_time > (now() - '24:00:00'::interval)))) AS open_alarms_24h
    FROM ((fleet.device_latest l
      JOIN fleet.devices d USING (device_id))
-     CROSS JOIN reporting.v_analytics_global g)
+     JOIN reporting.v_device_analytics_settings s USING (device_id))
   WHERE d.active;
 
 --
 -- Name: VIEW v_live_positions; Type: COMMENT; Schema: reporting; Owner: -
 --
 
-COMMENT ON VIEW reporting.v_live_positions IS 'Each active vehicle''s newest fix and status: moving, idling, parked, or offline when the fix is older than offline_after_s. Reads device_latest, never positions.';
+COMMENT ON VIEW reporting.v_live_positions IS 'Each active vehicle''s newest fix and status (fleet.device_status): moving, idling, parked, or offline when the fix is older than the vehicle''s offline_after_s (overrides applied). Reads device_latest, never positions.';
 
 --
 -- Name: COLUMN v_live_positions.fix_age_s; Type: COMMENT; Schema: reporting; Owner: -
@@ -3589,7 +3600,7 @@ CREATE VIEW reporting.v_vehicles_not_moved_today AS
     lt.end_time AS last_trip_end,
     l.gps_time AS last_fix_time,
     (EXTRACT(epoch FROM (now() - l.gps_time)))::bigint AS fix_age_s,
-    ((l.gps_time IS NULL) OR ((now() - l.gps_time) > make_interval(secs => (s.offline_after_s)::double precision))) AS offline
+    COALESCE((fleet.device_status(l.motion_state, l.gps_time, s.offline_after_s) = 'offline'::text), true) AS offline
    FROM (((fleet.devices d
      JOIN reporting.v_device_analytics_settings s ON ((s.device_id = d.device_id)))
      LEFT JOIN LATERAL ( SELECT t.end_time
@@ -3622,7 +3633,7 @@ COMMENT ON COLUMN reporting.v_vehicles_not_moved_today.fix_age_s IS 'Age of the 
 -- Name: COLUMN v_vehicles_not_moved_today.offline; Type: COMMENT; Schema: reporting; Owner: -
 --
 
-COMMENT ON COLUMN reporting.v_vehicles_not_moved_today.offline IS 'No fix for longer than offline_after_s (or never).';
+COMMENT ON COLUMN reporting.v_vehicles_not_moved_today.offline IS 'No fix for longer than the vehicle''s offline_after_s (fleet.device_status), or never.';
 
 --
 -- Name: positions_default; Type: TABLE ATTACH; Schema: fleet; Owner: -
