@@ -134,7 +134,15 @@ mod tests {
     #[test]
     fn a_sane_client_id_is_kept_and_anything_else_replaced() {
         assert_eq!(RequestId::from_headers(&with("req-42:abc")).as_str(), "req-42:abc");
-        for odd in ["with space", "", "a=b", "{\"x\"}", "back\\slash", &"x".repeat(MAX_REQUEST_ID_LEN + 1), "tab\there"] {
+        for odd in [
+            "with space",
+            "",
+            "a=b",
+            "{\"x\"}",
+            "back\\slash",
+            &"x".repeat(MAX_REQUEST_ID_LEN + 1),
+            "tab\there",
+        ] {
             let id = RequestId::from_headers(&with(odd));
             assert_ne!(id.as_str(), odd);
             assert_eq!(id.as_str().len(), 32, "a generated id");

@@ -190,23 +190,22 @@ async fn every_item_the_simulated_vendor_saw_acknowledged_is_in_the_database() {
     ));
     // run until what is asserted below has had its chance: over a hundred fixes, a heartbeat
     // and a duplicate acknowledged
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (fixes, heartbeat) = {
+    fleet_testkit::eventually(
+        "over a hundred fixes, a heartbeat and a duplicate acknowledged",
+        Duration::from_secs(30),
+        async || {
             let acked = stats.acked.lock().expect("acks");
             let fixes: HashSet<(&str, i64)> = acked
                 .iter()
                 .filter(|a| a.kind == PushKind::Gps)
                 .map(|a| (a.imei.as_str(), a.time))
                 .collect();
-            (fixes.len(), acked.iter().any(|a| a.kind == PushKind::Heartbeat))
-        };
-        if fixes > 100 && heartbeat && stats.duplicates_sent.load(Ordering::Relaxed) > 0 {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "only {fixes} fixes acknowledged in 30 s");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+            fixes.len() > 100
+                && acked.iter().any(|a| a.kind == PushKind::Heartbeat)
+                && stats.duplicates_sent.load(Ordering::Relaxed) > 0
+        },
+    )
+    .await;
     stop.cancel();
     pusher.await.expect("pusher");
 

@@ -7,6 +7,9 @@
 
 pub mod logs;
 mod server;
+mod wait;
+
+pub use wait::eventually;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 

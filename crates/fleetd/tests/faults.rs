@@ -15,10 +15,11 @@ use fleet_config::Secret;
 use fleet_embedded_pg::{EmbeddedPostgres, StartOptions};
 use fleet_sim::push::{PushConfig, PushKind, PushStats};
 use fleet_sim::{Fleet, SimClock};
+use fleet_testkit::eventually;
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
 use sqlx::PgPool;
-use support::{fleetd, spawn_until, stop, wait_for};
+use support::{fleetd, spawn_until, stop};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "fault-test-token";
@@ -102,7 +103,7 @@ async fn after_kill_9_every_acknowledged_push_is_stored_once() {
     let fleetd = start_fleetd(db.url(), port);
     let fleet = Arc::new(Fleet::new(17, 40));
     let pusher = start_pusher(fleet, port);
-    wait_for("pushes acknowledged", Duration::from_secs(60), async || {
+    eventually("pushes acknowledged", Duration::from_secs(60), async || {
         acked_fixes(&pusher.stats).len() > 100
     })
     .await;
@@ -114,13 +115,13 @@ async fn after_kill_9_every_acknowledged_push_is_stored_once() {
     assert!(acked_before > 100, "pushes were acknowledged before the kill: {acked_before}");
     // the vendor keeps trying meanwhile
     let failed_at_kill = failed(&pusher.stats);
-    wait_for("a push refused", Duration::from_secs(30), async || {
+    eventually("a push refused", Duration::from_secs(30), async || {
         failed(&pusher.stats) > failed_at_kill
     })
     .await;
 
     let fleetd = start_fleetd(db.url(), port);
-    wait_for("pushing to resume", Duration::from_secs(60), async || {
+    eventually("pushing to resume", Duration::from_secs(60), async || {
         acked_fixes(&pusher.stats).len() > acked_before + 50
     })
     .await;
@@ -149,14 +150,14 @@ async fn a_postgres_restart_gets_503s_then_ingest_resumes_with_nothing_lost() {
     let port = free_port();
     let fleetd = start_fleetd(&url, port);
     let pusher = start_pusher(Arc::new(Fleet::new(23, 30)), port);
-    wait_for("pushes acknowledged", Duration::from_secs(60), async || {
+    eventually("pushes acknowledged", Duration::from_secs(60), async || {
         pusher.stats.items_acked.load(std::sync::atomic::Ordering::Relaxed) > 100
     })
     .await;
 
     pg.stop_now().await.expect("stop PostgreSQL");
     let failed_before = failed(&pusher.stats);
-    wait_for("pushes refused", Duration::from_secs(30), async || {
+    eventually("pushes refused", Duration::from_secs(30), async || {
         failed(&pusher.stats) > failed_before + 2
     })
     .await;

@@ -12,8 +12,9 @@ use axum::routing::post;
 use axum::{Json, Router};
 use fleet_sim::server::{default_credentials, SimConfig, SimState};
 use fleet_sim::Fleet;
+use fleet_testkit::eventually;
 use fleet_testkit::TestDb;
-use support::{fleetd, wait_for, Running};
+use support::{fleetd, Running};
 use tokio_util::sync::CancellationToken;
 
 type Posts = Arc<Mutex<Vec<serde_json::Value>>>;
@@ -136,7 +137,7 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     let http = reqwest::Client::new();
 
     // every job's first run is done, so from here on only the live poll runs
-    wait_for("a successful run of every poll job", Duration::from_secs(90), async || {
+    eventually("a successful run of every poll job", Duration::from_secs(90), async || {
         jobs_succeeded(&db).await == 5
     })
     .await;
@@ -144,7 +145,7 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
 
     // the account is refused from now on: tokens revoked, logins fail
     sim.set_rejecting(true);
-    wait_for("the alert", Duration::from_secs(60), async || {
+    eventually("the alert", Duration::from_secs(60), async || {
         states(&posts, "ingest_failing:poll.live") == ["raised"]
     })
     .await;
@@ -163,7 +164,7 @@ async fn an_ops_alert_fires_once_when_the_token_is_refused_and_clears_once_on_re
     // the client waits 60 s after a refused login before it logs in again (repeated wrong
     // passwords can lock a vendor account), so recovery shows within about a minute
     sim.set_rejecting(false);
-    wait_for("the clear", Duration::from_secs(120), async || {
+    eventually("the clear", Duration::from_secs(120), async || {
         states(&posts, "ingest_failing:poll.live") == ["raised", "cleared"]
     })
     .await;

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use crate::support::{client, eventually, jobs, runs, start_sim, writer, Sim};
+use fleet_testkit::eventually;
+
+use crate::support::{client, jobs, runs, start_sim, writer, Sim};
 use chrono::Utc;
 use fleet_ingest::{PollConfig, PollJobs, Poller};
 use fleet_testkit::TestDb;
@@ -38,12 +40,12 @@ async fn with_wrong_credentials_every_run_is_logged_as_failed_and_the_poller_kee
     );
     let poller = tokio::spawn(Poller::new(jobs).run(stop.clone()));
 
-    eventually(Duration::from_secs(15), "three failed device syncs", || async {
+    eventually("three failed device syncs", Duration::from_secs(15), || async {
         runs(&db.pool, "poll.devices").await.len() >= 3
     })
     .await;
     for job in ["poll.devices", "poll.live"] {
-        eventually(Duration::from_secs(10), job, || async {
+        eventually(job, Duration::from_secs(10), || async {
             !runs(&db.pool, job).await.is_empty()
         })
         .await;
@@ -75,7 +77,7 @@ async fn of_two_pollers_on_one_database_only_the_lease_holder_calls_the_vendor()
         tokio::spawn(Poller::new(jobs(&other_pool, &sim_b, &stop_b, quick())).run(stop_b.clone()));
 
     let live = |s: &Sim| s.state.calls("jimi.user.device.location.list");
-    eventually(Duration::from_secs(15), "one poller polled live five times", || async {
+    eventually("one poller polled live five times", Duration::from_secs(15), || async {
         live(&sim_a) >= 5 || live(&sim_b) >= 5
     })
     .await;
@@ -94,7 +96,7 @@ async fn of_two_pollers_on_one_database_only_the_lease_holder_calls_the_vendor()
         .await
         .expect("holder stops")
         .expect("no panic");
-    eventually(Duration::from_secs(15), "the standby took over", || async { live(standby) >= 1 })
+    eventually("the standby took over", Duration::from_secs(15), || async { live(standby) >= 1 })
         .await;
     stop_standby.cancel();
     tokio::time::timeout(Duration::from_secs(10), standby_task)
@@ -124,7 +126,7 @@ async fn a_poller_that_loses_its_lease_takes_it_again_and_goes_on_polling() {
     let sim = start_sim(2, Utc::now().timestamp()).await;
     let poller = tokio::spawn(Poller::new(jobs(&db.pool, &sim, &stop, quick())).run(stop.clone()));
     let live = || sim.state.calls("jimi.user.device.location.list");
-    eventually(Duration::from_secs(15), "polling", || async { live() >= 2 }).await;
+    eventually("polling", Duration::from_secs(15), || async { live() >= 2 }).await;
 
     let killed: i64 = sqlx::query_scalar(&format!(
         "select count(*) from (select pg_terminate_backend(pid) from pg_locks where {LEASE_LOCK}) t"
@@ -135,7 +137,7 @@ async fn a_poller_that_loses_its_lease_takes_it_again_and_goes_on_polling() {
     .expect("terminate the lease's session");
     assert_eq!(killed, 1);
     let before = live();
-    eventually(Duration::from_secs(15), "polling again under a new lease", || async {
+    eventually("polling again under a new lease", Duration::from_secs(15), || async {
         live() >= before + 3 && lease_held(&db.pool).await
     })
     .await;

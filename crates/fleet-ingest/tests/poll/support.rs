@@ -103,16 +103,3 @@ pub async fn runs(pool: &PgPool, job: &str) -> Vec<LogRow> {
     .await
     .expect("log rows")
 }
-
-/// Waits until `condition` holds, checking every 20 ms for at most `within`.
-pub async fn eventually<F, Fut>(within: Duration, what: &str, mut condition: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + within;
-    while !condition().await {
-        assert!(tokio::time::Instant::now() < deadline, "not within {within:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}

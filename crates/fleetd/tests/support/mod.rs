@@ -121,13 +121,3 @@ pub fn stop(mut child: Child, signal: Signal, within: Duration) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
-
-/// Waits until `done` holds, asking every 100 ms, for at most `within`: for what a served
-/// fleetd (another process) does in its own time.
-pub async fn wait_for(what: &str, within: Duration, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + within;
-    while !done().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
