@@ -1,4 +1,4 @@
-//! Reading what the trip builder needs: the backlog, settings, geofences, stored spans and fixes.
+//! Reading what the trip builder needs: the backlog, settings, stored spans and fixes.
 //!
 //! Every query covers a whole chunk of devices at once (arrays bound as parameters), so a pass
 //! costs a handful of round trips whatever the number of devices.
@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use fleet_core::{AnalyticsSettings, Geofence, GeofenceShape, Geofences, LatLon, Span, TripPoint};
+use fleet_core::{AnalyticsSettings, LatLon, Span, TripPoint};
 use sqlx::{PgConnection, Row};
 
 /// A device due for processing.
@@ -132,56 +132,6 @@ pub async fn settings(
             Ok((r.try_get(0)?, s))
         })
         .collect()
-}
-
-type GeofenceRow =
-    (i32, String, String, Option<f64>, Option<f64>, Option<f64>, Option<serde_json::Value>);
-
-/// The active geofences. A stored shape that cannot be used is skipped with a warning (the
-/// table's checks make that rare: they do not validate each polygon vertex).
-pub async fn geofences(conn: &mut PgConnection) -> Result<Geofences, sqlx::Error> {
-    let rows: Vec<GeofenceRow> = sqlx::query_as(
-        "select geofence_id, name, kind, center_lat, center_lon, radius_m, polygon
-         from fleet.geofences where active order by geofence_id",
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    let mut fences = Vec::new();
-    for (id, name, kind, lat, lon, radius, polygon) in rows {
-        match shape(&kind, lat, lon, radius, polygon.as_ref()) {
-            Some(shape) => fences.push(Geofence { id, name, shape }),
-            None => tracing::warn!(geofence = id, %name, "geofence shape unusable; ignored"),
-        }
-    }
-    Ok(Geofences::new(fences))
-}
-
-fn shape(
-    kind: &str,
-    lat: Option<f64>,
-    lon: Option<f64>,
-    radius_m: Option<f64>,
-    polygon: Option<&serde_json::Value>,
-) -> Option<GeofenceShape> {
-    match kind {
-        "circle" => {
-            let center = LatLon::new(lat?, lon?).ok()?;
-            GeofenceShape::circle(center, radius_m?).ok()
-        }
-        "polygon" => {
-            let ring = polygon?
-                .as_array()?
-                .iter()
-                .map(|v| {
-                    let pair = v.as_array()?;
-                    // GeoJSON order: [lon, lat]
-                    LatLon::new(pair.get(1)?.as_f64()?, pair.first()?.as_f64()?).ok()
-                })
-                .collect::<Option<Vec<_>>>()?;
-            GeofenceShape::polygon(ring).ok()
-        }
-        _ => None,
-    }
 }
 
 /// For each (device, late time), the last few stored segments ending at or before it, in time

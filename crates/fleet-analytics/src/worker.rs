@@ -82,7 +82,7 @@ impl TripWorker {
     ) -> Result<PassReport, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
         let settings = load::settings(&mut conn).await?;
-        let fences = load::geofences(&mut conn).await?;
+        let fences = fleet_db::geofences::active(&mut conn).await?;
         drop(conn);
         if self.cache.len() > self.config.max_cached_devices {
             self.cache.clear();

@@ -3,6 +3,7 @@
 //! status report behind `fleetd db status`.
 
 pub mod analyst_limits;
+pub mod geofences;
 pub mod housekeeping;
 pub mod lease;
 pub mod migrate;
@@ -12,6 +13,8 @@ pub mod pool;
 pub mod retention;
 pub mod roles;
 pub mod status;
+pub mod tracks;
+pub mod trips;
 
 pub use lease::{Lease, LeaseOptions};
 pub use pool::{connect, connect_options, ensure_database};

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
-use super::kpis::{check_range, done};
+use super::kpis::check_range;
+use super::validate;
 use crate::auth::Viewer;
 use crate::{ApiError, AppState, Problem};
 
@@ -66,7 +67,7 @@ pub(crate) async fn alarm_summary(
 ) -> Result<Json<AlarmSummary>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
+    validate::finish(errors)?;
     // the outer time bounds (a day of slack for any time zone) let the time index narrow the
     // scan before each alarm's local date is computed
     let items = sqlx::query_as(

@@ -11,6 +11,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
+use super::{paging, validate};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -24,25 +25,7 @@ pub const MAX_LIMIT: i64 = 5000;
 
 /// Checks `from ≤ to` and a range of at most [`MAX_DAYS`] days (both ends included).
 pub(crate) fn check_range(from: NaiveDate, to: NaiveDate, errors: &mut Vec<FieldError>) {
-    if from > to {
-        errors.push(FieldError::new("to", "must not be before from"));
-    } else if (to - from).num_days() + 1 > MAX_DAYS {
-        errors.push(FieldError::new("to", format!("the range is at most {MAX_DAYS} days")));
-    }
-}
-
-pub(crate) fn check_limit(limit: i64, errors: &mut Vec<FieldError>) {
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
-}
-
-pub(crate) fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    validate::days(from, to, MAX_DAYS, errors);
 }
 
 /// Rows of a reporting view or function, as JSON objects with its columns.
@@ -59,7 +42,7 @@ pub struct KpiDailyPage {
     /// Rows of `reporting.v_kpi_daily`, by local_date then device_id.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
-    /// Pass as `after` for the next page (`<local_date>,<device_id>`); null on the last page.
+    /// Pass as `after` for the next page; null on the last page.
     pub next_after: Option<String>,
 }
 
@@ -84,11 +67,6 @@ pub struct DailyQuery {
     pub after: Option<String>,
 }
 
-fn decode_daily_cursor(s: &str) -> Option<(NaiveDate, i32)> {
-    let (date, id) = s.split_once(',')?;
-    Some((date.parse().ok()?, id.parse().ok()?))
-}
-
 /// Daily KPIs per vehicle.
 #[utoipa::path(
     get,
@@ -110,17 +88,9 @@ pub(crate) async fn daily(
 ) -> Result<Json<KpiDailyPage>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    check_limit(limit, &mut errors);
-    let cursor = match q.after.as_deref().map(decode_daily_cursor) {
-        Some(None) => {
-            errors.push(FieldError::new("after", "not a cursor from next_after"));
-            None
-        }
-        Some(c) => c,
-        None => None,
-    };
-    done(errors)?;
+    let limit = validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+    let cursor: Option<(NaiveDate, i32)> = paging::after(q.after.as_deref(), &mut errors);
+    validate::finish(errors)?;
     let rows: Vec<(NaiveDate, i32, Value)> = sqlx::query_as(
         "select v.local_date, v.device_id, to_jsonb(v) from reporting.v_kpi_daily v
          where v.local_date between $1 and $2
@@ -141,14 +111,10 @@ pub(crate) async fn daily(
     .bind(limit + 1)
     .fetch_all(&state.pool)
     .await?;
-    let more = rows.len() as i64 > limit;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut next_after = None;
-    for (date, id, row) in rows.into_iter().take(limit as usize) {
-        next_after = Some(format!("{date},{id}"));
-        items.push(row);
-    }
-    Ok(Json(KpiDailyPage { items, next_after: next_after.filter(|_| more) }))
+    let mut rows = rows;
+    let next_after = paging::next_after(&mut rows, limit, |(date, id, _)| (*date, *id));
+    let items = rows.into_iter().map(|(_, _, row)| row).collect();
+    Ok(Json(KpiDailyPage { items, next_after }))
 }
 
 /// How rollups group vehicles.
@@ -209,7 +175,7 @@ pub(crate) async fn rollup(
 ) -> Result<Json<KpiRows>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
+    validate::finish(errors)?;
     let items = sqlx::query_scalar(
         "select to_jsonb(r) from reporting.kpi_rollup($1, $2, $3, $4, $5) r
          order by r.group_key nulls last",
@@ -274,7 +240,7 @@ pub(crate) async fn utilisation_trend(
 ) -> Result<Json<Vec<UtilisationDay>>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
+    validate::finish(errors)?;
     let rows = sqlx::query_as(
         "select g.d::date as local_date, r.utilisation, r.shift_s, r.shift_driving_s, r.vehicles,
                 r.vehicles_moved, r.distance_m, r.driving_s
@@ -338,7 +304,7 @@ pub(crate) async fn leaderboard(
 ) -> Result<Json<Vec<LeaderboardRow>>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
+    validate::finish(errors)?;
     let rows = sqlx::query_as(
         "with s as (
              select k.device_id, count(*) as days, sum(k.distance_m) as distance_m,
@@ -469,7 +435,7 @@ mod tests {
         check_range(date("2025-01-01"), date("2026-01-02"), &mut e);
         check_range(date("2025-01-02"), date("2025-01-01"), &mut e);
         assert_eq!(e.len(), 2);
-        assert_eq!(decode_daily_cursor("2026-11-01,7"), Some((date("2026-11-01"), 7)));
-        assert_eq!(decode_daily_cursor("x"), None);
+        let cursor = paging::encode(&(date("2026-11-01"), 7));
+        assert_eq!(paging::decode(&cursor), Some((date("2026-11-01"), 7)));
     }
 }

@@ -12,30 +12,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::export::{self, rfc3339, Csv, CsvRow};
 use super::extract::{Path, Query};
-use super::trips::{Stop, Trip, STOP_COLUMNS, TRIP_COLUMNS};
+use super::trips::{Stop, Trip};
+use super::validate;
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
+pub use fleet_db::tracks::Fix;
+use fleet_db::trips::{StopFilter, TripFilter};
 
 /// The longest range one track request may cover.
 pub const MAX_TRACK_DAYS: i64 = 31;
-
-/// One position fix.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct Fix {
-    /// When the device took the fix.
-    pub gps_time: DateTime<Utc>,
-    pub lat: f64,
-    pub lon: f64,
-    pub speed_kmh: Option<f32>,
-    /// Heading, degrees clockwise from north.
-    pub course_deg: Option<f32>,
-    pub altitude_m: Option<f32>,
-    pub ignition: Option<bool>,
-    pub satellites: Option<i16>,
-    /// gps, lbs (cell tower), wifi or beacon.
-    pub fix_kind: String,
-}
 
 impl Csv for Fix {
     const HEADER: &'static str =
@@ -159,33 +145,21 @@ pub(crate) async fn device_track(
     Query(query): Query<TrackQuery>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    if query.from >= query.to {
-        errors.push(FieldError::new("to", "must be after `from`"));
-    } else if query.to - query.from > TimeDelta::days(MAX_TRACK_DAYS) {
+    if validate::times(Some(query.from), Some(query.to), &mut errors)
+        && query.to - query.from > TimeDelta::days(MAX_TRACK_DAYS)
+    {
         errors.push(FieldError::new("to", format!("at most {MAX_TRACK_DAYS} days after `from`")));
     }
     let format = Format::parse(query.format.as_deref());
     if format.is_none() {
         errors.push(FieldError::new("format", "must be json, geojson, gpx or csv"));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    validate::finish(errors)?;
     let format = format.unwrap_or(Format::Json);
     let device = device_info(&state.pool, id).await?;
-    let fixes = export::fetch_owned(
-        &state,
-        &who,
-        sqlx::query_as::<_, Fix>(
-            "select gps_time, lat, lon, speed_kmh, course_deg, altitude_m, ignition, satellites, fix_kind
-             from fleet.positions
-             where device_id = $1 and gps_time >= $2 and gps_time < $3
-             order by gps_time",
-        )
-        .bind(id)
-        .bind(query.from)
-        .bind(query.to),
-    )?;
+    let (from, to) = (query.from, query.to);
+    let fixes =
+        export::fetch_owned(&state, &who, move |pool| fleet_db::tracks::track(pool, id, from, to))?;
     let filename = format!(
         "track-{}-{}-{}.{}",
         device.imei,
@@ -420,26 +394,24 @@ pub(crate) async fn device_day(
     .bind(&timezone)
     .fetch_one(&mut *tx)
     .await?;
-    let trips: Vec<Trip> = sqlx::query_as(&format!(
-        "select {TRIP_COLUMNS} from fleet.trips t join fleet.devices d using (device_id)
-         where t.device_id = $1 and t.start_time >= $2 and t.start_time < $3
-         order by t.start_time"
-    ))
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
-    let stops: Vec<Stop> = sqlx::query_as(&format!(
-        "select {STOP_COLUMNS} from fleet.stops s join fleet.devices d using (device_id)
-         where s.device_id = $1 and s.start_time < $3 and s.end_time > $2
-         order by s.start_time"
-    ))
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
+    // the lists come newest first; the day reads oldest first
+    let day_trips = TripFilter {
+        device_ids: Some(vec![id]),
+        from: Some(from),
+        to: Some(to),
+        ..TripFilter::default()
+    };
+    let mut trips: Vec<Trip> = fleet_db::trips::trips(&mut *tx, &day_trips).await?;
+    trips.reverse();
+    // every stop overlapping the day
+    let day_stops = StopFilter {
+        device_ids: Some(vec![id]),
+        to: Some(to),
+        ends_after: Some(from),
+        ..StopFilter::default()
+    };
+    let mut stops: Vec<Stop> = fleet_db::trips::stops(&mut *tx, &day_stops).await?;
+    stops.reverse();
     let kpi: Option<Totals> = sqlx::query_as(
         "select trips, distance_m, driving_s::float8, idle_s::float8, parked_s::float8, reporting_time
          from fleet.kpi_daily where device_id = $1 and local_date = $2",
