@@ -3,8 +3,10 @@
 //! status report behind `fleetd db status`.
 
 pub mod analyst_limits;
+pub mod analytics;
 pub mod geofences;
 pub mod housekeeping;
+pub mod kpis;
 pub mod lease;
 pub mod migrate;
 pub mod notify;
@@ -12,6 +14,7 @@ pub mod partitions;
 pub mod pool;
 pub mod retention;
 pub mod roles;
+pub mod segments;
 pub mod status;
 pub mod tracks;
 pub mod trips;

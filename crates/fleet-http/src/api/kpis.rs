@@ -15,6 +15,7 @@ use super::{paging, validate};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
+pub use fleet_db::kpis::{LeaderboardRow, UtilisationDay};
 
 /// Longest date range, days.
 pub const MAX_DAYS: i64 = 366;
@@ -91,27 +92,16 @@ pub(crate) async fn daily(
     let limit = validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
     let cursor: Option<(NaiveDate, i32)> = paging::after(q.after.as_deref(), &mut errors);
     validate::finish(errors)?;
-    let rows: Vec<(NaiveDate, i32, Value)> = sqlx::query_as(
-        "select v.local_date, v.device_id, to_jsonb(v) from reporting.v_kpi_daily v
-         where v.local_date between $1 and $2
-           and ($3::int is null or v.device_id = $3)
-           and ($4::text is null or lower(v.cost_centre) = lower($4))
-           and ($5::text is null or lower(v.city) = lower($5))
-           and ($6::date is null or (v.local_date, v.device_id) > ($6, $7))
-         order by v.local_date, v.device_id
-         limit $8",
-    )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.device_id)
-    .bind(q.cost_centre.as_deref().map(str::trim))
-    .bind(q.city.as_deref().map(str::trim))
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
-    let mut rows = rows;
+    let filter = fleet_db::kpis::DailyFilter {
+        from: q.from,
+        to: q.to,
+        device_id: q.device_id,
+        cost_centre: q.cost_centre,
+        city: q.city,
+        after: cursor,
+        limit: limit + 1,
+    };
+    let mut rows = fleet_db::kpis::daily(&state.pool, &filter).await?;
     let next_after = paging::next_after(&mut rows, limit, |(date, id, _)| (*date, *id));
     let items = rows.into_iter().map(|(_, _, row)| row).collect();
     Ok(Json(KpiDailyPage { items, next_after }))
@@ -176,16 +166,14 @@ pub(crate) async fn rollup(
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
     validate::finish(errors)?;
-    let items = sqlx::query_scalar(
-        "select to_jsonb(r) from reporting.kpi_rollup($1, $2, $3, $4, $5) r
-         order by r.group_key nulls last",
+    let items = fleet_db::kpis::rollup(
+        &state.pool,
+        q.from,
+        q.to,
+        q.group_by.unwrap_or_default().as_str(),
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.group_by.unwrap_or_default().as_str())
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(KpiRows { items }))
 }
@@ -203,20 +191,6 @@ pub struct RangeQuery {
     pub cost_centre: Option<String>,
     /// Only vehicles of this city (case-insensitive).
     pub city: Option<String>,
-}
-
-/// Fleet utilisation of one day.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct UtilisationDay {
-    pub local_date: NaiveDate,
-    /// Σ shift_driving_s / Σ shift_s over the fleet; null on days without a shift.
-    pub utilisation: Option<f64>,
-    pub shift_s: i64,
-    pub shift_driving_s: i64,
-    pub vehicles: i32,
-    pub vehicles_moved: i32,
-    pub distance_m: f64,
-    pub driving_s: i64,
 }
 
 /// Fleet utilisation per day.
@@ -241,46 +215,15 @@ pub(crate) async fn utilisation_trend(
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
     validate::finish(errors)?;
-    let rows = sqlx::query_as(
-        "select g.d::date as local_date, r.utilisation, r.shift_s, r.shift_driving_s, r.vehicles,
-                r.vehicles_moved, r.distance_m, r.driving_s
-         from (select min(local_date) as lo, max(local_date) as hi from fleet.kpi_daily) b
-         cross join generate_series(greatest($1::date, b.lo), least($2::date, b.hi), '1 day') g (d)
-         cross join lateral reporting.kpi_rollup(g.d::date, g.d::date, 'fleet', $3, $4) r
-         order by local_date",
+    let rows = fleet_db::kpis::utilisation_trend(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
-}
-
-/// A vehicle's driving figures over a range, ranked.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct LeaderboardRow {
-    /// 1 = best driving score; vehicles without a score (under 1 km) rank last.
-    pub rank: i64,
-    pub device_id: i32,
-    pub name: String,
-    pub plate: Option<String>,
-    pub driver_name: Option<String>,
-    pub cost_centre: Option<String>,
-    pub city: Option<String>,
-    pub days: i64,
-    pub distance_m: f64,
-    pub driving_s: i64,
-    pub overspeed_count: i64,
-    pub overspeed_s: i64,
-    pub harsh_events: i64,
-    /// Overspeed runs per 100 km; null without distance.
-    pub overspeed_per_100km: Option<f64>,
-    /// Harsh events per 100 km; null without distance.
-    pub harsh_per_100km: Option<f64>,
-    /// fleet.kpi_driving_score of the summed figures (0-100); null under 1 km.
-    pub driving_score: Option<f64>,
 }
 
 /// Vehicles ranked by driving score.
@@ -305,40 +248,13 @@ pub(crate) async fn leaderboard(
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
     validate::finish(errors)?;
-    let rows = sqlx::query_as(
-        "with s as (
-             select k.device_id, count(*) as days, sum(k.distance_m) as distance_m,
-                    sum(k.driving_s)::bigint as driving_s,
-                    sum(k.overspeed_count)::bigint as overspeed_count,
-                    sum(k.overspeed_s)::bigint as overspeed_s,
-                    sum(k.harsh_events)::bigint as harsh_events
-             from fleet.kpi_daily k
-             join fleet.devices d on d.device_id = k.device_id
-             where k.local_date between $1 and $2
-               and ($3::text is null or lower(d.cost_centre) = lower(btrim($3)))
-               and ($4::text is null or lower(d.city) = lower(btrim($4)))
-             group by k.device_id
-         ), scored as (
-             select s.*,
-                    fleet.kpi_per_100km(s.overspeed_count, s.distance_m) as overspeed_per_100km,
-                    fleet.kpi_per_100km(s.harsh_events, s.distance_m) as harsh_per_100km,
-                    fleet.kpi_driving_score(s.overspeed_count, s.harsh_events, s.distance_m,
-                                            s.overspeed_s, s.driving_s) as driving_score
-             from s
-         )
-         select rank() over (order by sc.driving_score desc nulls last, sc.distance_m desc) as rank,
-                sc.device_id, d.name, d.plate, d.driver_name, d.cost_centre, d.city, sc.days,
-                sc.distance_m, sc.driving_s, sc.overspeed_count, sc.overspeed_s, sc.harsh_events,
-                sc.overspeed_per_100km, sc.harsh_per_100km, sc.driving_score
-         from scored sc
-         join fleet.devices d on d.device_id = sc.device_id
-         order by rank, sc.device_id",
+    let rows = fleet_db::kpis::leaderboard(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
 }
@@ -359,11 +275,7 @@ pub(crate) async fn not_moved_today(
     State(state): State<AppState>,
     _: Viewer,
 ) -> Result<Json<KpiRows>, ApiError> {
-    let items = sqlx::query_scalar(
-        "select to_jsonb(v) from reporting.v_vehicles_not_moved_today v order by v.device_id",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let items = fleet_db::kpis::not_moved_today(&state.pool).await?;
     Ok(Json(KpiRows { items }))
 }
 
