@@ -327,21 +327,6 @@ pub struct DayTotals {
     pub stopped_min: f64,
 }
 
-/// The device a day report is about, in its time zone.
-#[derive(Debug, sqlx::FromRow)]
-struct DaySubject {
-    imei: String,
-    name: String,
-    plate: Option<String>,
-    driver_name: Option<String>,
-    timezone: String,
-    today: NaiveDate,
-}
-
-/// Trips started, distance m, driving s, idle s (null without ignition data), parked s and
-/// the reporting time.
-type Totals = (i32, f64, f64, Option<f64>, f64, Option<DateTime<Utc>>);
-
 /// Seconds to minutes, to 0.1 min.
 fn minutes(s: f64) -> f64 {
     (s / 6.0).round() / 10.0
@@ -373,27 +358,14 @@ pub(crate) async fn device_day(
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
-    let device: Option<DaySubject> = sqlx::query_as(
-        "select d.imei, d.name, d.plate, d.driver_name, s.timezone,
-                (now() at time zone s.timezone)::date as today
-         from fleet.devices d
-         join reporting.v_device_analytics_settings s on s.device_id = d.device_id
-         where d.device_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(DaySubject { imei, name, plate, driver_name, timezone, today }) = device else {
+    let device = fleet_db::day::subject(&mut tx, id).await?;
+    let Some(fleet_db::day::DaySubject { imei, name, plate, driver_name, timezone, today }) =
+        device
+    else {
         return Err(ApiError::NotFound(format!("there is no device {id}")));
     };
     let date = query.date.unwrap_or(today);
-    let (from, to): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-        "select $1::date::timestamp at time zone $2, ($1::date + 1)::timestamp at time zone $2",
-    )
-    .bind(date)
-    .bind(&timezone)
-    .fetch_one(&mut *tx)
-    .await?;
+    let (from, to) = fleet_db::day::bounds(&mut tx, date, &timezone).await?;
     // the lists come newest first; the day reads oldest first
     let day_trips = TripFilter {
         device_ids: Some(vec![id]),
@@ -412,20 +384,20 @@ pub(crate) async fn device_day(
     };
     let mut stops: Vec<Stop> = fleet_db::trips::stops(&mut *tx, &day_stops).await?;
     stops.reverse();
-    let kpi: Option<Totals> = sqlx::query_as(
-        "select trips, distance_m, driving_s::float8, idle_s::float8, parked_s::float8, reporting_time
-         from fleet.kpi_daily where device_id = $1 and local_date = $2",
-    )
-    .bind(id)
-    .bind(date)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let kpi = fleet_db::day::kpi_totals(&mut tx, id, date).await?;
     let (source, totals) = match kpi {
         Some(k) => ("kpi_daily", k),
-        None => ("computed", computed_totals(&mut tx, id, from, to).await?),
+        None => ("computed", fleet_db::day::computed_totals(&mut tx, id, from, to).await?),
     };
     tx.commit().await?;
-    let (trip_count, distance_m, driving_s, idle_s, parked_s, reporting_time) = totals;
+    let fleet_db::day::DayTotals {
+        trips: trip_count,
+        distance_m,
+        driving_s,
+        idle_s,
+        parked_s,
+        reporting_time,
+    } = totals;
     Ok(Json(DayReport {
         device_id: id,
         imei,
@@ -448,50 +420,6 @@ pub(crate) async fn device_day(
         trips,
         stops,
     }))
-}
-
-/// The day's totals from its trips and stops, each crossing a day boundary counted by the
-/// share of its time inside the day; idle is null when no fix of the day had ignition data.
-async fn computed_totals(
-    tx: &mut sqlx::PgConnection,
-    id: i32,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Totals, ApiError> {
-    let totals = sqlx::query_as(
-        "with tr as (
-             select t.*, case when t.duration_s > 0
-                 then greatest(0, extract(epoch from least(t.end_time, $3) - greatest(t.start_time, $2)))::float8 / t.duration_s
-                 else (t.start_time >= $2)::int::float8 end as share
-             from fleet.trips t
-             where t.device_id = $1 and t.start_time < $3 and t.end_time >= $2),
-         st as (
-             select s.*, greatest(0, extract(epoch from least(s.end_time, $3) - greatest(s.start_time, $2)))::float8 as inside_s,
-                    case when s.duration_s > 0
-                 then greatest(0, extract(epoch from least(s.end_time, $3) - greatest(s.start_time, $2)))::float8 / s.duration_s
-                 else 0 end as share
-             from fleet.stops s
-             where s.device_id = $1 and s.start_time < $3 and s.end_time > $2),
-         acc as (
-             select bool_or(p.ignition is not null) as has_acc,
-                    min(p.gps_time) filter (where p.ignition) as reporting_time
-             from fleet.positions p
-             where p.device_id = $1 and p.gps_time >= $2 and p.gps_time < $3)
-         select (select count(*) from tr where tr.start_time >= $2)::int,
-                coalesce((select sum(distance_m * share) from tr), 0)::float8,
-                coalesce((select sum(moving_s * share) from tr), 0)::float8,
-                case when (select has_acc from acc) then
-                    coalesce((select sum(idle_s * share) from tr), 0)::float8
-                    + coalesce((select sum(idle_s * share) from st), 0)::float8 end,
-                coalesce((select sum(greatest(0, inside_s - idle_s * share)) from st), 0)::float8,
-                (select reporting_time from acc)",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_one(tx)
-    .await?;
-    Ok(totals)
 }
 
 #[cfg(test)]
