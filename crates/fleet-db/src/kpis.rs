@@ -294,3 +294,14 @@ pub async fn leaderboard(
     .fetch_all(pool)
     .await
 }
+
+/// Whether any daily KPI row is of a day before `cut` (retention should have removed it).
+pub async fn any_before(pool: &PgPool, cut: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select from fleet.kpi_daily where local_date < $1::timestamptz)
+               as "found!""#,
+        cut
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -288,3 +288,13 @@ pub async fn stops<'c>(
 pub fn stop_stream(pool: &PgPool, f: StopFilter) -> BoxStream<'_, Result<Stop, sqlx::Error>> {
     stops_query!(&f).fetch(pool).boxed()
 }
+
+/// Whether any trip started before `cut` (retention should have removed it).
+pub async fn any_before(pool: &PgPool, cut: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select from fleet.trips where start_time < $1) as "found!""#,
+        cut
+    )
+    .fetch_one(pool)
+    .await
+}
