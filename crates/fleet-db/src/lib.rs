@@ -4,6 +4,7 @@
 
 pub mod analyst_limits;
 pub mod analytics;
+pub mod analytics_config;
 pub mod day;
 pub mod geofences;
 pub mod housekeeping;
