@@ -205,3 +205,28 @@ pub async fn clear_backlog(
     .await?;
     Ok(())
 }
+
+/// Marks devices with newly stored data, in the transaction that stores it: the earliest new
+/// fix (`positions`) and the earliest other data that changes daily KPIs (`kpi`), one element
+/// per device of `ids` (in id order, so concurrent writers lock backlog rows in one order).
+pub async fn mark_new_data(
+    tx: &mut PgConnection,
+    ids: &[i32],
+    positions: &[Option<DateTime<Utc>>],
+    kpi: &[Option<DateTime<Utc>>],
+) -> Result<(), sqlx::Error> {
+    sqlx::query!(
+        "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
+         select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[])
+         on conflict (device_id) do update set
+             positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
+             kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
+             version = fleet.analytics_backlog.version + 1",
+        ids,
+        positions as &[Option<DateTime<Utc>>],
+        kpi as &[Option<DateTime<Utc>>]
+    )
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
