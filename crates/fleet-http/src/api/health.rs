@@ -88,10 +88,7 @@ pub(crate) async fn devices(
     Query(q): Query<DeviceHealthQuery>,
 ) -> Result<Json<DeviceHealthPage>, ApiError> {
     let mut errors = Vec::new();
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = super::validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
     if q.status.as_deref().is_some_and(|s| !DEVICE_STATUSES.contains(&s)) {
         errors.push(FieldError::new("status", "must be live, stale, offline or never_seen"));
     }
