@@ -90,6 +90,9 @@ pub struct Since {
     pub inclusive: bool,
 }
 
+/// Device, GPS time, latitude, longitude, speed and ignition of a fix.
+type FixRow = (i32, DateTime<Utc>, f64, f64, Option<f32>, Option<bool>);
+
 /// Fixes the trip builder uses, per device in time order.
 pub async fn builder_fixes(
     conn: &mut PgConnection,
@@ -103,7 +106,7 @@ pub async fn builder_fixes(
         .filter_map(|s| Some((s.device_id, s.time?)))
         .collect();
     let whole_history = since.iter().all(|s| s.time.is_none());
-    let rows: Vec<(i32, DateTime<Utc>, f64, f64, Option<f32>, Option<bool>)> = if whole_history {
+    let rows: Vec<FixRow> = if whole_history {
         // rebuilding devices from scratch: one sequential scan beats an index scan per device
         // (rows of one device are scattered over the heap in arrival order); sorted below
         sqlx::query!(

@@ -193,7 +193,8 @@ pub(crate) async fn put_override(
         return Err(ApiError::invalid("body", "set at least one value"));
     }
     if scope == "device" {
-        let unknown = fleet_db::analytics::unknown_imeis(&state.pool, &[key.clone()]).await?;
+        let unknown =
+            fleet_db::analytics::unknown_imeis(&state.pool, std::slice::from_ref(&key)).await?;
         if !unknown.is_empty() {
             return Err(ApiError::invalid("key", "no device has this IMEI"));
         }
