@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::Query;
 use super::kpis::KpiRows;
 use crate::auth::Viewer;
-use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
 
 /// Default page size of the device list.
@@ -89,8 +88,8 @@ pub(crate) async fn devices(
 ) -> Result<Json<DeviceHealthPage>, ApiError> {
     let mut errors = Vec::new();
     let limit = super::validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
-    if q.status.as_deref().is_some_and(|s| !DEVICE_STATUSES.contains(&s)) {
-        errors.push(FieldError::new("status", "must be live, stale, offline or never_seen"));
+    if let Some(status) = q.status.as_deref() {
+        super::validate::choice("status", status, &DEVICE_STATUSES, &mut errors);
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

@@ -15,6 +15,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::extract::{JsonBody, Path};
+use super::validate;
 use crate::auth::{Admin, Viewer};
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -144,9 +145,7 @@ pub(crate) async fn put_global(
 /// The validated scope and key of an override.
 fn scope_key(scope: &str, key: &str) -> Result<(), ApiError> {
     let mut errors = Vec::new();
-    if !SCOPES.contains(&scope) {
-        errors.push(FieldError::new("scope", "must be cost_centre, city or device"));
-    }
+    validate::choice("scope", scope, &SCOPES, &mut errors);
     let k = key.trim();
     if k.is_empty() || k != key {
         errors.push(FieldError::new("key", "must not be empty or start or end with spaces"));

@@ -79,6 +79,24 @@ pub(crate) fn names<K: Copy>(
     Some(list).filter(|l| !l.is_empty())
 }
 
+/// One value out of `allowed`: "must be a, b or c" otherwise.
+pub(crate) fn choice(
+    field: &'static str,
+    value: &str,
+    allowed: &[&str],
+    errors: &mut Vec<FieldError>,
+) {
+    if allowed.contains(&value) {
+        return;
+    }
+    let listed = match allowed.split_last() {
+        Some((last, [])) => (*last).to_owned(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    errors.push(FieldError::new(field, format!("must be {listed}")));
+}
+
 /// Ids given as repeated parameters, each possibly comma-separated; `None` when there are none.
 pub(crate) fn ids(
     field: &'static str,
@@ -135,5 +153,10 @@ mod tests {
         let fields: Vec<&str> = e.iter().map(|f| f.field.as_str()).collect();
         assert_eq!(fields, ["end_reason", "device_id", "limit"]);
         assert_eq!(e[0].message, "\"parked\" is not one of work_stop, long_gap, day_end, open");
+        let mut e = Vec::new();
+        choice("scope", "city", &["cost_centre", "city", "device"], &mut e);
+        assert!(e.is_empty());
+        choice("scope", "town", &["cost_centre", "city", "device"], &mut e);
+        assert_eq!(e[0].message, "must be cost_centre, city or device");
     }
 }
