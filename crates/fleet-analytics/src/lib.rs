@@ -12,9 +12,7 @@
 //! process builds trips per database, holding the `trip-builder` lease.
 
 mod kpi;
-mod load;
 mod pass;
-mod store;
 mod worker;
 
 pub use kpi::{refresh_queued as refresh_kpis, KpiReport};

@@ -15,8 +15,9 @@ use fleet_core::trips::restart_point_of;
 use fleet_core::{AnalyticsSettings, Geofences, Segment, TripBuilder, TripPoint};
 use sqlx::PgPool;
 
-use crate::load::{self, Claim, Since};
-use crate::store::{self, DeviceOutput};
+use fleet_db::analytics::Claim;
+use fleet_db::segments::{self, DeviceOutput};
+use fleet_db::tracks::{self, Since};
 
 /// A device's builder kept between passes.
 #[derive(Debug, Clone)]
@@ -110,7 +111,7 @@ pub async fn run_chunk(
             None => late.push((c.device_id, c.positions_from)),
         }
     }
-    let spans = load::recent_spans(&mut conn, &late).await?;
+    let spans = segments::recent_spans(&mut conn, &late).await?;
     for (id, late_time) in &late {
         let from = restart_point_of(
             spans.get(id).map_or(&[][..], Vec::as_slice),
@@ -128,7 +129,7 @@ pub async fn run_chunk(
             Plan::Cold { from } => Since { device_id: c.device_id, time: *from, inclusive: true },
         })
         .collect();
-    let mut fixes = load::fixes(&mut conn, &since).await?;
+    let mut fixes = tracks::builder_fixes(&mut conn, &since).await?;
     let before: Vec<(i32, DateTime<Utc>)> = if fences.is_empty() {
         Vec::new()
     } else {
@@ -140,7 +141,7 @@ pub async fn run_chunk(
             })
             .collect()
     };
-    let stood = load::fix_before(&mut conn, &before).await?;
+    let stood = tracks::fix_before(&mut conn, &before).await?;
     drop(conn);
     let loaded = started.elapsed();
 
@@ -200,7 +201,7 @@ pub async fn run_chunk(
 
     let built = started.elapsed();
     let mut tx = pool.begin().await?;
-    stats.trips_written = store::write_chunk(&mut tx, &outputs, fences).await?;
+    stats.trips_written = segments::write_chunk(&mut tx, &outputs, fences).await?;
     tx.commit().await?;
     tracing::debug!(
         devices = stats.devices,

@@ -8,7 +8,6 @@ use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::load;
 use crate::pass::{run_chunk, BuilderCache, ChunkStats};
 
 /// How the trip builder runs.
@@ -83,8 +82,8 @@ impl TripWorker {
         mut progress: impl FnMut(&PassReport),
     ) -> Result<PassReport, sqlx::Error> {
         let mut conn = self.pool.acquire().await?;
-        let settings = load::settings(&mut conn).await?;
-        let fences = load::geofences(&mut conn).await?;
+        let settings = fleet_db::analytics::settings(&mut conn).await?;
+        let fences = fleet_db::geofences::active(&mut conn).await?;
         drop(conn);
         if self.cache.len() > self.config.max_cached_devices {
             self.cache.clear();
@@ -93,7 +92,8 @@ impl TripWorker {
         let mut after = 0;
         loop {
             let mut conn = self.pool.acquire().await?;
-            let claims = load::backlog(&mut conn, after, self.config.chunk_devices).await?;
+            let claims =
+                fleet_db::analytics::backlog(&mut conn, after, self.config.chunk_devices).await?;
             drop(conn);
             let Some(last) = claims.last() else { break };
             after = last.device_id;
@@ -103,7 +103,8 @@ impl TripWorker {
             progress(&report);
         }
         let mut conn = self.pool.acquire().await?;
-        let silent = load::silent_open_trips(&mut conn, self.config.chunk_devices).await?;
+        let silent =
+            fleet_db::analytics::silent_open_trips(&mut conn, self.config.chunk_devices).await?;
         drop(conn);
         if !silent.is_empty() {
             report.add(self.chunk(&silent, &settings, &fences, Utc::now()).await?);
@@ -114,7 +115,7 @@ impl TripWorker {
 
     async fn chunk(
         &mut self,
-        claims: &[load::Claim],
+        claims: &[fleet_db::analytics::Claim],
         settings: &std::collections::HashMap<i32, fleet_core::AnalyticsSettings>,
         fences: &fleet_core::Geofences,
         now: chrono::DateTime<Utc>,
@@ -212,38 +213,17 @@ pub async fn mark_rebuild(
     since: Option<chrono::DateTime<Utc>>,
 ) -> Result<u64, RebuildError> {
     if let Some(imeis) = imeis {
-        let unknown: Vec<String> = sqlx::query_scalar(
-            "select i from unnest($1::text[]) as i
-             where not exists (select from fleet.devices d where d.imei = i) order by i",
-        )
-        .bind(imeis)
-        .fetch_all(pool)
-        .await?;
+        let unknown = fleet_db::analytics::unknown_imeis(pool, imeis).await?;
         if !unknown.is_empty() {
             return Err(RebuildError::UnknownDevices(unknown));
         }
     }
-    let marked = sqlx::query(
-        "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
-         select device_id, coalesce($2, '-infinity'), coalesce($2, '-infinity')
-         from fleet.devices where $1::text[] is null or imei = any($1)
-         order by device_id
-         on conflict (device_id) do update set
-             positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
-             kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
-             version = fleet.analytics_backlog.version + 1",
-    )
-    .bind(imeis)
-    .bind(since)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(marked)
+    Ok(fleet_db::analytics::mark_rebuild(pool, imeis, since).await?)
 }
 
 /// Devices waiting in the backlog.
 pub async fn backlog_size(pool: &PgPool) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("select count(*) from fleet.analytics_backlog").fetch_one(pool).await
+    fleet_db::analytics::backlog_size(pool).await
 }
 
 #[derive(Debug, thiserror::Error)]

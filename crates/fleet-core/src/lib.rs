@@ -8,6 +8,7 @@ pub mod geo;
 pub mod geofence;
 pub mod position;
 pub mod record;
+pub mod settings_values;
 pub mod text;
 pub mod trips;
 
@@ -20,4 +21,5 @@ pub use record::{
     AlarmClass, AlarmEvent, CellFix, DeviceEvent, DeviceProfile, Heartbeat, PositionFix,
     SensorKind, SensorReading, SessionEventKind, VendorTrip,
 };
+pub use settings_values::SettingsValues;
 pub use trips::{EndReason, LateData, Segment, Span, Stop, StopKind, Trip, TripBuilder, TripPoint};

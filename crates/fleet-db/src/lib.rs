@@ -6,11 +6,16 @@
 
 pub mod alarms;
 pub mod analyst_limits;
+pub mod analytics;
+pub mod analytics_config;
 pub mod changes;
+pub mod day;
 pub mod devices;
+pub mod geofences;
 pub mod housekeeping;
 pub mod ingest_health;
 pub mod ingest_log;
+pub mod kpis;
 pub mod lease;
 pub mod live;
 pub mod migrate;
@@ -20,7 +25,10 @@ pub mod pool;
 pub mod positions;
 pub mod retention;
 pub mod roles;
+pub mod segments;
 pub mod status;
+pub mod tracks;
+pub mod trips;
 
 pub use lease::{Lease, LeaseOptions};
 pub use pool::{connect, connect_options, ensure_database};

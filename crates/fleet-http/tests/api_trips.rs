@@ -469,3 +469,33 @@ async fn the_document_describes_the_filters_and_both_media_types() {
     );
     assert_eq!(content("/api/v1/devices/{id}/track").len(), 4);
 }
+
+#[tokio::test]
+async fn the_document_lists_the_end_reasons_and_stop_kinds() {
+    let app = App::start().await;
+    let (status, doc) = app.get("/openapi.json", &As::Anonymous).await;
+    assert_eq!(status, 200);
+    // a property's schema, following a $ref into the components
+    let resolve = |schema: &Value| -> Value {
+        match schema["$ref"].as_str() {
+            Some(r) => {
+                doc["components"]["schemas"][r.rsplit('/').next().unwrap_or_default()].clone()
+            }
+            None => schema.clone(),
+        }
+    };
+    for (schema, property, values) in [
+        ("Trip", "end_reason", &["work_stop", "long_gap", "day_end", "open"][..]),
+        ("TripTrackProperties", "end_reason", &["work_stop", "long_gap", "day_end", "open"][..]),
+        ("Stop", "kind", &["parked", "idling"][..]),
+    ] {
+        let found = resolve(&doc["components"]["schemas"][schema]["properties"][property]);
+        let listed: Vec<&str> = found["enum"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{schema}.{property}: {found}"))
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(listed, values, "{schema}.{property}");
+    }
+}

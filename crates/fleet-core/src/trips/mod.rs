@@ -120,6 +120,7 @@ pub struct TripPoint {
 
 /// Why a trip ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// Stationary for `work_stop_min_s` with the ignition not on throughout.
@@ -133,6 +134,15 @@ pub enum EndReason {
 }
 
 impl EndReason {
+    /// Every reason, in the order the API documents them.
+    pub const ALL: [EndReason; 4] =
+        [EndReason::WorkStop, EndReason::LongGap, EndReason::DayEnd, EndReason::Open];
+
+    /// The reason named `name` (as [`EndReason::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == name)
+    }
+
     /// The name stored in `fleet.trips.end_reason`.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -146,6 +156,7 @@ impl EndReason {
 
 /// What the vehicle did while stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StopKind {
     Parked,
@@ -154,6 +165,15 @@ pub enum StopKind {
 }
 
 impl StopKind {
+    /// Every kind, in the order the API documents them.
+    pub const ALL: [StopKind; 2] = [StopKind::Parked, StopKind::Idling];
+
+    /// The kind named `name` (as [`StopKind::as_str`] spells it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    /// The name stored in `fleet.stops.kind`.
     pub fn as_str(&self) -> &'static str {
         match self {
             StopKind::Parked => "parked",
@@ -310,4 +330,23 @@ pub fn restart_point_of(spans: &[Span], late_time: DateTime<Utc>) -> DateTime<Ut
 /// "idling unknown".
 pub fn reports_ignition(points: &[TripPoint]) -> bool {
     points.iter().any(|p| p.ignition.is_some())
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn stored_names_are_the_serde_names_and_parse_back() {
+        for r in EndReason::ALL {
+            assert_eq!(serde_json::to_value(r).expect("json"), r.as_str());
+            assert_eq!(EndReason::from_name(r.as_str()), Some(r));
+        }
+        for k in StopKind::ALL {
+            assert_eq!(serde_json::to_value(k).expect("json"), k.as_str());
+            assert_eq!(StopKind::from_name(k.as_str()), Some(k));
+        }
+        assert_eq!(EndReason::from_name("parked"), None);
+        assert_eq!(StopKind::from_name("open"), None);
+    }
 }

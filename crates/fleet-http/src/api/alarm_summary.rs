@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
-use super::kpis::{check_range, done};
+use super::kpis::check_range;
+use super::validate;
 use crate::auth::Viewer;
 use crate::{ApiError, AppState, Problem};
 
@@ -66,7 +67,7 @@ pub(crate) async fn alarm_summary(
 ) -> Result<Json<AlarmSummary>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
+    validate::finish(errors)?;
     let items = fleet_db::alarms::count_by_class(
         &state.pool,
         q.from,

@@ -114,10 +114,7 @@ pub(crate) async fn list_devices(
     Query(query): Query<DeviceQuery>,
 ) -> Result<Json<DevicePage>, ApiError> {
     let mut errors = Vec::new();
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = super::validate::limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
     let q = query.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     if q.is_some_and(|q| q.chars().count() > 100) {
         errors.push(FieldError::new("q", "at most 100 characters"));

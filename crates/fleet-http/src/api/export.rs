@@ -103,20 +103,21 @@ pub fn rfc3339(t: DateTime<Utc>) -> String {
 /// What the body sees in place of the next row when its client stopped reading.
 const STALLED: &str = "the client stopped reading the export";
 
-/// The rows of `query`, fetched as the receiver reads them, for an export by `who`. A task
+/// The rows `query` streams from the pool, fetched as the receiver reads them, for an export by `who`. A task
 /// holds the database stream and hands rows over a bounded channel (the stream borrows the
 /// pool, the body must not); when the client goes away the channel closes and the task drops
 /// the query. When the client stays but stops reading for the stall timeout, the task drops the
 /// query too (returning its connection to the pool) and the body ends with an error, so the
 /// client sees a truncated transfer rather than a complete-looking file. Fails with 429 when
 /// `who` or the process already runs as many exports as allowed.
-pub fn fetch_owned<O>(
+pub fn fetch_owned<O, Q>(
     state: &AppState,
     who: &Principal,
-    query: sqlx::query::QueryAs<'static, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    query: Q,
 ) -> Result<BoxStream<'static, Result<O, sqlx::Error>>, ApiError>
 where
-    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin + 'static,
+    O: Send + 'static,
+    Q: for<'p> FnOnce(&'p sqlx::PgPool) -> BoxStream<'p, Result<O, sqlx::Error>> + Send + 'static,
 {
     let permit = state.exports.begin(who)?;
     let stall = state.exports.limits().stall_timeout;
@@ -126,7 +127,7 @@ where
     let flag = stalled.clone();
     tokio::spawn(async move {
         let _permit = permit;
-        let mut rows = query.fetch(&pool);
+        let mut rows = query(&pool);
         let mut sent = 0u64;
         while let Some(row) = rows.next().await {
             let failed = row.is_err();

@@ -10,6 +10,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use fleet_core::text::excerpt;
 use fleet_core::{GeofenceShape, LatLon};
+use fleet_db::geofences::{GeofenceInput, GeofenceRow, StoredShape};
 use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::ToSchema;
 
@@ -24,15 +25,6 @@ use crate::{ApiError, AppState, Problem};
 pub enum GeofenceKind {
     Circle,
     Polygon,
-}
-
-impl GeofenceKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            GeofenceKind::Circle => "circle",
-            GeofenceKind::Polygon => "polygon",
-        }
-    }
 }
 
 /// A point in decimal degrees.
@@ -63,34 +55,21 @@ pub struct Geofence {
     pub updated_at: DateTime<Utc>,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    geofence_id: i32,
-    name: String,
-    kind: String,
-    center_lat: Option<f64>,
-    center_lon: Option<f64>,
-    radius_m: Option<f64>,
-    polygon: Option<sqlx::types::Json<Vec<[f64; 2]>>>,
-    speed_limit_kmh: Option<f32>,
-    active: bool,
-    created_at: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<Row> for Geofence {
-    fn from(r: Row) -> Self {
-        let kind = if r.kind == "circle" { GeofenceKind::Circle } else { GeofenceKind::Polygon };
+impl From<GeofenceRow> for Geofence {
+    fn from(r: GeofenceRow) -> Self {
+        let (kind, center, radius_m, polygon) = match r.shape {
+            StoredShape::Circle { lat, lon, radius_m } => {
+                (GeofenceKind::Circle, Some(Center { lat, lon }), Some(radius_m), None)
+            }
+            StoredShape::Polygon(ring) => (GeofenceKind::Polygon, None, None, Some(ring)),
+        };
         Geofence {
             geofence_id: r.geofence_id,
             name: r.name,
             kind,
-            center: match (r.center_lat, r.center_lon) {
-                (Some(lat), Some(lon)) if kind == GeofenceKind::Circle => Some(Center { lat, lon }),
-                _ => None,
-            },
-            radius_m: r.radius_m,
-            polygon: r.polygon.map(|p| p.0),
+            center,
+            radius_m,
+            polygon,
             speed_limit_kmh: r.speed_limit_kmh.map(f64::from),
             active: r.active,
             created_at: r.created_at,
@@ -98,9 +77,6 @@ impl From<Row> for Geofence {
         }
     }
 }
-
-const COLUMNS: &str = "geofence_id, name, kind, center_lat, center_lon, radius_m, polygon, \
-     speed_limit_kmh, active, created_at, updated_at";
 
 /// Every geofence, active or not.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -152,21 +128,9 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
     T::deserialize(d).map(Some)
 }
 
-/// A validated geofence, ready to store.
-#[derive(Debug)]
-struct Valid {
-    name: String,
-    kind: GeofenceKind,
-    center: Option<Center>,
-    radius_m: Option<f64>,
-    polygon: Option<Vec<[f64; 2]>>,
-    speed_limit_kmh: Option<f64>,
-    active: bool,
-}
-
 /// Checks a complete geofence, naming every invalid field; the shape is validated by
 /// `fleet_core::GeofenceShape`, the one the trip builder uses.
-fn validate(g: CreateGeofence) -> Result<Valid, ApiError> {
+fn validate(g: CreateGeofence) -> Result<GeofenceInput, ApiError> {
     let mut errors = Vec::new();
     let name = g.name.trim().to_owned();
     if name.is_empty() {
@@ -262,13 +226,18 @@ fn validate(g: CreateGeofence) -> Result<Valid, ApiError> {
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));
     }
-    Ok(Valid {
+    let shape = match (g.kind, g.center, g.radius_m, g.polygon) {
+        (GeofenceKind::Circle, Some(c), Some(radius_m), _) => {
+            StoredShape::Circle { lat: c.lat, lon: c.lon, radius_m }
+        }
+        (GeofenceKind::Polygon, _, _, Some(ring)) => StoredShape::Polygon(ring),
+        // the checks above refused a shape without its fields
+        _ => return Err(ApiError::Validation(vec![FieldError::new("kind", "incomplete shape")])),
+    };
+    Ok(GeofenceInput {
         name,
-        kind: g.kind,
-        center: g.center,
-        radius_m: g.radius_m,
-        polygon: g.polygon,
-        speed_limit_kmh: g.speed_limit_kmh,
+        shape,
+        speed_limit_kmh: g.speed_limit_kmh.map(|v| v as f32),
         active: g.active,
     })
 }
@@ -303,25 +272,8 @@ fn name_taken(e: sqlx::Error, name: &str) -> ApiError {
     }
 }
 
-/// Marks every device for a trip rebuild: trips carry the names of the geofences they start
-/// and end in.
-async fn mark_rebuild(tx: &mut sqlx::PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "select fleet.mark_analytics_rebuild(array(select device_id from fleet.devices), true)",
-    )
-    .execute(tx)
-    .await
-    .map(|_| ())
-}
-
 async fn fetch(db: &mut sqlx::PgConnection, id: i32, lock: bool) -> Result<Geofence, ApiError> {
-    let lock = if lock { " for update" } else { "" };
-    let row: Option<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from fleet.geofences where geofence_id = $1{lock}"
-    ))
-    .bind(id)
-    .fetch_optional(db)
-    .await?;
+    let row = fleet_db::geofences::get(db, id, lock).await?;
     row.map(Geofence::from).ok_or_else(|| not_found(id))
 }
 
@@ -341,11 +293,8 @@ pub(crate) async fn list_geofences(
     State(state): State<AppState>,
     _: Viewer,
 ) -> Result<Json<GeofenceList>, ApiError> {
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "select {COLUMNS} from fleet.geofences order by name, geofence_id"
-    ))
-    .fetch_all(&state.pool)
-    .await?;
+    let mut db = state.pool.acquire().await?;
+    let rows = fleet_db::geofences::list(&mut db).await?;
     Ok(Json(GeofenceList { items: rows.into_iter().map(Geofence::from).collect() }))
 }
 
@@ -373,47 +322,6 @@ pub(crate) async fn get_geofence(
     fetch(&mut db, id, false).await.map(Json)
 }
 
-/// Inserts (`id` None) or updates a geofence and marks every device for a trip rebuild, in
-/// the caller's transaction.
-async fn store(
-    tx: &mut sqlx::PgConnection,
-    id: Option<i32>,
-    g: Valid,
-) -> Result<Option<Geofence>, ApiError> {
-    let polygon = g.polygon.map(sqlx::types::Json);
-    let sql = match id {
-        None => format!(
-            "insert into fleet.geofences (name, kind, center_lat, center_lon, radius_m, polygon,
-                 speed_limit_kmh, active)
-             values ($2, $3, $4, $5, $6, $7, $8, $9)
-             returning {COLUMNS}"
-        ),
-        Some(_) => format!(
-            "update fleet.geofences set name = $2, kind = $3, center_lat = $4, center_lon = $5,
-                 radius_m = $6, polygon = $7, speed_limit_kmh = $8, active = $9
-             where geofence_id = $1
-             returning {COLUMNS}"
-        ),
-    };
-    let row: Option<Row> = sqlx::query_as(&sql)
-        .bind(id)
-        .bind(&g.name)
-        .bind(g.kind.as_str())
-        .bind(g.center.map(|c| c.lat))
-        .bind(g.center.map(|c| c.lon))
-        .bind(g.radius_m)
-        .bind(polygon)
-        .bind(g.speed_limit_kmh.map(|v| v as f32))
-        .bind(g.active)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| name_taken(e, &g.name))?;
-    if row.is_some() {
-        mark_rebuild(tx).await?;
-    }
-    Ok(row.map(Geofence::from))
-}
-
 /// Create a geofence.
 #[utoipa::path(
     post,
@@ -439,7 +347,10 @@ pub(crate) async fn create_geofence(
 ) -> Result<(StatusCode, Json<Geofence>), ApiError> {
     let valid = validate(body)?;
     let mut tx = state.pool.begin().await?;
-    let g = store(&mut tx, None, valid).await?.ok_or_else(|| not_found(0))?;
+    let g = fleet_db::geofences::insert(&mut tx, &valid)
+        .await
+        .map(Geofence::from)
+        .map_err(|e| name_taken(e, &valid.name))?;
     tx.commit().await?;
     tracing::info!(geofence.id = g.geofence_id, geofence.name = %excerpt(&g.name), by = %who.username, "geofence created");
     Ok((StatusCode::CREATED, Json(g)))
@@ -475,7 +386,11 @@ pub(crate) async fn update_geofence(
     // locked, so that concurrent edits apply one after the other
     let old = fetch(&mut tx, id, true).await?;
     let valid = validate(merge(old, body))?;
-    let g = store(&mut tx, Some(id), valid).await?.ok_or_else(|| not_found(id))?;
+    let g = fleet_db::geofences::update(&mut tx, id, &valid)
+        .await
+        .map_err(|e| name_taken(e, &valid.name))?
+        .map(Geofence::from)
+        .ok_or_else(|| not_found(id))?;
     tx.commit().await?;
     tracing::info!(geofence.id = id, by = %who.username, "geofence edited");
     Ok(Json(g))
@@ -503,15 +418,9 @@ pub(crate) async fn delete_geofence(
     Path(id): Path<i32>,
 ) -> Result<StatusCode, ApiError> {
     let mut tx = state.pool.begin().await?;
-    let deleted = sqlx::query("delete from fleet.geofences where geofence_id = $1")
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-    if deleted == 0 {
+    if !fleet_db::geofences::delete(&mut tx, id).await? {
         return Err(not_found(id));
     }
-    mark_rebuild(&mut tx).await?;
     tx.commit().await?;
     tracing::info!(geofence.id = id, by = %who.username, "geofence deleted");
     Ok(StatusCode::NO_CONTENT)
@@ -525,7 +434,7 @@ mod tests {
         serde_json::from_str(json).expect("parses")
     }
 
-    fn fields(r: Result<Valid, ApiError>) -> Vec<String> {
+    fn fields(r: Result<GeofenceInput, ApiError>) -> Vec<String> {
         r.expect_err("invalid").problem().errors.into_iter().map(|f| f.field).collect()
     }
 

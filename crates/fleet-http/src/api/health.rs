@@ -10,7 +10,6 @@ use utoipa::{IntoParams, ToSchema};
 use super::extract::Query;
 use super::kpis::KpiRows;
 use crate::auth::Viewer;
-use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
 
 /// Default page size of the device list.
@@ -84,12 +83,9 @@ pub(crate) async fn devices(
     Query(q): Query<DeviceHealthQuery>,
 ) -> Result<Json<DeviceHealthPage>, ApiError> {
     let mut errors = Vec::new();
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
-    if q.status.as_deref().is_some_and(|s| !DEVICE_STATUSES.contains(&s)) {
-        errors.push(FieldError::new("status", "must be live, stale, offline or never_seen"));
+    let limit = super::validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+    if let Some(status) = q.status.as_deref() {
+        super::validate::choice("status", status, &DEVICE_STATUSES, &mut errors);
     }
     if !errors.is_empty() {
         return Err(ApiError::Validation(errors));

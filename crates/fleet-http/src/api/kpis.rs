@@ -11,9 +11,11 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
+use super::{paging, validate};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
+pub use fleet_db::kpis::{LeaderboardRow, UtilisationDay};
 
 /// Longest date range, days.
 pub const MAX_DAYS: i64 = 366;
@@ -24,25 +26,7 @@ pub const MAX_LIMIT: i64 = 5000;
 
 /// Checks `from ≤ to` and a range of at most [`MAX_DAYS`] days (both ends included).
 pub(crate) fn check_range(from: NaiveDate, to: NaiveDate, errors: &mut Vec<FieldError>) {
-    if from > to {
-        errors.push(FieldError::new("to", "must not be before from"));
-    } else if (to - from).num_days() + 1 > MAX_DAYS {
-        errors.push(FieldError::new("to", format!("the range is at most {MAX_DAYS} days")));
-    }
-}
-
-pub(crate) fn check_limit(limit: i64, errors: &mut Vec<FieldError>) {
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
-}
-
-pub(crate) fn done(errors: Vec<FieldError>) -> Result<(), ApiError> {
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(ApiError::Validation(errors))
-    }
+    validate::days(from, to, MAX_DAYS, errors);
 }
 
 /// Rows of a reporting view or function, as JSON objects with its columns.
@@ -59,7 +43,7 @@ pub struct KpiDailyPage {
     /// Rows of `reporting.v_kpi_daily`, by local_date then device_id.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<Value>,
-    /// Pass as `after` for the next page (`<local_date>,<device_id>`); null on the last page.
+    /// Pass as `after` for the next page; null on the last page.
     pub next_after: Option<String>,
 }
 
@@ -84,11 +68,6 @@ pub struct DailyQuery {
     pub after: Option<String>,
 }
 
-fn decode_daily_cursor(s: &str) -> Option<(NaiveDate, i32)> {
-    let (date, id) = s.split_once(',')?;
-    Some((date.parse().ok()?, id.parse().ok()?))
-}
-
 /// Daily KPIs per vehicle.
 #[utoipa::path(
     get,
@@ -110,45 +89,22 @@ pub(crate) async fn daily(
 ) -> Result<Json<KpiDailyPage>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    check_limit(limit, &mut errors);
-    let cursor = match q.after.as_deref().map(decode_daily_cursor) {
-        Some(None) => {
-            errors.push(FieldError::new("after", "not a cursor from next_after"));
-            None
-        }
-        Some(c) => c,
-        None => None,
+    let limit = validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+    let cursor: Option<(NaiveDate, i32)> = paging::after(q.after.as_deref(), &mut errors);
+    validate::finish(errors)?;
+    let filter = fleet_db::kpis::DailyFilter {
+        from: q.from,
+        to: q.to,
+        device_id: q.device_id,
+        cost_centre: q.cost_centre,
+        city: q.city,
+        after: cursor,
+        limit: limit + 1,
     };
-    done(errors)?;
-    let rows: Vec<(NaiveDate, i32, Value)> = sqlx::query_as(
-        "select v.local_date, v.device_id, to_jsonb(v) from reporting.v_kpi_daily v
-         where v.local_date between $1 and $2
-           and ($3::int is null or v.device_id = $3)
-           and ($4::text is null or lower(v.cost_centre) = lower($4))
-           and ($5::text is null or lower(v.city) = lower($5))
-           and ($6::date is null or (v.local_date, v.device_id) > ($6, $7))
-         order by v.local_date, v.device_id
-         limit $8",
-    )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.device_id)
-    .bind(q.cost_centre.as_deref().map(str::trim))
-    .bind(q.city.as_deref().map(str::trim))
-    .bind(cursor.map(|c| c.0))
-    .bind(cursor.map(|c| c.1))
-    .bind(limit + 1)
-    .fetch_all(&state.pool)
-    .await?;
-    let more = rows.len() as i64 > limit;
-    let mut items = Vec::with_capacity(rows.len());
-    let mut next_after = None;
-    for (date, id, row) in rows.into_iter().take(limit as usize) {
-        next_after = Some(format!("{date},{id}"));
-        items.push(row);
-    }
-    Ok(Json(KpiDailyPage { items, next_after: next_after.filter(|_| more) }))
+    let mut rows = fleet_db::kpis::daily(&state.pool, &filter).await?;
+    let next_after = paging::next_after(&mut rows, limit, |(date, id, _)| (*date, *id));
+    let items = rows.into_iter().map(|(_, _, row)| row).collect();
+    Ok(Json(KpiDailyPage { items, next_after }))
 }
 
 /// How rollups group vehicles.
@@ -209,17 +165,15 @@ pub(crate) async fn rollup(
 ) -> Result<Json<KpiRows>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
-    let items = sqlx::query_scalar(
-        "select to_jsonb(r) from reporting.kpi_rollup($1, $2, $3, $4, $5) r
-         order by r.group_key nulls last",
+    validate::finish(errors)?;
+    let items = fleet_db::kpis::rollup(
+        &state.pool,
+        q.from,
+        q.to,
+        q.group_by.unwrap_or_default().as_str(),
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.group_by.unwrap_or_default().as_str())
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(KpiRows { items }))
 }
@@ -237,20 +191,6 @@ pub struct RangeQuery {
     pub cost_centre: Option<String>,
     /// Only vehicles of this city (case-insensitive).
     pub city: Option<String>,
-}
-
-/// Fleet utilisation of one day.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct UtilisationDay {
-    pub local_date: NaiveDate,
-    /// Σ shift_driving_s / Σ shift_s over the fleet; null on days without a shift.
-    pub utilisation: Option<f64>,
-    pub shift_s: i64,
-    pub shift_driving_s: i64,
-    pub vehicles: i32,
-    pub vehicles_moved: i32,
-    pub distance_m: f64,
-    pub driving_s: i64,
 }
 
 /// Fleet utilisation per day.
@@ -274,47 +214,16 @@ pub(crate) async fn utilisation_trend(
 ) -> Result<Json<Vec<UtilisationDay>>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
-    let rows = sqlx::query_as(
-        "select g.d::date as local_date, r.utilisation, r.shift_s, r.shift_driving_s, r.vehicles,
-                r.vehicles_moved, r.distance_m, r.driving_s
-         from (select min(local_date) as lo, max(local_date) as hi from fleet.kpi_daily) b
-         cross join generate_series(greatest($1::date, b.lo), least($2::date, b.hi), '1 day') g (d)
-         cross join lateral reporting.kpi_rollup(g.d::date, g.d::date, 'fleet', $3, $4) r
-         order by local_date",
+    validate::finish(errors)?;
+    let rows = fleet_db::kpis::utilisation_trend(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
-}
-
-/// A vehicle's driving figures over a range, ranked.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct LeaderboardRow {
-    /// 1 = best driving score; vehicles without a score (under 1 km) rank last.
-    pub rank: i64,
-    pub device_id: i32,
-    pub name: String,
-    pub plate: Option<String>,
-    pub driver_name: Option<String>,
-    pub cost_centre: Option<String>,
-    pub city: Option<String>,
-    pub days: i64,
-    pub distance_m: f64,
-    pub driving_s: i64,
-    pub overspeed_count: i64,
-    pub overspeed_s: i64,
-    pub harsh_events: i64,
-    /// Overspeed runs per 100 km; null without distance.
-    pub overspeed_per_100km: Option<f64>,
-    /// Harsh events per 100 km; null without distance.
-    pub harsh_per_100km: Option<f64>,
-    /// fleet.kpi_driving_score of the summed figures (0-100); null under 1 km.
-    pub driving_score: Option<f64>,
 }
 
 /// Vehicles ranked by driving score.
@@ -338,41 +247,14 @@ pub(crate) async fn leaderboard(
 ) -> Result<Json<Vec<LeaderboardRow>>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    done(errors)?;
-    let rows = sqlx::query_as(
-        "with s as (
-             select k.device_id, count(*) as days, sum(k.distance_m) as distance_m,
-                    sum(k.driving_s)::bigint as driving_s,
-                    sum(k.overspeed_count)::bigint as overspeed_count,
-                    sum(k.overspeed_s)::bigint as overspeed_s,
-                    sum(k.harsh_events)::bigint as harsh_events
-             from fleet.kpi_daily k
-             join fleet.devices d on d.device_id = k.device_id
-             where k.local_date between $1 and $2
-               and ($3::text is null or lower(d.cost_centre) = lower(btrim($3)))
-               and ($4::text is null or lower(d.city) = lower(btrim($4)))
-             group by k.device_id
-         ), scored as (
-             select s.*,
-                    fleet.kpi_per_100km(s.overspeed_count, s.distance_m) as overspeed_per_100km,
-                    fleet.kpi_per_100km(s.harsh_events, s.distance_m) as harsh_per_100km,
-                    fleet.kpi_driving_score(s.overspeed_count, s.harsh_events, s.distance_m,
-                                            s.overspeed_s, s.driving_s) as driving_score
-             from s
-         )
-         select rank() over (order by sc.driving_score desc nulls last, sc.distance_m desc) as rank,
-                sc.device_id, d.name, d.plate, d.driver_name, d.cost_centre, d.city, sc.days,
-                sc.distance_m, sc.driving_s, sc.overspeed_count, sc.overspeed_s, sc.harsh_events,
-                sc.overspeed_per_100km, sc.harsh_per_100km, sc.driving_score
-         from scored sc
-         join fleet.devices d on d.device_id = sc.device_id
-         order by rank, sc.device_id",
+    validate::finish(errors)?;
+    let rows = fleet_db::kpis::leaderboard(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(rows))
 }
@@ -393,11 +275,7 @@ pub(crate) async fn not_moved_today(
     State(state): State<AppState>,
     _: Viewer,
 ) -> Result<Json<KpiRows>, ApiError> {
-    let items = sqlx::query_scalar(
-        "select to_jsonb(v) from reporting.v_vehicles_not_moved_today v order by v.device_id",
-    )
-    .fetch_all(&state.pool)
-    .await?;
+    let items = fleet_db::kpis::not_moved_today(&state.pool).await?;
     Ok(Json(KpiRows { items }))
 }
 
@@ -469,7 +347,7 @@ mod tests {
         check_range(date("2025-01-01"), date("2026-01-02"), &mut e);
         check_range(date("2025-01-02"), date("2025-01-01"), &mut e);
         assert_eq!(e.len(), 2);
-        assert_eq!(decode_daily_cursor("2026-11-01,7"), Some((date("2026-11-01"), 7)));
-        assert_eq!(decode_daily_cursor("x"), None);
+        let cursor = paging::encode(&(date("2026-11-01"), 7));
+        assert_eq!(paging::decode(&cursor), Some((date("2026-11-01"), 7)));
     }
 }

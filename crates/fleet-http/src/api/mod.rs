@@ -6,6 +6,10 @@ mod auth;
 mod devices;
 pub mod extract;
 mod live;
+// paging, validation and content negotiation shared by the routes
+mod negotiate;
+mod paging;
+mod validate;
 // live stream
 mod stream;
 mod tokens;

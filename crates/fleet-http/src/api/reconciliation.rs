@@ -9,7 +9,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::extract::Query;
-use super::kpis::{check_limit, check_range, done, KpiRows, DEFAULT_LIMIT};
+use super::kpis::{check_range, KpiRows, DEFAULT_LIMIT, MAX_LIMIT};
+use super::validate;
 use crate::auth::Viewer;
 use crate::{ApiError, AppState, Problem};
 
@@ -53,9 +54,8 @@ pub(crate) async fn reconciliation(
 ) -> Result<Json<KpiRows>, ApiError> {
     let mut errors = Vec::new();
     check_range(q.from, q.to, &mut errors);
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    check_limit(limit, &mut errors);
-    done(errors)?;
+    let limit = validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+    validate::finish(errors)?;
     let items = sqlx::query_scalar(
         "select to_jsonb(r) from reporting.v_distance_reconciliation r
          where r.local_date between $1 and $2

@@ -12,30 +12,16 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::export::{self, rfc3339, Csv, CsvRow};
 use super::extract::{Path, Query};
-use super::trips::{Stop, Trip, STOP_COLUMNS, TRIP_COLUMNS};
+use super::trips::{Stop, Trip};
+use super::validate;
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
+pub use fleet_db::tracks::Fix;
+use fleet_db::trips::{StopFilter, TripFilter};
 
 /// The longest range one track request may cover.
 pub const MAX_TRACK_DAYS: i64 = 31;
-
-/// One position fix.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct Fix {
-    /// When the device took the fix.
-    pub gps_time: DateTime<Utc>,
-    pub lat: f64,
-    pub lon: f64,
-    pub speed_kmh: Option<f32>,
-    /// Heading, degrees clockwise from north.
-    pub course_deg: Option<f32>,
-    pub altitude_m: Option<f32>,
-    pub ignition: Option<bool>,
-    pub satellites: Option<i16>,
-    /// gps, lbs (cell tower), wifi or beacon.
-    pub fix_kind: String,
-}
 
 impl Csv for Fix {
     const HEADER: &'static str =
@@ -159,33 +145,21 @@ pub(crate) async fn device_track(
     Query(query): Query<TrackQuery>,
 ) -> Result<Response, ApiError> {
     let mut errors = Vec::new();
-    if query.from >= query.to {
-        errors.push(FieldError::new("to", "must be after `from`"));
-    } else if query.to - query.from > TimeDelta::days(MAX_TRACK_DAYS) {
+    if validate::times(Some(query.from), Some(query.to), &mut errors)
+        && query.to - query.from > TimeDelta::days(MAX_TRACK_DAYS)
+    {
         errors.push(FieldError::new("to", format!("at most {MAX_TRACK_DAYS} days after `from`")));
     }
     let format = Format::parse(query.format.as_deref());
     if format.is_none() {
         errors.push(FieldError::new("format", "must be json, geojson, gpx or csv"));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    validate::finish(errors)?;
     let format = format.unwrap_or(Format::Json);
     let device = device_info(&state.pool, id).await?;
-    let fixes = export::fetch_owned(
-        &state,
-        &who,
-        sqlx::query_as::<_, Fix>(
-            "select gps_time, lat, lon, speed_kmh, course_deg, altitude_m, ignition, satellites, fix_kind
-             from fleet.positions
-             where device_id = $1 and gps_time >= $2 and gps_time < $3
-             order by gps_time",
-        )
-        .bind(id)
-        .bind(query.from)
-        .bind(query.to),
-    )?;
+    let (from, to) = (query.from, query.to);
+    let fixes =
+        export::fetch_owned(&state, &who, move |pool| fleet_db::tracks::track(pool, id, from, to))?;
     let filename = format!(
         "track-{}-{}-{}.{}",
         device.imei,
@@ -353,21 +327,6 @@ pub struct DayTotals {
     pub stopped_min: f64,
 }
 
-/// The device a day report is about, in its time zone.
-#[derive(Debug, sqlx::FromRow)]
-struct DaySubject {
-    imei: String,
-    name: String,
-    plate: Option<String>,
-    driver_name: Option<String>,
-    timezone: String,
-    today: NaiveDate,
-}
-
-/// Trips started, distance m, driving s, idle s (null without ignition data), parked s and
-/// the reporting time.
-type Totals = (i32, f64, f64, Option<f64>, f64, Option<DateTime<Utc>>);
-
 /// Seconds to minutes, to 0.1 min.
 fn minutes(s: f64) -> f64 {
     (s / 6.0).round() / 10.0
@@ -399,61 +358,46 @@ pub(crate) async fn device_day(
     sqlx::query("set transaction isolation level repeatable read, read only")
         .execute(&mut *tx)
         .await?;
-    let device: Option<DaySubject> = sqlx::query_as(
-        "select d.imei, d.name, d.plate, d.driver_name, s.timezone,
-                (now() at time zone s.timezone)::date as today
-         from fleet.devices d
-         join reporting.v_device_analytics_settings s on s.device_id = d.device_id
-         where d.device_id = $1",
-    )
-    .bind(id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some(DaySubject { imei, name, plate, driver_name, timezone, today }) = device else {
+    let device = fleet_db::day::subject(&mut tx, id).await?;
+    let Some(fleet_db::day::DaySubject { imei, name, plate, driver_name, timezone, today }) =
+        device
+    else {
         return Err(ApiError::NotFound(format!("there is no device {id}")));
     };
     let date = query.date.unwrap_or(today);
-    let (from, to): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
-        "select $1::date::timestamp at time zone $2, ($1::date + 1)::timestamp at time zone $2",
-    )
-    .bind(date)
-    .bind(&timezone)
-    .fetch_one(&mut *tx)
-    .await?;
-    let trips: Vec<Trip> = sqlx::query_as(&format!(
-        "select {TRIP_COLUMNS} from fleet.trips t join fleet.devices d using (device_id)
-         where t.device_id = $1 and t.start_time >= $2 and t.start_time < $3
-         order by t.start_time"
-    ))
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
-    let stops: Vec<Stop> = sqlx::query_as(&format!(
-        "select {STOP_COLUMNS} from fleet.stops s join fleet.devices d using (device_id)
-         where s.device_id = $1 and s.start_time < $3 and s.end_time > $2
-         order by s.start_time"
-    ))
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_all(&mut *tx)
-    .await?;
-    let kpi: Option<Totals> = sqlx::query_as(
-        "select trips, distance_m, driving_s::float8, idle_s::float8, parked_s::float8, reporting_time
-         from fleet.kpi_daily where device_id = $1 and local_date = $2",
-    )
-    .bind(id)
-    .bind(date)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let (from, to) = fleet_db::day::bounds(&mut tx, date, &timezone).await?;
+    // the lists come newest first; the day reads oldest first
+    let day_trips = TripFilter {
+        device_ids: Some(vec![id]),
+        from: Some(from),
+        to: Some(to),
+        ..TripFilter::default()
+    };
+    let mut trips: Vec<Trip> = fleet_db::trips::trips(&mut *tx, &day_trips).await?;
+    trips.reverse();
+    // every stop overlapping the day
+    let day_stops = StopFilter {
+        device_ids: Some(vec![id]),
+        to: Some(to),
+        ends_after: Some(from),
+        ..StopFilter::default()
+    };
+    let mut stops: Vec<Stop> = fleet_db::trips::stops(&mut *tx, &day_stops).await?;
+    stops.reverse();
+    let kpi = fleet_db::day::kpi_totals(&mut tx, id, date).await?;
     let (source, totals) = match kpi {
         Some(k) => ("kpi_daily", k),
-        None => ("computed", computed_totals(&mut tx, id, from, to).await?),
+        None => ("computed", fleet_db::day::computed_totals(&mut tx, id, from, to).await?),
     };
     tx.commit().await?;
-    let (trip_count, distance_m, driving_s, idle_s, parked_s, reporting_time) = totals;
+    let fleet_db::day::DayTotals {
+        trips: trip_count,
+        distance_m,
+        driving_s,
+        idle_s,
+        parked_s,
+        reporting_time,
+    } = totals;
     Ok(Json(DayReport {
         device_id: id,
         imei,
@@ -476,50 +420,6 @@ pub(crate) async fn device_day(
         trips,
         stops,
     }))
-}
-
-/// The day's totals from its trips and stops, each crossing a day boundary counted by the
-/// share of its time inside the day; idle is null when no fix of the day had ignition data.
-async fn computed_totals(
-    tx: &mut sqlx::PgConnection,
-    id: i32,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> Result<Totals, ApiError> {
-    let totals = sqlx::query_as(
-        "with tr as (
-             select t.*, case when t.duration_s > 0
-                 then greatest(0, extract(epoch from least(t.end_time, $3) - greatest(t.start_time, $2)))::float8 / t.duration_s
-                 else (t.start_time >= $2)::int::float8 end as share
-             from fleet.trips t
-             where t.device_id = $1 and t.start_time < $3 and t.end_time >= $2),
-         st as (
-             select s.*, greatest(0, extract(epoch from least(s.end_time, $3) - greatest(s.start_time, $2)))::float8 as inside_s,
-                    case when s.duration_s > 0
-                 then greatest(0, extract(epoch from least(s.end_time, $3) - greatest(s.start_time, $2)))::float8 / s.duration_s
-                 else 0 end as share
-             from fleet.stops s
-             where s.device_id = $1 and s.start_time < $3 and s.end_time > $2),
-         acc as (
-             select bool_or(p.ignition is not null) as has_acc,
-                    min(p.gps_time) filter (where p.ignition) as reporting_time
-             from fleet.positions p
-             where p.device_id = $1 and p.gps_time >= $2 and p.gps_time < $3)
-         select (select count(*) from tr where tr.start_time >= $2)::int,
-                coalesce((select sum(distance_m * share) from tr), 0)::float8,
-                coalesce((select sum(moving_s * share) from tr), 0)::float8,
-                case when (select has_acc from acc) then
-                    coalesce((select sum(idle_s * share) from tr), 0)::float8
-                    + coalesce((select sum(idle_s * share) from st), 0)::float8 end,
-                coalesce((select sum(greatest(0, inside_s - idle_s * share)) from st), 0)::float8,
-                (select reporting_time from acc)",
-    )
-    .bind(id)
-    .bind(from)
-    .bind(to)
-    .fetch_one(tx)
-    .await?;
-    Ok(totals)
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
+use fleet_core::{EndReason, StopKind};
+use fleet_db::trips::{SegmentFilter, StopFilter, TripFilter};
+pub use fleet_db::trips::{Stop, Trip};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -16,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::export::{self, Csv};
 use super::extract::Path;
 use super::live::GEO_JSON;
+use super::{negotiate, paging, validate};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -24,50 +26,6 @@ use crate::{ApiError, AppState, Problem};
 pub const DEFAULT_LIMIT: i64 = 100;
 /// Largest page size of the trip and stop lists.
 pub const MAX_LIMIT: i64 = 1000;
-
-/// A trip with the vehicle that made it.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct Trip {
-    pub device_id: i32,
-    pub imei: String,
-    pub name: String,
-    pub plate: Option<String>,
-    pub driver_name: Option<String>,
-    pub start_time: DateTime<Utc>,
-    pub end_time: DateTime<Utc>,
-    pub start_lat: f64,
-    pub start_lon: f64,
-    pub end_lat: f64,
-    pub end_lon: f64,
-    /// Distance over consecutive fixes while moving, metres.
-    pub distance_m: f64,
-    /// end_time - start_time, seconds.
-    pub duration_s: i32,
-    /// Seconds above the moving speed threshold.
-    pub moving_s: i32,
-    /// Seconds with the ignition on and stationary inside the trip.
-    pub idle_s: i32,
-    pub max_speed_kmh: Option<f32>,
-    /// distance_m / moving_s, km/h.
-    pub avg_speed_kmh: Option<f32>,
-    /// Times the speed went above the configured limit.
-    pub overspeed_count: i32,
-    /// Seconds above the configured limit.
-    pub overspeed_s: i32,
-    /// Fixes the trip was built from.
-    pub point_count: i32,
-    /// Seconds inside the trip not covered by fixes.
-    pub gap_s: i32,
-    /// work_stop, long_gap, day_end or open (still going).
-    pub end_reason: String,
-    pub start_geofence: Option<String>,
-    pub end_geofence: Option<String>,
-}
-
-pub(crate) const TRIP_COLUMNS: &str = "t.device_id, d.imei, d.name, d.plate, d.driver_name, \
-     t.start_time, t.end_time, t.start_lat, t.start_lon, t.end_lat, t.end_lon, t.distance_m, \
-     t.duration_s, t.moving_s, t.idle_s, t.max_speed_kmh, t.avg_speed_kmh, t.overspeed_count, \
-     t.overspeed_s, t.point_count, t.gap_s, t.end_reason, t.start_geofence, t.end_geofence";
 
 impl Csv for Trip {
     const HEADER: &'static str = "device_id,imei,name,plate,driver_name,start_time,end_time,\
@@ -98,38 +56,12 @@ impl Csv for Trip {
         w.num(self.overspeed_s);
         w.num(self.point_count);
         w.num(self.gap_s);
-        w.text(&self.end_reason);
+        w.text(self.end_reason.as_str());
         w.opt_text(self.start_geofence.as_deref());
         w.opt_text(self.end_geofence.as_deref());
         w.end();
     }
 }
-
-/// A stop (the time between trips) with the vehicle.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
-pub struct Stop {
-    pub device_id: i32,
-    pub imei: String,
-    pub name: String,
-    pub plate: Option<String>,
-    pub driver_name: Option<String>,
-    /// When the vehicle halted.
-    pub start_time: DateTime<Utc>,
-    /// When the next trip started, or the newest fix for the current stop.
-    pub end_time: DateTime<Utc>,
-    pub lat: f64,
-    pub lon: f64,
-    /// parked, or idling when the engine ran for most of the stop.
-    pub kind: String,
-    pub duration_s: i32,
-    /// Seconds with the ignition on.
-    pub idle_s: i32,
-    /// Geofence the vehicle stood in, if any.
-    pub geofence: Option<String>,
-}
-
-pub(crate) const STOP_COLUMNS: &str = "s.device_id, d.imei, d.name, d.plate, d.driver_name, \
-     s.start_time, s.end_time, s.lat, s.lon, s.kind, s.duration_s, s.idle_s, s.geofence";
 
 impl Csv for Stop {
     const HEADER: &'static str = "device_id,imei,name,plate,driver_name,start_time,end_time,\
@@ -146,7 +78,7 @@ impl Csv for Stop {
         w.time(self.end_time);
         w.num(self.lat);
         w.num(self.lon);
-        w.text(&self.kind);
+        w.text(self.kind.as_str());
         w.num(self.duration_s);
         w.num(self.idle_s);
         w.opt_text(self.geofence.as_deref());
@@ -225,24 +157,6 @@ pub struct StopQuery {
     pub format: Option<String>,
 }
 
-/// The validated filters shared by trips and stops.
-#[derive(Debug, Default)]
-struct Filters {
-    device_ids: Option<Vec<i32>>,
-    cost_centre: Option<String>,
-    city: Option<String>,
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    /// end reasons (trips) or kinds (stops)
-    kinds: Option<Vec<String>>,
-    limit: i64,
-    after: Option<(DateTime<Utc>, i32)>,
-    csv: bool,
-}
-
-const END_REASONS: [&str; 4] = ["work_stop", "long_gap", "day_end", "open"];
-const STOP_KINDS: [&str; 2] = ["parked", "idling"];
-
 /// Parses a query string in which `device_id` may repeat (the rest as `T`), naming the
 /// offending field on failure.
 fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<(T, Vec<String>), ApiError> {
@@ -268,177 +182,48 @@ fn parse_query<T: DeserializeOwned>(raw: Option<&str>) -> Result<(T, Vec<String>
     Ok((query, ids))
 }
 
+/// The filters trips and stops share, checked in the order the parameters are documented;
+/// `kinds` checks the end reasons or kinds. Also whether CSV was asked for, which reads every
+/// matching row where JSON reads a page and one row more.
 #[allow(clippy::too_many_arguments)]
-fn validate(
+fn filter<K>(
     ids: &[String],
     cost_centre: Option<String>,
     city: Option<String>,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
-    kinds: Option<(&str, &str, &[&str])>,
+    kinds: impl FnOnce(&mut Vec<FieldError>) -> Option<Vec<K>>,
     limit: Option<i64>,
     after: Option<&str>,
     format: Option<&str>,
     headers: &HeaderMap,
-) -> Result<Filters, ApiError> {
+) -> Result<(SegmentFilter<K>, i64, bool), ApiError> {
     let mut errors = Vec::new();
-    let mut device_ids = Vec::new();
-    for part in ids.iter().flat_map(|s| s.split(',')).map(str::trim).filter(|s| !s.is_empty()) {
-        match part.parse::<i32>() {
-            Ok(id) => device_ids.push(id),
-            Err(_) => errors.push(FieldError::new("device_id", format!("{part:?} is not an id"))),
-        }
-    }
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            errors.push(FieldError::new("to", "must be after `from`"));
-        }
-    }
-    let mut kind_list = None;
-    if let Some((field, value, allowed)) = kinds {
-        let mut list = Vec::new();
-        for part in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            if allowed.contains(&part) {
-                list.push(part.to_owned());
-            } else {
-                errors.push(FieldError::new(
-                    field,
-                    format!("{part:?} is not one of {}", allowed.join(", ")),
-                ));
-            }
-        }
-        kind_list = Some(list).filter(|l| !l.is_empty());
-    }
-    let limit = limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
-    let after = match after.map(decode_cursor).transpose() {
-        Ok(a) => a,
-        Err(()) => {
-            errors.push(FieldError::new("after", "not a cursor from `next_after`"));
-            None
-        }
-    };
-    let csv = match format.map(str::trim) {
-        None | Some("") => accepts_csv(headers),
-        Some("json") => false,
-        Some("csv") => true,
-        Some(other) => {
-            errors.push(FieldError::new("format", format!("{other:?} is not json or csv")));
-            false
-        }
-    };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-    let clean = |s: Option<String>| s.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    Ok(Filters {
-        device_ids: Some(device_ids).filter(|d| !d.is_empty()),
-        cost_centre: clean(cost_centre),
-        city: clean(city),
+    let device_ids = validate::ids("device_id", ids, &mut errors);
+    validate::times(from, to, &mut errors);
+    let kinds = kinds(&mut errors);
+    let limit = validate::limit(limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
+    let after = paging::after::<(i64, i32)>(after, &mut errors)
+        .and_then(|(micros, id)| Some((DateTime::from_timestamp_micros(micros)?, id)));
+    let csv = negotiate::wants_csv(format, headers, &mut errors);
+    validate::finish(errors)?;
+    let filter = SegmentFilter {
+        device_ids,
+        cost_centre: validate::text(cost_centre),
+        city: validate::text(city),
         from,
         to,
-        kinds: kind_list,
-        limit,
+        kinds,
         after,
-        csv,
-    })
-}
-
-/// Whether the `Accept` header prefers CSV over JSON (CSV listed, JSON not before it).
-fn accepts_csv(headers: &HeaderMap) -> bool {
-    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return false;
+        limit: (!csv).then_some(limit + 1),
+        ..SegmentFilter::default()
     };
-    for media in accept.split(',').map(|m| m.split(';').next().unwrap_or("").trim()) {
-        match media.to_ascii_lowercase().as_str() {
-            "text/csv" => return true,
-            "application/json" => return false,
-            _ => {}
-        }
-    }
-    false
+    Ok((filter, limit, csv))
 }
 
-/// The opaque cursor of a row: base64url of `<start time in µs>.<device id>`.
-fn encode_cursor(start: DateTime<Utc>, device_id: i32) -> String {
-    URL_SAFE_NO_PAD.encode(format!("{}.{device_id}", start.timestamp_micros()))
-}
-
-fn decode_cursor(s: &str) -> Result<(DateTime<Utc>, i32), ()> {
-    let bytes = URL_SAFE_NO_PAD.decode(s.trim()).map_err(|_| ())?;
-    let text = String::from_utf8(bytes).map_err(|_| ())?;
-    let (micros, id) = text.split_once('.').ok_or(())?;
-    let time = DateTime::from_timestamp_micros(micros.parse().map_err(|_| ())?).ok_or(())?;
-    Ok((time, id.parse().map_err(|_| ())?))
-}
-
-const TRIPS_SQL: &str = "select t.device_id, d.imei, d.name, d.plate, d.driver_name, \
-     t.start_time, t.end_time, t.start_lat, t.start_lon, t.end_lat, t.end_lon, t.distance_m, \
-     t.duration_s, t.moving_s, t.idle_s, t.max_speed_kmh, t.avg_speed_kmh, t.overspeed_count, \
-     t.overspeed_s, t.point_count, t.gap_s, t.end_reason, t.start_geofence, t.end_geofence
-     from fleet.trips t join fleet.devices d using (device_id)
-     where ($1::int[] is null or t.device_id = any($1))
-       and ($2::text is null or lower(d.cost_centre) = lower($2))
-       and ($3::text is null or lower(d.city) = lower($3))
-       and ($4::timestamptz is null or t.start_time >= $4)
-       and ($5::timestamptz is null or t.start_time < $5)
-       and ($6::text[] is null or t.end_reason = any($6))
-       and ($7::timestamptz is null or t.start_time < $7 or (t.start_time = $7 and t.device_id > $8))
-     order by t.start_time desc, t.device_id
-     limit $9";
-
-const STOPS_SQL: &str = "select s.device_id, d.imei, d.name, d.plate, d.driver_name, \
-     s.start_time, s.end_time, s.lat, s.lon, s.kind, s.duration_s, s.idle_s, s.geofence
-     from fleet.stops s join fleet.devices d using (device_id)
-     where ($1::int[] is null or s.device_id = any($1))
-       and ($2::text is null or lower(d.cost_centre) = lower($2))
-       and ($3::text is null or lower(d.city) = lower($3))
-       and ($4::timestamptz is null or s.start_time >= $4)
-       and ($5::timestamptz is null or s.start_time < $5)
-       and ($6::text[] is null or s.kind = any($6))
-       and ($7::timestamptz is null or s.start_time < $7 or (s.start_time = $7 and s.device_id > $8))
-     order by s.start_time desc, s.device_id
-     limit $9";
-
-/// The list query with the filters bound; CSV reads every row, pages one more than `limit`.
-fn bind<'q, O>(
-    sql: &'static str,
-    f: Filters,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>
-where
-    O: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-{
-    let (after_time, after_id) = f.after.unzip();
-    sqlx::query_as(sql)
-        .bind(f.device_ids)
-        .bind(f.cost_centre)
-        .bind(f.city)
-        .bind(f.from)
-        .bind(f.to)
-        .bind(f.kinds)
-        .bind(after_time)
-        .bind(after_id)
-        .bind(if f.csv { None } else { Some(f.limit + 1) })
-}
-
-/// Keeps `limit` rows and the cursor after the last, when there were more.
-fn page<T>(
-    mut items: Vec<T>,
-    limit: i64,
-    key: impl Fn(&T) -> (DateTime<Utc>, i32),
-) -> (Vec<T>, Option<String>) {
-    if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        let next = items.last().map(|i| {
-            let (t, d) = key(i);
-            encode_cursor(t, d)
-        });
-        (items, next)
-    } else {
-        (items, None)
-    }
+/// The cursor key of a row: its start time in microseconds and its device.
+fn key(start: DateTime<Utc>, device_id: i32) -> (i64, i32) {
+    (start.timestamp_micros(), device_id)
 }
 
 /// List trips.
@@ -468,25 +253,26 @@ pub(crate) async fn list_trips(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (q, ids): (TripQuery, _) = parse_query(raw.as_deref())?;
-    let f = validate(
+    let end_reason = q.end_reason.as_deref();
+    let (f, limit, csv): (TripFilter, _, _) = filter(
         &ids,
         q.cost_centre,
         q.city,
         q.from,
         q.to,
-        q.end_reason.as_deref().map(|v| ("end_reason", v, &END_REASONS[..])),
+        |e| validate::names("end_reason", end_reason, &EndReason::ALL, EndReason::as_str, e),
         q.limit,
         q.after.as_deref(),
         q.format.as_deref(),
         &headers,
     )?;
-    if f.csv {
-        let rows = export::fetch_owned(&state, &who, bind::<Trip>(TRIPS_SQL, f))?;
+    if csv {
+        let rows =
+            export::fetch_owned(&state, &who, move |pool| fleet_db::trips::trip_stream(pool, f))?;
         return Ok(export::csv_response(rows, "trips.csv"));
     }
-    let limit = f.limit;
-    let items: Vec<Trip> = bind(TRIPS_SQL, f).fetch_all(&state.pool).await?;
-    let (items, next_after) = page(items, limit, |t| (t.start_time, t.device_id));
+    let mut items = fleet_db::trips::trips(&state.pool, &f).await?;
+    let next_after = paging::next_after(&mut items, limit, |t| key(t.start_time, t.device_id));
     Ok(Json(TripPage { items, next_after }).into_response())
 }
 
@@ -517,25 +303,26 @@ pub(crate) async fn list_stops(
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     let (q, ids): (StopQuery, _) = parse_query(raw.as_deref())?;
-    let f = validate(
+    let kind = q.kind.as_deref();
+    let (f, limit, csv): (StopFilter, _, _) = filter(
         &ids,
         q.cost_centre,
         q.city,
         q.from,
         q.to,
-        q.kind.as_deref().map(|v| ("kind", v, &STOP_KINDS[..])),
+        |e| validate::names("kind", kind, &StopKind::ALL, StopKind::as_str, e),
         q.limit,
         q.after.as_deref(),
         q.format.as_deref(),
         &headers,
     )?;
-    if f.csv {
-        let rows = export::fetch_owned(&state, &who, bind::<Stop>(STOPS_SQL, f))?;
+    if csv {
+        let rows =
+            export::fetch_owned(&state, &who, move |pool| fleet_db::trips::stop_stream(pool, f))?;
         return Ok(export::csv_response(rows, "stops.csv"));
     }
-    let limit = f.limit;
-    let items: Vec<Stop> = bind(STOPS_SQL, f).fetch_all(&state.pool).await?;
-    let (items, next_after) = page(items, limit, |s| (s.start_time, s.device_id));
+    let mut items = fleet_db::trips::stops(&state.pool, &f).await?;
+    let next_after = paging::next_after(&mut items, limit, |s| key(s.start_time, s.device_id));
     Ok(Json(StopPage { items, next_after }).into_response())
 }
 
@@ -544,15 +331,7 @@ async fn fetch_trip(
     device_id: i32,
     start: DateTime<Utc>,
 ) -> Result<Trip, ApiError> {
-    sqlx::query_as(&format!(
-        "select {TRIP_COLUMNS} from fleet.trips t join fleet.devices d using (device_id)
-         where t.device_id = $1 and t.start_time = $2"
-    ))
-    .bind(device_id)
-    .bind(start)
-    .fetch_optional(pool)
-    .await?
-    .ok_or_else(|| {
+    fleet_db::trips::trip(pool, device_id, start).await?.ok_or_else(|| {
         ApiError::NotFound(format!(
             "device {device_id} has no trip starting at {}",
             start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
@@ -612,7 +391,7 @@ pub struct TripTrackProperties {
     pub device_id: i32,
     pub start_time: DateTime<Utc>,
     pub end_time: DateTime<Utc>,
-    pub end_reason: String,
+    pub end_reason: EndReason,
     pub distance_m: f64,
     /// GPS time of each coordinate.
     pub times: Vec<DateTime<Utc>>,
@@ -644,23 +423,16 @@ pub(crate) async fn trip_track(
     Path((device_id, start)): Path<(i32, DateTime<Utc>)>,
 ) -> Result<impl IntoResponse, ApiError> {
     let trip = fetch_trip(&state.pool, device_id, start).await?;
-    let fixes: Vec<(DateTime<Utc>, f64, f64, Option<f32>)> = sqlx::query_as(
-        "select gps_time, lat, lon, speed_kmh from fleet.positions
-         where device_id = $1 and gps_time >= $2 and gps_time <= $3
-         order by gps_time",
-    )
-    .bind(device_id)
-    .bind(trip.start_time)
-    .bind(trip.end_time)
-    .fetch_all(&state.pool)
-    .await?;
+    let fixes =
+        fleet_db::tracks::trip_points(&state.pool, device_id, trip.start_time, trip.end_time)
+            .await?;
     let mut coordinates = Vec::with_capacity(fixes.len());
     let mut times = Vec::with_capacity(fixes.len());
     let mut speeds_kmh = Vec::with_capacity(fixes.len());
-    for (t, lat, lon, speed) in fixes {
-        coordinates.push([lon, lat]);
-        times.push(t);
-        speeds_kmh.push(speed);
+    for fix in fixes {
+        coordinates.push([fix.lon, fix.lat]);
+        times.push(fix.gps_time);
+        speeds_kmh.push(fix.speed_kmh);
     }
     let body = TripTrack {
         type_: "Feature".to_owned(),
@@ -683,14 +455,21 @@ pub(crate) async fn trip_track(
 mod tests {
     use super::*;
 
-    #[test]
-    fn cursors_round_trip_and_garbage_is_rejected() {
-        let t = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
-        assert_eq!(decode_cursor(&encode_cursor(t, 42)), Ok((t, 42)));
-        for bad in ["", "x", "!!!", &URL_SAFE_NO_PAD.encode("12.x"), &URL_SAFE_NO_PAD.encode("12")]
-        {
-            assert!(decode_cursor(bad).is_err(), "{bad}");
-        }
+    fn trip_filter(query: &str, headers: &HeaderMap) -> Result<(TripFilter, i64, bool), ApiError> {
+        let (q, ids): (TripQuery, _) = parse_query(Some(query))?;
+        let end_reason = q.end_reason.as_deref();
+        filter(
+            &ids,
+            q.cost_centre,
+            q.city,
+            q.from,
+            q.to,
+            |e| validate::names("end_reason", end_reason, &EndReason::ALL, EndReason::as_str, e),
+            q.limit,
+            q.after.as_deref(),
+            q.format.as_deref(),
+            headers,
+        )
     }
 
     #[test]
@@ -699,24 +478,21 @@ mod tests {
             parse_query(Some("device_id=1,2&city=Nairobi&device_id=3")).expect("ok");
         assert_eq!(ids, ["1,2", "3"]);
         assert_eq!(q.city.as_deref(), Some("Nairobi"));
-        let f = validate(&ids, None, None, None, None, None, None, None, None, &HeaderMap::new())
-            .expect("valid");
+        let (f, _, _) = trip_filter("device_id=1,2&device_id=3", &HeaderMap::new()).expect("valid");
         assert_eq!(f.device_ids, Some(vec![1, 2, 3]));
         let e = parse_query::<TripQuery>(Some("from=yesterday")).expect_err("bad time");
         assert_eq!(e.problem().errors[0].field, "from");
     }
 
     #[test]
-    fn accept_chooses_csv_only_when_preferred() {
-        let mut h = HeaderMap::new();
-        for (accept, csv) in [
-            ("text/csv", true),
-            ("text/csv;q=0.9, */*", true),
-            ("application/json, text/csv", false),
-            ("*/*", false),
-        ] {
-            h.insert(header::ACCEPT, accept.parse().expect("value"));
-            assert_eq!(accepts_csv(&h), csv, "{accept}");
-        }
+    fn a_page_cursor_brings_back_the_row_it_names() {
+        let t = DateTime::from_timestamp_micros(1_790_000_000_123_456).expect("time");
+        let after = paging::encode(&key(t, 42));
+        let (f, limit, csv) =
+            trip_filter(&format!("after={after}&limit=5"), &HeaderMap::new()).expect("valid");
+        assert_eq!((f.after, f.limit, limit, csv), (Some((t, 42)), Some(6), 5, false));
+        let e = trip_filter("after=MTIuNDI&end_reason=parked", &HeaderMap::new()).expect_err("bad");
+        let fields: Vec<String> = e.problem().errors.into_iter().map(|f| f.field).collect();
+        assert_eq!(fields, ["end_reason", "after"]);
     }
 }

@@ -336,20 +336,7 @@ impl Backlog {
         let kpi: Vec<_> = ids.iter().map(|id| self.kpi.get(id).copied()).collect();
         let ids: Vec<i32> = ids.into_iter().collect();
         // devices in id order, so concurrent flushes lock backlog rows in one order
-        sqlx::query(
-            "insert into fleet.analytics_backlog (device_id, positions_from, kpi_from)
-             select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[])
-             on conflict (device_id) do update set
-                 positions_from = least(fleet.analytics_backlog.positions_from, excluded.positions_from),
-                 kpi_from = least(fleet.analytics_backlog.kpi_from, excluded.kpi_from),
-                 version = fleet.analytics_backlog.version + 1",
-        )
-        .bind(&ids)
-        .bind(&positions)
-        .bind(&kpi)
-        .execute(&mut *tx)
-        .await?;
-        Ok(())
+        fleet_db::analytics::mark_new_data(tx, &ids, &positions, &kpi).await
     }
 }
 

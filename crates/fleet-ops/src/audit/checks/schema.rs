@@ -88,20 +88,26 @@ pub(super) async fn retention(pool: &PgPool, ctx: &AuditContext) -> Result<Check
             ));
         }
     }
-    let tables: [(&str, &str, Option<u32>); 3] = [
-        ("fleet.trips", "start_time", r.trips_days),
-        ("fleet.alarms", "alarm_time", r.alarms_days),
-        ("fleet.kpi_daily", "local_date", r.kpi_days),
+    // in the order the periods are listed: trips, alarms, KPIs
+    let expired = [
+        ("fleet.trips", r.trips_days, cutoff(r.trips_days)),
+        ("fleet.alarms", r.alarms_days, cutoff(r.alarms_days)),
+        ("fleet.kpi_daily", r.kpi_days, cutoff(r.kpi_days)),
     ];
-    for (table, column, days) in tables {
-        let Some(cut) = cutoff(days) else { continue };
-        let old: bool = sqlx::query_scalar(&format!(
-            "select exists (select from {table} where {column} < $1::timestamptz)"
-        ))
-        .bind(cut)
-        .fetch_one(pool)
-        .await
-        .context("looking for expired rows")?;
+    for (table, days, cut) in expired {
+        let Some(cut) = cut else { continue };
+        let old =
+            match table {
+                "fleet.trips" => fleet_db::trips::any_before(pool, cut).await,
+                "fleet.kpi_daily" => fleet_db::kpis::any_before(pool, cut).await,
+                _ => sqlx::query_scalar(
+                    "select exists (select from fleet.alarms where alarm_time < $1::timestamptz)",
+                )
+                .bind(cut)
+                .fetch_one(pool)
+                .await,
+            }
+            .context("looking for expired rows")?;
         if old {
             late.push(format!("{table} has rows past its {}-day period", days.unwrap_or(0)));
         }

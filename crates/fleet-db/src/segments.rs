@@ -1,4 +1,6 @@
-//! Writing what the trip builder derived: one chunk of devices per transaction.
+//! The trip builder's segments: the recent spans it restarts from, and writing what it
+//! derived (`fleet.trips`, `fleet.stops`, `fleet.geofence_events`), one chunk of devices per
+//! transaction.
 //!
 //! Each device's segments are replaced from the time its re-derivation started, its geofence
 //! events from its first re-read fix, the local days touched are queued for a KPI refresh, and
@@ -6,8 +8,49 @@
 //! either the old or the new derivation, and a failure leaves the mark for the next pass.
 
 use chrono::{DateTime, Utc};
-use fleet_core::{GeofenceEvent, Geofences, Segment};
+use std::collections::HashMap;
+
+use fleet_core::{GeofenceEvent, Geofences, Segment, Span};
 use sqlx::{PgConnection, Postgres, Transaction};
+
+/// For each (device, late time), the last few stored segments ending at or before it, in time
+/// order: enough for `restart_point_of` to find the latest safe stop in all but contrived
+/// histories, and any earlier answer is also correct. `None` means "at the end of time".
+pub async fn recent_spans(
+    conn: &mut PgConnection,
+    late: &[(i32, Option<DateTime<Utc>>)],
+) -> Result<HashMap<i32, Vec<Span>>, sqlx::Error> {
+    let ids: Vec<i32> = late.iter().map(|l| l.0).collect();
+    let times: Vec<Option<DateTime<Utc>>> = late.iter().map(|l| l.1).collect();
+    let rows = sqlx::query!(
+        r#"select v.device_id as "device_id!", s.is_trip as "is_trip!",
+                  s.start_time as "start_time!", s.end_time as "end_time!"
+           from unnest($1::int[], $2::timestamptz[]) as v(device_id, late)
+           cross join lateral (
+               (select true as is_trip, start_time, end_time from fleet.trips t
+                where t.device_id = v.device_id and t.end_time <= coalesce(v.late, 'infinity')
+                order by t.start_time desc limit 6)
+               union all
+               (select false, start_time, end_time from fleet.stops s
+                where s.device_id = v.device_id and s.end_time <= coalesce(v.late, 'infinity')
+                order by s.start_time desc limit 6)
+           ) s
+           order by v.device_id, s.start_time, s.is_trip"#,
+        &ids,
+        &times as &[Option<DateTime<Utc>>]
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out: HashMap<i32, Vec<Span>> = HashMap::new();
+    for r in rows {
+        out.entry(r.device_id).or_default().push(Span {
+            is_trip: r.is_trip,
+            start: r.start_time,
+            end: r.end_time,
+        });
+    }
+    Ok(out)
+}
 
 /// One device's re-derivation.
 #[derive(Debug, Clone)]
@@ -122,7 +165,10 @@ pub async fn write_chunk(
     insert_trips(tx, &trips).await?;
     insert_stops(tx, &stops).await?;
     replace_events(tx, outputs).await?;
-    mark_kpis(tx, outputs).await?;
+    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
+    let kpi_from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
+    let kpi_to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
+    crate::kpis::queue(tx, &ids, &kpi_from, &kpi_to).await?;
     clear_backlog(tx, outputs).await?;
     Ok(trips.device_id.len())
 }
@@ -133,24 +179,35 @@ async fn delete_segments(
 ) -> Result<(), sqlx::Error> {
     let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.segments_from).collect();
-    for table in ["fleet.trips", "fleet.stops"] {
-        // the rows are found with one index range scan per device and deleted by ctid: a join
-        // against the array would make the planner scan the whole table (`offset 0` keeps the
-        // lateral subquery from being flattened into such a join)
-        sqlx::query(&format!(
-            "delete from {table} where ctid = any(array(
-                 select x.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
-                 cross join lateral (
-                     select ctid from {table} x
-                     where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')
-                     offset 0
-                 ) x))"
-        ))
-        .bind(&ids)
-        .bind(&from)
-        .execute(&mut *tx)
-        .await?;
-    }
+    // the rows are found with one index range scan per device and deleted by ctid: a join
+    // against the array would make the planner scan the whole table (`offset 0` keeps the
+    // lateral subquery from being flattened into such a join)
+    sqlx::query!(
+        "delete from fleet.trips where ctid = any(array(
+             select x.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+             cross join lateral (
+                 select ctid from fleet.trips x
+                 where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')
+                 offset 0
+             ) x))",
+        &ids,
+        &from as &[Option<DateTime<Utc>>]
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "delete from fleet.stops where ctid = any(array(
+             select x.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+             cross join lateral (
+                 select ctid from fleet.stops x
+                 where x.device_id = v.device_id and x.start_time >= coalesce(v.since, '-infinity')
+                 offset 0
+             ) x))",
+        &ids,
+        &from as &[Option<DateTime<Utc>>]
+    )
+    .execute(&mut *tx)
+    .await?;
     Ok(())
 }
 
@@ -158,7 +215,7 @@ async fn insert_trips(tx: &mut PgConnection, t: &TripColumns) -> Result<(), sqlx
     if t.device_id.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into fleet.trips (device_id, start_time, end_time, start_lat, start_lon, end_lat,
              end_lon, distance_m, duration_s, moving_s, idle_s, max_speed_kmh, avg_speed_kmh,
              overspeed_count, overspeed_s, point_count, gap_s, end_reason, start_geofence,
@@ -167,27 +224,27 @@ async fn insert_trips(tx: &mut PgConnection, t: &TripColumns) -> Result<(), sqlx
              $5::float8[], $6::float8[], $7::float8[], $8::float8[], $9::int[], $10::int[],
              $11::int[], $12::real[], $13::real[], $14::int[], $15::int[], $16::int[],
              $17::int[], $18::text[], $19::text[], $20::text[])",
+        &t.device_id,
+        &t.start,
+        &t.end,
+        &t.start_lat,
+        &t.start_lon,
+        &t.end_lat,
+        &t.end_lon,
+        &t.distance_m,
+        &t.duration_s,
+        &t.moving_s,
+        &t.idle_s,
+        &t.max_speed,
+        &t.avg_speed,
+        &t.overspeed_count,
+        &t.overspeed_s,
+        &t.point_count,
+        &t.gap_s,
+        &t.end_reason as &[&str],
+        &t.start_geofence as &[Option<String>],
+        &t.end_geofence as &[Option<String>],
     )
-    .bind(&t.device_id)
-    .bind(&t.start)
-    .bind(&t.end)
-    .bind(&t.start_lat)
-    .bind(&t.start_lon)
-    .bind(&t.end_lat)
-    .bind(&t.end_lon)
-    .bind(&t.distance_m)
-    .bind(&t.duration_s)
-    .bind(&t.moving_s)
-    .bind(&t.idle_s)
-    .bind(&t.max_speed)
-    .bind(&t.avg_speed)
-    .bind(&t.overspeed_count)
-    .bind(&t.overspeed_s)
-    .bind(&t.point_count)
-    .bind(&t.gap_s)
-    .bind(&t.end_reason)
-    .bind(&t.start_geofence)
-    .bind(&t.end_geofence)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -197,21 +254,21 @@ async fn insert_stops(tx: &mut PgConnection, s: &StopColumns) -> Result<(), sqlx
     if s.device_id.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into fleet.stops (device_id, start_time, end_time, lat, lon, kind, duration_s,
              idle_s, geofence)
          select * from unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $4::float8[],
              $5::float8[], $6::text[], $7::int[], $8::int[], $9::text[])",
+        &s.device_id,
+        &s.start,
+        &s.end,
+        &s.lat,
+        &s.lon,
+        &s.kind as &[&str],
+        &s.duration_s,
+        &s.idle_s,
+        &s.geofence as &[Option<String>],
     )
-    .bind(&s.device_id)
-    .bind(&s.start)
-    .bind(&s.end)
-    .bind(&s.lat)
-    .bind(&s.lon)
-    .bind(&s.kind)
-    .bind(&s.duration_s)
-    .bind(&s.idle_s)
-    .bind(&s.geofence)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -227,7 +284,7 @@ async fn replace_events(
     }
     let ids: Vec<i32> = replaced.iter().map(|o| o.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = replaced.iter().map(|o| o.events_from).collect();
-    sqlx::query(
+    sqlx::query!(
         "delete from fleet.geofence_events where ctid = any(array(
              select e.ctid from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
              cross join lateral (
@@ -235,9 +292,9 @@ async fn replace_events(
                  where e.device_id = v.device_id and e.event_time >= v.since
                  offset 0
              ) e))",
+        &ids,
+        &from as &[Option<DateTime<Utc>>]
     )
-    .bind(&ids)
-    .bind(&from)
     .execute(&mut *tx)
     .await?;
     let events: Vec<(i32, &GeofenceEvent)> =
@@ -245,43 +302,18 @@ async fn replace_events(
     if events.is_empty() {
         return Ok(());
     }
-    sqlx::query(
+    sqlx::query!(
         "insert into fleet.geofence_events (device_id, event_time, geofence_id, event, lat, lon)
-         select * from unnest($1::int[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[], $6::float8[])
+         select * from unnest($1::int[], $2::timestamptz[], $3::int[], $4::text[], $5::float8[],
+             $6::float8[])
          on conflict do nothing",
+        &events.iter().map(|e| e.0).collect::<Vec<_>>(),
+        &events.iter().map(|e| e.1.time).collect::<Vec<_>>(),
+        &events.iter().map(|e| e.1.geofence_id).collect::<Vec<_>>(),
+        &events.iter().map(|e| e.1.kind.as_str()).collect::<Vec<_>>() as &[&str],
+        &events.iter().map(|e| e.1.location.lat()).collect::<Vec<_>>(),
+        &events.iter().map(|e| e.1.location.lon()).collect::<Vec<_>>(),
     )
-    .bind(events.iter().map(|e| e.0).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.1.time).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.1.geofence_id).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.1.kind.as_str()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.1.location.lat()).collect::<Vec<_>>())
-    .bind(events.iter().map(|e| e.1.location.lon()).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
-}
-
-/// Records the local days whose KPIs changed; the KPI step refreshes them later.
-async fn mark_kpis(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Result<(), sqlx::Error> {
-    if outputs.is_empty() {
-        return Ok(());
-    }
-    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
-    let from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
-    let to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
-    sqlx::query(
-        "insert into fleet.kpi_backlog (device_id, from_time, to_time)
-         select d, coalesce(f, '-infinity'), t
-         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) as u(d, f, t)
-         order by d
-         on conflict (device_id) do update set
-             from_time = least(fleet.kpi_backlog.from_time, excluded.from_time),
-             to_time = greatest(fleet.kpi_backlog.to_time, excluded.to_time),
-             version = fleet.kpi_backlog.version + 1",
-    )
-    .bind(&ids)
-    .bind(&from)
-    .bind(&to)
     .execute(&mut *tx)
     .await?;
     Ok(())
@@ -297,33 +329,6 @@ async fn clear_backlog(tx: &mut PgConnection, outputs: &[DeviceOutput]) -> Resul
     }
     let ids: Vec<i32> = marked.iter().map(|m| m.0).collect();
     let versions: Vec<i64> = marked.iter().map(|m| m.1).collect();
-    clear_marks(tx, "fleet.analytics_backlog", &ids, &versions).await?;
-    Ok(())
-}
-
-/// Deletes the marks of `table` (`fleet.analytics_backlog` or `fleet.kpi_backlog`) at the
-/// versions processed, locking the rows in device order first — the order the writer and the
-/// trip builder lock them in, so the writers of a backlog table never deadlock. A mark whose
-/// version moved meanwhile stays for the next pass.
-pub(crate) async fn clear_marks(
-    tx: &mut PgConnection,
-    table: &str,
-    ids: &[i32],
-    versions: &[i64],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
-        "select device_id from {table} where device_id = any($1) order by device_id for update"
-    ))
-    .bind(ids)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(&format!(
-        "delete from {table} b using unnest($1::int[], $2::int8[]) as v(device_id, version)
-         where b.device_id = v.device_id and b.version = v.version"
-    ))
-    .bind(ids)
-    .bind(versions)
-    .execute(&mut *tx)
-    .await?;
+    crate::analytics::clear_backlog(tx, &ids, &versions).await?;
     Ok(())
 }
