@@ -3,8 +3,6 @@
 
 use axum::extract::State;
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -115,22 +113,15 @@ pub struct AlarmQuery {
 /// Where a page ends: the sort key of its last alarm.
 type Cursor = (DateTime<Utc>, i32, String);
 
+/// The shared opaque cursor (api/paging.rs) of the alarm's time in microseconds, device and
+/// type.
 fn encode_cursor(a: &Alarm) -> String {
-    let raw = format!(
-        "{}|{}|{}",
-        a.alarm_time.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        a.device_id,
-        a.alarm_type
-    );
-    URL_SAFE_NO_PAD.encode(raw)
+    super::paging::encode(&(a.alarm_time.timestamp_micros(), a.device_id, &a.alarm_type))
 }
 
 fn decode_cursor(s: &str) -> Option<Cursor> {
-    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).ok()?).ok()?;
-    let mut parts = raw.splitn(3, '|');
-    let time = DateTime::parse_from_rfc3339(parts.next()?).ok()?.with_timezone(&Utc);
-    let device = parts.next()?.parse().ok()?;
-    Some((time, device, parts.next()?.to_owned()))
+    let (micros, device, alarm_type): (i64, i32, String) = super::paging::decode(s)?;
+    Some((DateTime::from_timestamp_micros(micros)?, device, alarm_type))
 }
 
 /// List alarms.
