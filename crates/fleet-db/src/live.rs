@@ -222,3 +222,38 @@ pub async fn newest_fix(pool: &PgPool) -> Result<Option<(DateTime<Utc>, i64)>, s
     .await?;
     Ok(row.map(|r| (r.at, r.age_s)))
 }
+
+/// An active vehicle idling now (its status by `fleet.device_status` is idling).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IdleRecord {
+    pub device_id: i32,
+    pub imei: String,
+    pub name: String,
+    pub plate: Option<String>,
+    pub driver_name: Option<String>,
+    pub cost_centre: Option<String>,
+    pub city: Option<String>,
+    pub lat: f64,
+    pub lon: f64,
+    pub gps_time: DateTime<Utc>,
+    pub since: DateTime<Utc>,
+    pub duration_s: i64,
+}
+
+/// The vehicles idling now, longest idling first.
+pub async fn idling(pool: &PgPool) -> Result<Vec<IdleRecord>, sqlx::Error> {
+    sqlx::query_as!(
+        IdleRecord,
+        r#"select d.device_id, d.imei, d.name, d.plate, d.driver_name, d.cost_centre, d.city,
+                l.lat, l.lon, l.gps_time, l.state_since as since,
+                greatest(0, extract(epoch from now() - l.state_since))::bigint as "duration_s!"
+         from fleet.device_latest l
+         join fleet.devices d on d.device_id = l.device_id
+         join reporting.v_device_analytics_settings s on s.device_id = l.device_id
+         where d.active
+           and fleet.device_status(l.motion_state, l.gps_time, s.offline_after_s) = 'idling'
+         order by l.state_since, d.device_id"#
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -280,7 +280,7 @@ pub(crate) async fn not_moved_today(
 }
 
 /// A vehicle idling now.
-#[derive(Debug, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct IdleVehicle {
     pub device_id: i32,
     pub imei: String,
@@ -304,7 +304,7 @@ pub struct IdleVehicle {
     get,
     path = "/fleet/idle",
     tag = "kpis",
-    description = "Requires role: viewer. Active vehicles whose newest fix (fleet.device_latest) has motion_state idling (ignition on, stationary) and is not older than their offline_after_s, longest idling first.",
+    description = "Requires role: viewer. Active vehicles whose newest fix (fleet.device_latest) has the status idling (fleet.device_status: ignition on, stationary, and not older than their offline_after_s), longest idling first.",
     security(("session" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "The idling vehicles", body = Vec<IdleVehicle>),
@@ -315,20 +315,27 @@ pub(crate) async fn idle(
     State(state): State<AppState>,
     _: Viewer,
 ) -> Result<Json<Vec<IdleVehicle>>, ApiError> {
-    let rows = sqlx::query_as(
-        "select d.device_id, d.imei, d.name, d.plate, d.driver_name, d.cost_centre, d.city,
-                l.lat, l.lon, l.gps_time, l.state_since as since,
-                greatest(0, extract(epoch from now() - l.state_since))::bigint as duration_s
-         from fleet.device_latest l
-         join fleet.devices d on d.device_id = l.device_id
-         join reporting.v_device_analytics_settings s on s.device_id = l.device_id
-         where d.active and l.motion_state = 'idling'
-           and now() - l.gps_time <= make_interval(secs => s.offline_after_s)
-         order by l.state_since, d.device_id",
-    )
-    .fetch_all(&state.pool)
-    .await?;
-    Ok(Json(rows))
+    let rows = fleet_db::live::idling(&state.pool).await?;
+    Ok(Json(rows.into_iter().map(IdleVehicle::from).collect()))
+}
+
+impl From<fleet_db::live::IdleRecord> for IdleVehicle {
+    fn from(r: fleet_db::live::IdleRecord) -> Self {
+        Self {
+            device_id: r.device_id,
+            imei: r.imei,
+            name: r.name,
+            plate: r.plate,
+            driver_name: r.driver_name,
+            cost_centre: r.cost_centre,
+            city: r.city,
+            lat: r.lat,
+            lon: r.lon,
+            gps_time: r.gps_time,
+            since: r.since,
+            duration_s: r.duration_s,
+        }
+    }
 }
 
 #[cfg(test)]
