@@ -48,6 +48,8 @@ async fn a_per_device_offline_override_makes_the_vehicle_offline_on_every_reader
             .await
             .expect("reporting view");
     assert_eq!(report, "offline", "reporting.v_live_positions");
+    let (_, idle) = l.app.get("/fleet/idle", &l.viewer).await;
+    assert_eq!(idle, serde_json::json!([]), "an offline vehicle is not idling");
 
     // without the override the global hour applies again: idling everywhere
     sqlx::query("delete from fleet.analytics_config where scope = 'device'")
@@ -59,4 +61,6 @@ async fn a_per_device_offline_override_makes_the_vehicle_offline_on_every_reader
     assert_eq!(fc["features"][0]["properties"]["status"], "idling", "{fc}");
     let (_, health) = l.app.get("/health/devices", &l.viewer).await;
     assert_eq!(health["items"][0]["status"], "stale", "{health}");
+    let (_, idle) = l.app.get("/fleet/idle", &l.viewer).await;
+    assert_eq!(idle[0]["device_id"], device_id, "idle list: {idle}");
 }
