@@ -172,6 +172,17 @@ pub async fn mark_rebuild(
     Ok(marked)
 }
 
+/// How long the oldest device in the backlog has waited, in seconds (0 when it is empty): the
+/// trip builder's lag.
+pub async fn backlog_lag_s(pool: &PgPool) -> Result<f64, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select coalesce(extract(epoch from now() - min(marked_at)), 0)::float8 as "lag!"
+           from fleet.analytics_backlog"#
+    )
+    .fetch_one(pool)
+    .await
+}
+
 /// Devices waiting in the backlog.
 pub async fn backlog_size(pool: &PgPool) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar!(r#"select count(*) as "n!" from fleet.analytics_backlog"#)

@@ -20,6 +20,7 @@ pub mod lease;
 pub mod live;
 pub mod migrate;
 pub mod notify;
+pub mod ops_alerts;
 pub mod partitions;
 pub mod pool;
 pub mod positions;

@@ -71,7 +71,7 @@ pub struct Readiness {
 }
 
 /// An active ops alert, from `fleet.ops_alerts`.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct OpsAlert {
     pub alert: String,
     pub message: String,
@@ -80,12 +80,14 @@ pub struct OpsAlert {
 
 /// The active ops alerts; empty when they cannot be read (readiness reports the database).
 async fn active_alerts(pool: &sqlx::PgPool) -> Vec<OpsAlert> {
-    sqlx::query_as(
-        "select alert, message, raised_at as since from fleet.ops_alerts where active order by alert",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap_or_default()
+    fleet_db::ops_alerts::active(pool)
+        .await
+        .map(|rows| {
+            rows.into_iter()
+                .map(|a| OpsAlert { alert: a.alert, message: a.message, since: a.raised_at })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Readiness: 200 when the database answers and every migration is applied, 503 otherwise.

@@ -184,21 +184,12 @@ fn bearer_matches(headers: &HeaderMap, token: &Secret<String>) -> bool {
 
 /// The gauges read from the database: the trip builder's lag and the ops alerts.
 async fn sample_database(pool: sqlx::PgPool) {
-    let lag: Result<f64, sqlx::Error> = sqlx::query_scalar(
-        "select coalesce(extract(epoch from now() - min(marked_at)), 0)::float8
-         from fleet.analytics_backlog",
-    )
-    .fetch_one(&pool)
-    .await;
+    let lag = fleet_db::analytics::backlog_lag_s(&pool).await;
     match lag {
         Ok(s) => metrics::gauge!("fleetd_trip_builder_lag_seconds").set(s),
         Err(e) => tracing::warn!(error = %e, "trip builder lag not sampled"),
     }
-    let alerts: Result<Vec<(String, bool)>, sqlx::Error> =
-        sqlx::query_as("select alert, active from fleet.ops_alerts order by alert limit $1")
-            .bind(MAX_ALERTS as i64)
-            .fetch_all(&pool)
-            .await;
+    let alerts = fleet_db::ops_alerts::states(&pool, MAX_ALERTS as i64).await;
     match alerts {
         Ok(rows) => {
             for (alert, active) in rows.into_iter().filter(|(a, _)| alert_label(a)) {

@@ -107,21 +107,9 @@ pub async fn transition(
 ) -> Result<Vec<Notification>, OpsError> {
     let mut out = Vec::new();
     for c in now_holding {
-        let raised: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "insert into fleet.ops_alerts as a (alert, active, message, raised_at, detail)
-             values ($1, true, $2, now(), $3)
-             on conflict (alert) do update
-                 set active = true, message = excluded.message, raised_at = now(),
-                     cleared_at = null, detail = excluded.detail
-                 where not a.active
-             returning raised_at",
-        )
-        .bind(&c.alert)
-        .bind(&c.message)
-        .bind(&c.detail)
-        .fetch_optional(pool)
-        .await
-        .context("raising an ops alert")?;
+        let raised = fleet_db::ops_alerts::raise(pool, &c.alert, &c.message, &c.detail)
+            .await
+            .context("raising an ops alert")?;
         if let Some(at) = raised {
             tracing::error!(alert = %c.alert, "ops alert raised: {}", c.message);
             out.push(Notification {
@@ -135,24 +123,17 @@ pub async fn transition(
         }
     }
     let holding: Vec<&str> = now_holding.iter().map(|c| c.alert.as_str()).collect();
-    let cleared: Vec<(String, String, DateTime<Utc>, DateTime<Utc>)> = sqlx::query_as(
-        "update fleet.ops_alerts set active = false, cleared_at = now()
-         where active and not (alert = any($1))
-         returning alert, message, raised_at, cleared_at",
-    )
-    .bind(&holding)
-    .fetch_all(pool)
-    .await
-    .context("clearing ops alerts")?;
-    for (alert, message, raised_at, at) in cleared {
-        let lasted = (at - raised_at).num_seconds();
+    let cleared =
+        fleet_db::ops_alerts::clear_all_but(pool, &holding).await.context("clearing ops alerts")?;
+    for fleet_db::ops_alerts::ClearedAlert { alert, message, raised_at, cleared_at } in cleared {
+        let lasted = (cleared_at - raised_at).num_seconds();
         tracing::info!(alert = %alert, lasted_s = lasted, "ops alert cleared");
         out.push(Notification {
             text: format!(":white_check_mark: fleetd alert cleared after {lasted} s: {message}"),
             alert,
             state: "cleared",
             message,
-            at,
+            at: cleared_at,
             detail: serde_json::json!({ "raised_at": raised_at, "lasted_s": lasted }),
         });
     }
@@ -169,15 +150,10 @@ pub struct ActiveAlert {
 
 /// The alerts active now.
 pub async fn active(pool: &PgPool) -> Result<Vec<ActiveAlert>, OpsError> {
-    let rows: Vec<(String, String, DateTime<Utc>)> = sqlx::query_as(
-        "select alert, message, raised_at from fleet.ops_alerts where active order by alert",
-    )
-    .fetch_all(pool)
-    .await
-    .context("reading ops alerts")?;
+    let rows = fleet_db::ops_alerts::active(pool).await.context("reading ops alerts")?;
     Ok(rows
         .into_iter()
-        .map(|(alert, message, since)| ActiveAlert { alert, message, since })
+        .map(|a| ActiveAlert { alert: a.alert, message: a.message, since: a.raised_at })
         .collect())
 }
 

@@ -96,17 +96,11 @@ impl Format {
 }
 
 /// The device a route is about.
-#[derive(Debug, sqlx::FromRow)]
-struct DeviceInfo {
-    imei: String,
-    name: String,
-    plate: Option<String>,
-}
-
-async fn device_info(pool: &sqlx::PgPool, id: i32) -> Result<DeviceInfo, ApiError> {
-    sqlx::query_as("select imei, name, plate from fleet.devices where device_id = $1")
-        .bind(id)
-        .fetch_optional(pool)
+async fn device_info(
+    pool: &sqlx::PgPool,
+    id: i32,
+) -> Result<fleet_db::devices::DeviceRecord, ApiError> {
+    fleet_db::devices::get(pool, id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("there is no device {id}")))
 }
