@@ -166,6 +166,36 @@ pub async fn rollup(
     .await
 }
 
+/// Rows of `reporting.v_distance_reconciliation` for the days `from..=to` as JSON objects:
+/// flagged vehicle-days first, then the newest day, then device id; at most `limit`.
+pub async fn reconciliation(
+    pool: &PgPool,
+    from: NaiveDate,
+    to: NaiveDate,
+    cost_centre: Option<&str>,
+    city: Option<&str>,
+    flagged: Option<bool>,
+    limit: i64,
+) -> Result<Vec<Value>, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select to_jsonb(r) as "row!" from reporting.v_distance_reconciliation r
+           where r.local_date between $1 and $2
+             and ($3::text is null or lower(r.cost_centre) = lower(btrim($3)))
+             and ($4::text is null or lower(r.city) = lower(btrim($4)))
+             and ($5::boolean is null or r.flagged = $5)
+           order by r.flagged desc, r.local_date desc, r.device_id
+           limit $6"#,
+        from,
+        to,
+        cost_centre,
+        city,
+        flagged,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
 /// Rows of `reporting.v_vehicles_not_moved_today` as JSON objects, by device id.
 pub async fn not_moved_today(pool: &PgPool) -> Result<Vec<Value>, sqlx::Error> {
     sqlx::query_scalar!(

@@ -56,22 +56,15 @@ pub(crate) async fn reconciliation(
     check_range(q.from, q.to, &mut errors);
     let limit = validate::limit(q.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
     validate::finish(errors)?;
-    let items = sqlx::query_scalar(
-        "select to_jsonb(r) from reporting.v_distance_reconciliation r
-         where r.local_date between $1 and $2
-           and ($3::text is null or lower(r.cost_centre) = lower(btrim($3)))
-           and ($4::text is null or lower(r.city) = lower(btrim($4)))
-           and ($5::boolean is null or r.flagged = $5)
-         order by r.flagged desc, r.local_date desc, r.device_id
-         limit $6",
+    let items = fleet_db::kpis::reconciliation(
+        &state.pool,
+        q.from,
+        q.to,
+        q.cost_centre.as_deref(),
+        q.city.as_deref(),
+        q.flagged,
+        limit,
     )
-    .bind(q.from)
-    .bind(q.to)
-    .bind(q.cost_centre.as_deref())
-    .bind(q.city.as_deref())
-    .bind(q.flagged)
-    .bind(limit)
-    .fetch_all(&state.pool)
     .await?;
     Ok(Json(KpiRows { items }))
 }
