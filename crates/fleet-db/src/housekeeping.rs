@@ -1,6 +1,7 @@
-//! Bounds on tables that would otherwise grow without limit.
+//! `fleet.ingest_rejects`, the records refused at ingest: stored here, and kept within bounds
+//! (it would otherwise grow without limit).
 
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use crate::{Context, DbError};
 
@@ -30,4 +31,29 @@ pub async fn prune_rejects(pool: &PgPool) -> Result<u64, DbError> {
     .context("pruning excess rejects")?
     .rows_affected();
     Ok(old + excess)
+}
+
+/// Stores refused records of one channel: each with its reason, the IMEI when one could be
+/// read, and the record as received (already cut to its stored length).
+pub async fn store_rejects(
+    conn: &mut PgConnection,
+    channel: &str,
+    reasons: &[&str],
+    imeis: &[Option<&str>],
+    raws: &[&str],
+) -> Result<(), sqlx::Error> {
+    let reasons: Vec<String> = reasons.iter().map(|s| (*s).to_owned()).collect();
+    let imeis: Vec<Option<String>> = imeis.iter().map(|s| s.map(str::to_owned)).collect();
+    let raws: Vec<String> = raws.iter().map(|s| (*s).to_owned()).collect();
+    sqlx::query!(
+        "insert into fleet.ingest_rejects (channel, reason, imei, raw)
+         select $1, r, i, w from unnest($2::text[], $3::text[], $4::text[]) as t(r, i, w)",
+        channel,
+        &reasons,
+        &imeis as &[Option<String>],
+        &raws
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

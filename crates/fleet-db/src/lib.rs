@@ -11,6 +11,7 @@ pub mod analytics_config;
 pub mod changes;
 pub mod day;
 pub mod devices;
+pub mod feeds;
 pub mod geofences;
 pub mod housekeeping;
 pub mod ingest_health;

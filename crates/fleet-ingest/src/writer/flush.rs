@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use fleet_db::changes::ChangeNotice;
 use fleet_db::notify::NotifyKey;
-use fleet_db::{alarms, devices, ingest_log, positions};
+use fleet_db::{alarms, devices, feeds, housekeeping, ingest_log, positions};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
@@ -193,64 +193,16 @@ async fn store_others(
             }
             continue;
         }
-        let q = match r {
-            Record::Heartbeat(h) => sqlx::query(
-                "insert into fleet.heartbeats (device_id, gate_time, power_level, gsm_signal, ignition, extra)
-                 values ($1, $2, $3, $4, $5, $6) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(h.gate_time)
-            .bind(h.power_level)
-            .bind(h.gsm_signal)
-            .bind(h.ignition)
-            .bind(&h.extra),
-            Record::Event(e) => sqlx::query(
-                "insert into fleet.device_events (device_id, event_time, event_type, timezone, extra)
-                 values ($1, $2, $3, $4, $5) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(e.time)
-            .bind(e.kind.as_str())
-            .bind(&e.timezone)
-            .bind(&e.extra),
-            Record::Cell(c) => sqlx::query(
-                "insert into fleet.cell_fixes (device_id, gate_time, fix_kind, cells, extra)
-                 values ($1, $2, $3, $4, $5) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(c.gate_time)
-            .bind(&c.fix_kind)
-            .bind(&c.cells)
-            .bind(&c.extra),
-            Record::Sensor(s) => sqlx::query(
-                "insert into fleet.sensor_readings (device_id, reading_time, kind, item)
-                 values ($1, $2, $3, $4) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(s.time)
-            .bind(s.kind.as_str())
-            .bind(&s.item),
-            Record::VendorTrip { trip: t, pushed } => sqlx::query(
-                "insert into fleet.vendor_trips (device_id, start_time, end_time, start_lat, start_lon,
-                     end_lat, end_lon, distance_m, duration_s, avg_speed_kmh, max_speed_kmh, source, extra)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) on conflict do nothing",
-            )
-            .bind(id)
-            .bind(t.start_time)
-            .bind(t.end_time)
-            .bind(t.start.map(|l| l.lat()))
-            .bind(t.start.map(|l| l.lon()))
-            .bind(t.end.map(|l| l.lat()))
-            .bind(t.end.map(|l| l.lon()))
-            .bind(t.distance_m)
-            .bind(t.duration_s.and_then(|d| i32::try_from(d).ok()))
-            .bind(t.avg_speed_kmh)
-            .bind(t.max_speed_kmh)
-            .bind(if *pushed { "push" } else { "poll" })
-            .bind(&t.extra),
+        let inserted = match r {
+            Record::Heartbeat(h) => feeds::heartbeat(tx, *id, h).await?,
+            Record::Event(e) => feeds::event(tx, *id, e).await?,
+            Record::Cell(c) => feeds::cell_fix(tx, *id, c).await?,
+            Record::Sensor(s) => feeds::sensor_reading(tx, *id, s).await?,
+            Record::VendorTrip { trip, pushed } => {
+                feeds::vendor_trip(tx, *id, trip, *pushed).await?
+            }
             Record::Alarm(_) | Record::Position(_) | Record::Reject(_) => continue,
         };
-        let inserted = q.execute(&mut *tx).await?.rows_affected();
         new += inserted;
         // the vendor's trips feed daily KPIs (reconciliation)
         match r {
@@ -272,17 +224,7 @@ async fn store_rejects(
     let reasons: Vec<&str> = rejects.iter().map(|r| r.reason.as_str()).collect();
     let imeis: Vec<Option<&str>> = rejects.iter().map(|r| r.imei.as_deref()).collect();
     let raws: Vec<&str> = rejects.iter().map(Reject::stored_raw).collect();
-    sqlx::query(
-        "insert into fleet.ingest_rejects (channel, reason, imei, raw)
-         select $1, r, i, w from unnest($2::text[], $3::text[], $4::text[]) as t(r, i, w)",
-    )
-    .bind(channel)
-    .bind(&reasons)
-    .bind(&imeis)
-    .bind(&raws)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    housekeeping::store_rejects(tx, channel, &reasons, &imeis, &raws).await
 }
 
 async fn store_windows(tx: &mut PgConnection, windows: &[ClosedWindow]) -> Result<(), sqlx::Error> {
