@@ -8,6 +8,7 @@ pub mod alarms;
 pub mod analyst_limits;
 pub mod analytics;
 pub mod analytics_config;
+pub mod backups;
 pub mod changes;
 pub mod day;
 pub mod devices;

@@ -251,29 +251,24 @@ pub async fn take(
 
     // a database not yet migrated to fleet.backups (a backup before an upgrade) is backed up
     // all the same; only the record is missing
-    let recorded: bool = sqlx::query_scalar("select to_regclass('fleet.backups') is not null")
-        .fetch_one(req.pool)
-        .await
-        .context("checking for fleet.backups")?;
-    if !recorded {
+    let recorded =
+        fleet_db::backups::table_exists(req.pool).await.context("checking for fleet.backups")?;
+    if recorded {
+        let path_text = path.to_string_lossy();
+        let record = fleet_db::backups::NewBackup {
+            file_name: &file_name,
+            path: &path_text,
+            started_at,
+            size_bytes: i64::try_from(size_bytes).unwrap_or(i64::MAX),
+            sha256: &sha256,
+            scheduled: req.scheduled,
+        };
+        fleet_db::backups::record(req.pool, &record).await.context("recording the backup")?;
+    } else {
         tracing::warn!(
             "fleet.backups does not exist yet (run fleetd migrate); backup not recorded"
         );
     }
-    sqlx::query(
-        "insert into fleet.backups (file_name, path, started_at, finished_at, size_bytes, sha256, scheduled)
-         select $1, $2, $3, now(), $4, $5, $6 where $7",
-    )
-    .bind(&file_name)
-    .bind(path.to_string_lossy().as_ref())
-    .bind(started_at)
-    .bind(i64::try_from(size_bytes).unwrap_or(i64::MAX))
-    .bind(&sha256)
-    .bind(req.scheduled)
-    .bind(recorded)
-    .execute(req.pool)
-    .await
-    .context("recording the backup")?;
     let seconds = started.elapsed().as_secs_f64();
     tracing::info!(path = %path.display(), bytes = size_bytes, seconds, "backup written");
     Ok(Backup { path, size_bytes, sha256, manifest, seconds })

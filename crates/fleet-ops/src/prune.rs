@@ -93,9 +93,7 @@ pub async fn prune(
             }
         }
         let name = f.dump.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        sqlx::query("delete from fleet.backups where file_name = $1 and scheduled")
-            .bind(&name)
-            .execute(pool)
+        fleet_db::backups::forget_scheduled(pool, &name)
             .await
             .map_err(|cause| OpsError::Query { context: "forgetting a pruned backup", cause })?;
         tracing::info!(path = %f.dump.display(), "old scheduled backup deleted");

@@ -166,22 +166,9 @@ pub async fn verify(
         Err(e) => (false, e.to_string()),
     };
     // the source may predate fleet.backups; the verification stands without the record
-    sqlx::query(
-        "update fleet.backups set verified_at = now(), verify_ok = $3, verify_detail = $4
-         where file_name = $1 and sha256 = $2",
-    )
-    .bind(&file_name)
-    .bind(&sha256)
-    .bind(ok)
-    .bind(&detail)
-    .execute(pool)
-    .await
-    .map(drop)
-    .or_else(|e| match &e {
-        sqlx::Error::Database(d) if d.code().as_deref() == Some("42P01") => Ok(()),
-        _ => Err(e),
-    })
-    .context("recording the verification")?;
+    fleet_db::backups::record_verification(pool, &file_name, &sha256, ok, &detail)
+        .await
+        .context("recording the verification")?;
     let comparison = outcome?;
     Ok(Verification { manifest, comparison, seconds: started.elapsed().as_secs_f64() })
 }

@@ -1,6 +1,5 @@
 //! Connections, sessions, ingest freshness and backups.
 
-use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::audit::{AuditContext, Check, Status};
@@ -119,18 +118,16 @@ pub(super) async fn ingest(pool: &PgPool) -> Result<Check, OpsError> {
     Ok(Check::from_findings("ingest", summary, fails, warns))
 }
 
-/// A row of `fleet.backups`: file, finished, verified at, verified ok, verification detail.
-type BackupRow = (String, DateTime<Utc>, Option<DateTime<Utc>>, Option<bool>, Option<String>);
-
 pub(super) async fn backups(pool: &PgPool, ctx: &AuditContext) -> Result<Check, OpsError> {
-    let newest: Option<BackupRow> = sqlx::query_as(
-        "select file_name, finished_at, verified_at, verify_ok, verify_detail
-             from fleet.backups order by finished_at desc limit 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .context("reading fleet.backups")?;
-    let Some((file, at, verified_at, ok, detail)) = newest else {
+    let newest = fleet_db::backups::newest(pool).await.context("reading fleet.backups")?;
+    let Some(fleet_db::backups::BackupRecord {
+        file_name: file,
+        finished_at: at,
+        verified_at,
+        verify_ok: ok,
+        verify_detail: detail,
+    }) = newest
+    else {
         return Ok(Check::new(
             "backups",
             Status::Warn,
@@ -148,13 +145,13 @@ pub(super) async fn backups(pool: &PgPool, ctx: &AuditContext) -> Result<Check, 
         ));
     }
     // the newest verification of any backup tells whether restores work
-    let last_verify: Option<(String, DateTime<Utc>, bool, Option<String>)> = sqlx::query_as(
-        "select file_name, verified_at, verify_ok, verify_detail from fleet.backups
-         where verified_at is not null order by verified_at desc limit 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .context("reading backup verifications")?;
+    let last_verify = fleet_db::backups::newest_verification(pool)
+        .await
+        .context("reading backup verifications")?
+        .map(|r| {
+            let at = r.verified_at.unwrap_or(r.finished_at);
+            (r.file_name, at, r.verify_ok.unwrap_or(false), r.verify_detail)
+        });
     match (verified_at, ok, last_verify) {
         (Some(v), Some(true), _) => Ok(Check::new(
             "backups",
