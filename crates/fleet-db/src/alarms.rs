@@ -223,3 +223,13 @@ pub async fn count_by_class(
     .fetch_all(pool)
     .await
 }
+
+/// Whether any alarm is older than `cut` (retention should have removed it).
+pub async fn any_before(pool: &PgPool, cut: DateTime<Utc>) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar!(
+        r#"select exists (select from fleet.alarms where alarm_time < $1) as "found!""#,
+        cut
+    )
+    .fetch_one(pool)
+    .await
+}

@@ -115,3 +115,12 @@ mod tests {
         assert_eq!(parse_bound("DEFAULT"), (None, None));
     }
 }
+
+/// Rows in the default partition of `fleet.positions` (fixes of a month without its own
+/// partition yet; they are moved out within the hour).
+pub async fn default_rows(pool: &PgPool) -> Result<i64, DbError> {
+    sqlx::query_scalar!(r#"select count(*) as "n!" from fleet.positions_default"#)
+        .fetch_one(pool)
+        .await
+        .context("counting the default partition")
+}

@@ -61,10 +61,7 @@ pub(super) async fn partitions(pool: &PgPool, ctx: &AuditContext) -> Result<Chec
             m = fleet_db::partitions::month_start(m, 1);
         }
     }
-    let stray: i64 = sqlx::query_scalar("select count(*) from fleet.positions_default")
-        .fetch_one(pool)
-        .await
-        .context("counting the default partition")?;
+    let stray = fleet_db::partitions::default_rows(pool).await?;
     if stray > 0 {
         warns.push(format!(
             "{stray} rows in the default partition (fleetd moves them within the hour)"
@@ -96,18 +93,12 @@ pub(super) async fn retention(pool: &PgPool, ctx: &AuditContext) -> Result<Check
     ];
     for (table, days, cut) in expired {
         let Some(cut) = cut else { continue };
-        let old =
-            match table {
-                "fleet.trips" => fleet_db::trips::any_before(pool, cut).await,
-                "fleet.kpi_daily" => fleet_db::kpis::any_before(pool, cut).await,
-                _ => sqlx::query_scalar(
-                    "select exists (select from fleet.alarms where alarm_time < $1::timestamptz)",
-                )
-                .bind(cut)
-                .fetch_one(pool)
-                .await,
-            }
-            .context("looking for expired rows")?;
+        let old = match table {
+            "fleet.trips" => fleet_db::trips::any_before(pool, cut).await,
+            "fleet.kpi_daily" => fleet_db::kpis::any_before(pool, cut).await,
+            _ => fleet_db::alarms::any_before(pool, cut).await,
+        }
+        .context("looking for expired rows")?;
         if old {
             late.push(format!("{table} has rows past its {}-day period", days.unwrap_or(0)));
         }
