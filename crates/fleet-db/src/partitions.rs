@@ -95,6 +95,15 @@ fn parse_bound(bound: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     (quoted.first().and_then(parse), quoted.get(1).and_then(parse))
 }
 
+/// Rows in the default partition of `fleet.positions` (fixes of a month without its own
+/// partition yet; they are moved out within the hour).
+pub async fn default_rows(pool: &PgPool) -> Result<i64, DbError> {
+    sqlx::query_scalar!(r#"select count(*) as "n!" from fleet.positions_default"#)
+        .fetch_one(pool)
+        .await
+        .context("counting the default partition")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,13 +123,4 @@ mod tests {
         assert_eq!(to.map(|d| d.to_rfc3339()), Some("2026-12-01T00:00:00+00:00".to_owned()));
         assert_eq!(parse_bound("DEFAULT"), (None, None));
     }
-}
-
-/// Rows in the default partition of `fleet.positions` (fixes of a month without its own
-/// partition yet; they are moved out within the hour).
-pub async fn default_rows(pool: &PgPool) -> Result<i64, DbError> {
-    sqlx::query_scalar!(r#"select count(*) as "n!" from fleet.positions_default"#)
-        .fetch_one(pool)
-        .await
-        .context("counting the default partition")
 }
