@@ -24,7 +24,12 @@ pub fn capture(level: Level) -> CapturedLogs {
         .with_ansi(false)
         .with_max_level(level)
         .finish();
-    CapturedLogs { buffer, _guard: tracing::subscriber::set_default(subscriber) }
+    let guard = tracing::subscriber::set_default(subscriber);
+    // tracing caches per call site whether any subscriber wants it; a call site first reached
+    // by another test's thread while this subscriber was being installed may have been cached
+    // as unwanted, so ask every call site again now that it is in place
+    tracing::callsite::rebuild_interest_cache();
+    CapturedLogs { buffer, _guard: guard }
 }
 
 impl CapturedLogs {
