@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use fleet_db::alarms::{self, AlarmRecord};
 
 use super::extract::{JsonBody, Path, Query};
+use super::{paging, validate};
 use crate::auth::{Operator, Viewer};
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -113,14 +114,14 @@ pub struct AlarmQuery {
 /// Where a page ends: the sort key of its last alarm.
 type Cursor = (DateTime<Utc>, i32, String);
 
-/// The shared opaque cursor (api/paging.rs) of the alarm's time in microseconds, device and
-/// type.
-fn encode_cursor(a: &Alarm) -> String {
-    super::paging::encode(&(a.alarm_time.timestamp_micros(), a.device_id, &a.alarm_type))
+/// The key of the shared opaque cursor (api/paging.rs): the alarm's time in microseconds,
+/// device and type.
+fn cursor_key(a: &Alarm) -> (i64, i32, String) {
+    (a.alarm_time.timestamp_micros(), a.device_id, a.alarm_type.clone())
 }
 
 fn decode_cursor(s: &str) -> Option<Cursor> {
-    let (micros, device, alarm_type): (i64, i32, String) = super::paging::decode(s)?;
+    let (micros, device, alarm_type): (i64, i32, String) = paging::decode(s)?;
     Some((DateTime::from_timestamp_micros(micros)?, device, alarm_type))
 }
 
@@ -144,10 +145,7 @@ pub(crate) async fn list_alarms(
     Query(query): Query<AlarmQuery>,
 ) -> Result<Json<AlarmPage>, ApiError> {
     let mut errors = Vec::new();
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        errors.push(FieldError::new("limit", format!("must be between 1 and {MAX_LIMIT}")));
-    }
+    let limit = validate::limit(query.limit, DEFAULT_LIMIT, MAX_LIMIT, &mut errors);
     if let Some(class) = &query.class {
         if !CLASSES.contains(&class.as_str()) {
             errors.push(FieldError::new("class", format!("must be one of {}", CLASSES.join(", "))));
@@ -168,9 +166,7 @@ pub(crate) async fn list_alarms(
             }
         },
     };
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    validate::finish(errors)?;
     let filter = alarms::AlarmFilter {
         device_id: query.device_id,
         alarm_type: query.alarm_type.as_deref(),
@@ -184,12 +180,7 @@ pub(crate) async fn list_alarms(
         .into_iter()
         .map(Alarm::from)
         .collect();
-    let next_after = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(encode_cursor)
-    } else {
-        None
-    };
+    let next_after = paging::next_after(&mut items, limit, cursor_key);
     Ok(Json(AlarmPage { items, next_after }))
 }
 
@@ -287,7 +278,8 @@ mod tests {
             acknowledged_by_username: None,
             ack_note: None,
         };
-        assert_eq!(decode_cursor(&encode_cursor(&a)), Some((time, 7, "a|b".to_owned())));
+        let cursor = paging::encode(&cursor_key(&a));
+        assert_eq!(decode_cursor(&cursor), Some((time, 7, "a|b".to_owned())));
         assert_eq!(decode_cursor("not a cursor"), None);
     }
 }

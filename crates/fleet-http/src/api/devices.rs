@@ -119,9 +119,7 @@ pub(crate) async fn list_devices(
     if q.is_some_and(|q| q.chars().count() > 100) {
         errors.push(FieldError::new("q", "at most 100 characters"));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    super::validate::finish(errors)?;
     let search = devices::DeviceSearch {
         active: query.active.unwrap_or(true),
         text: q,
@@ -227,9 +225,7 @@ fn validate(body: UpdateDevice) -> Result<[Change; 6], ApiError> {
     if name == Some(None) {
         errors.insert(0, FieldError::new("name", "must not be empty"));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    super::validate::finish(errors)?;
     Ok([name, plate, driver_name, driver_phone, cost_centre, city])
 }
 

@@ -223,9 +223,7 @@ fn validate(g: CreateGeofence) -> Result<GeofenceInput, ApiError> {
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    super::validate::finish(errors)?;
     let shape = match (g.kind, g.center, g.radius_m, g.polygon) {
         (GeofenceKind::Circle, Some(c), Some(radius_m), _) => {
             StoredShape::Circle { lat: c.lat, lon: c.lon, radius_m }

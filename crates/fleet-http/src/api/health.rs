@@ -87,9 +87,7 @@ pub(crate) async fn devices(
     if let Some(status) = q.status.as_deref() {
         super::validate::choice("status", status, &DEVICE_STATUSES, &mut errors);
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    super::validate::finish(errors)?;
     let rows =
         fleet_db::ingest_health::devices(&state.pool, q.status.as_deref(), q.after, limit + 1)
             .await?;

@@ -102,9 +102,7 @@ pub(crate) async fn create_token(
         }
         Err(e) => return Err(e.into()),
     }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
+    super::validate::finish(errors)?;
     let created = token::create(&state.pool, user_id, name, body.expires_at).await?;
     tracing::info!(
         token.id = created.info.token_id,
