@@ -42,16 +42,13 @@ pub async fn store_rejects(
     imeis: &[Option<&str>],
     raws: &[&str],
 ) -> Result<(), sqlx::Error> {
-    let reasons: Vec<String> = reasons.iter().map(|s| (*s).to_owned()).collect();
-    let imeis: Vec<Option<String>> = imeis.iter().map(|s| s.map(str::to_owned)).collect();
-    let raws: Vec<String> = raws.iter().map(|s| (*s).to_owned()).collect();
     sqlx::query!(
         "insert into fleet.ingest_rejects (channel, reason, imei, raw)
          select $1, r, i, w from unnest($2::text[], $3::text[], $4::text[]) as t(r, i, w)",
         channel,
-        &reasons,
-        &imeis as &[Option<String>],
-        &raws
+        reasons as &[&str],
+        imeis as &[Option<&str>],
+        raws as &[&str]
     )
     .execute(conn)
     .await?;

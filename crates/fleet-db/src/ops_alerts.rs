@@ -51,13 +51,12 @@ pub async fn clear_all_but(
     pool: &PgPool,
     holding: &[&str],
 ) -> Result<Vec<ClearedAlert>, sqlx::Error> {
-    let holding: Vec<String> = holding.iter().map(|s| (*s).to_owned()).collect();
     sqlx::query_as!(
         ClearedAlert,
         r#"update fleet.ops_alerts set active = false, cleared_at = now()
            where active and not (alert = any($1))
            returning alert, message, raised_at, cleared_at as "cleared_at!""#,
-        &holding
+        holding as &[&str]
     )
     .fetch_all(pool)
     .await

@@ -140,23 +140,6 @@ pub async fn transition(
     Ok(out)
 }
 
-/// An alert as `/readyz` and the metrics show it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ActiveAlert {
-    pub alert: String,
-    pub message: String,
-    pub since: DateTime<Utc>,
-}
-
-/// The alerts active now.
-pub async fn active(pool: &PgPool) -> Result<Vec<ActiveAlert>, OpsError> {
-    let rows = fleet_db::ops_alerts::active(pool).await.context("reading ops alerts")?;
-    Ok(rows
-        .into_iter()
-        .map(|a| ActiveAlert { alert: a.alert, message: a.message, since: a.raised_at })
-        .collect())
-}
-
 /// The HTTP client webhooks are called with: a timeout, and no redirects. A webhook URL is a
 /// credential (a Slack incoming-webhook URL is), so fleetd never follows a redirect that could
 /// carry the request, or its headers, somewhere the operator did not configure; a 3xx counts as

@@ -57,7 +57,7 @@ async fn a_failing_job_raises_once_and_clears_once() {
     run(&db, "poll.live", "failed", None).await;
     assert!(step(&db).await.is_empty(), "still failing: no second raise");
     assert!(step(&db).await.is_empty());
-    let active = alerts::active(&db.pool).await.expect("active");
+    let active = fleet_db::ops_alerts::active(&db.pool).await.expect("active");
     assert_eq!(active.len(), 1);
 
     run(&db, "poll.live", "ok", None).await;
@@ -65,7 +65,7 @@ async fn a_failing_job_raises_once_and_clears_once() {
     assert_eq!(cleared.len(), 1, "{cleared:?}");
     assert_eq!(cleared[0].state, "cleared");
     assert!(step(&db).await.is_empty(), "cleared once");
-    assert!(alerts::active(&db.pool).await.expect("active").is_empty());
+    assert!(fleet_db::ops_alerts::active(&db.pool).await.expect("active").is_empty());
 
     // a second episode raises again
     run(&db, "poll.live", "failed", None).await;
