@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod device;
 pub mod geo;
 pub mod geofence;
+pub mod notification;
 pub mod position;
 pub mod record;
 pub mod settings_values;
