@@ -315,7 +315,7 @@ impl Rule {
             return Err(field("channels", "the webhook channel needs recipients.webhook_ids"));
         }
         if r.user_ids.is_empty()
-            && self.channels.iter().any(|c| *c == Channel::InApp)
+            && self.channels.contains(&Channel::InApp)
             && r.addresses.is_empty()
             && r.webhook_ids.is_empty()
         {
