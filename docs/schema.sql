@@ -2050,6 +2050,169 @@ COMMENT ON COLUMN fleet.login_throttle.last_failure_at IS 'Start of the latest c
 COMMENT ON COLUMN fleet.login_throttle.forget_at IS 'When the count will have decayed to zero; the row is deleted after it.';
 
 --
+-- Name: notify_attempts; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_attempts (
+    delivery_id bigint NOT NULL,
+    attempt integer NOT NULL,
+    started_at timestamp with time zone DEFAULT now() NOT NULL,
+    finished_at timestamp with time zone,
+    latency_ms integer,
+    outcome text DEFAULT 'started'::text NOT NULL,
+    status_code integer,
+    response text,
+    CONSTRAINT notify_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['started'::text, 'sent'::text, 'retry'::text, 'failed'::text, 'unknown'::text]))),
+    CONSTRAINT notify_attempts_response_check CHECK ((length(response) <= 2000))
+);
+
+--
+-- Name: TABLE notify_attempts; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_attempts IS 'Every attempt to send an outbox row: written (started) before the send, completed with the provider''s status and response after it.';
+
+--
+-- Name: notify_contacts; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_contacts (
+    contact_id integer NOT NULL,
+    user_id integer NOT NULL,
+    channel text NOT NULL,
+    address text NOT NULL,
+    label text DEFAULT ''::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_contacts_address_check CHECK (((length(address) >= 1) AND (length(address) <= 254))),
+    CONSTRAINT notify_contacts_channel_check CHECK ((channel = ANY (ARRAY['email'::text, 'sms'::text, 'telegram'::text]))),
+    CONSTRAINT notify_contacts_label_check CHECK ((length(label) <= 100))
+);
+
+--
+-- Name: TABLE notify_contacts; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_contacts IS 'A user''s own contact points: e-mail addresses, phone numbers (E.164) and Telegram chat ids.';
+
+--
+-- Name: notify_contacts_contact_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_contacts ALTER COLUMN contact_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_contacts_contact_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: notify_device_state; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_device_state (
+    device_id integer NOT NULL,
+    offline_since timestamp with time zone,
+    offline_thresholds integer[] DEFAULT '{}'::integer[] NOT NULL,
+    power_lost_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE notify_device_state; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_device_state IS 'Edges the notifiers keep per vehicle: since which fix it is offline and which offline thresholds were already told (so back-online is told once), when external power was lost.';
+
+--
+-- Name: notify_events; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_events (
+    event_id bigint NOT NULL,
+    event_key text NOT NULL,
+    device_id integer NOT NULL,
+    event_time timestamp with time zone NOT NULL,
+    kind text NOT NULL,
+    facts jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_events_event_key_check CHECK (((length(event_key) >= 1) AND (length(event_key) <= 300))),
+    CONSTRAINT notify_events_facts_check CHECK ((jsonb_typeof(facts) = 'object'::text)),
+    CONSTRAINT notify_events_kind_check CHECK ((kind = ANY (ARRAY['alarm.safety'::text, 'alarm.security'::text, 'alarm.power'::text, 'alarm.driving'::text, 'alarm.geofence'::text, 'alarm.device'::text, 'alarm.other'::text, 'geofence.enter'::text, 'geofence.exit'::text, 'overspeed'::text, 'after_hours'::text, 'idling'::text, 'offline'::text, 'online'::text, 'not_moved'::text, 'power_lost'::text])))
+);
+
+--
+-- Name: TABLE notify_events; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_events IS 'Notifiable events: stored alarms and what fleetd derives (geofence crossings, sustained overspeed, after-hours movement, idling, offline/online, not moved, external power lost). One row per happening (event_key); rules are matched once, when the row is first inserted.';
+
+--
+-- Name: COLUMN notify_events.event_key; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.notify_events.event_key IS 'Stable identity of the happening, e.g. alarm:<device>:<time>:<type> or offline:<device>:<last fix>:<threshold>; deriving it again inserts nothing.';
+
+--
+-- Name: COLUMN notify_events.facts; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.notify_events.facts IS 'What is known: position, speed, alarm type and name, geofence, duration, limit, threshold (fleet_core::notification::Facts).';
+
+--
+-- Name: notify_events_event_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_events ALTER COLUMN event_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_events_event_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: notify_inbox; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_inbox (
+    notification_id bigint NOT NULL,
+    user_id integer NOT NULL,
+    event_id bigint,
+    rule_id integer,
+    device_id integer,
+    event_time timestamp with time zone NOT NULL,
+    kind text NOT NULL,
+    severity text NOT NULL,
+    title text NOT NULL,
+    body text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    read_at timestamp with time zone,
+    CONSTRAINT notify_inbox_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text])))
+);
+
+--
+-- Name: TABLE notify_inbox; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_inbox IS 'In-app notifications (the bell in FleetNow and FleetOps): one per user per event, delivered by the commit that wrote it and announced on the live stream.';
+
+--
+-- Name: notify_inbox_notification_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_inbox ALTER COLUMN notification_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_inbox_notification_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
 -- Name: notify_key; Type: TABLE; Schema: fleet; Owner: -
 --
 
@@ -2066,6 +2229,197 @@ CREATE TABLE fleet.notify_key (
 --
 
 COMMENT ON TABLE fleet.notify_key IS 'The HMAC-SHA256 key fleetd signs its fleet_changes notifications with, so a notification sent by any other session is ignored. One row; never granted to fleet_ro.';
+
+--
+-- Name: notify_mutes; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_mutes (
+    user_id integer NOT NULL,
+    rule_id integer NOT NULL,
+    until timestamp with time zone,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+--
+-- Name: TABLE notify_mutes; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_mutes IS 'A user who silenced a rule for themselves, until a time or (until null) for good.';
+
+--
+-- Name: notify_outbox; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_outbox (
+    delivery_id bigint NOT NULL,
+    event_id bigint,
+    rule_id integer,
+    channel text NOT NULL,
+    user_id integer,
+    address text NOT NULL,
+    webhook_id integer,
+    state text DEFAULT 'pending'::text NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    next_attempt_at timestamp with time zone DEFAULT now() NOT NULL,
+    idempotency_key text NOT NULL,
+    is_test boolean DEFAULT false NOT NULL,
+    test_subject jsonb,
+    last_error text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    sent_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    CONSTRAINT notify_outbox_channel_check CHECK ((channel = ANY (ARRAY['email'::text, 'sms'::text, 'telegram'::text, 'webhook'::text]))),
+    CONSTRAINT notify_outbox_state_check CHECK ((state = ANY (ARRAY['pending'::text, 'sending'::text, 'sent'::text, 'dead'::text, 'suppressed'::text, 'unknown'::text])))
+);
+
+--
+-- Name: TABLE notify_outbox; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_outbox IS 'One message to one address, written with its event; the dispatcher sends it. pending → sending → sent, or back to pending with next_attempt_at on a retryable failure, or dead (permanent failure or give-up horizon passed). suppressed: held back by quiet hours. unknown: the process stopped mid-send on a channel without idempotency, so it is not sent again.';
+
+--
+-- Name: COLUMN notify_outbox.idempotency_key; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.notify_outbox.idempotency_key IS 'Sent to providers that deduplicate (X-Fleetd-Delivery on webhooks), the same on every attempt.';
+
+--
+-- Name: notify_outbox_delivery_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_outbox ALTER COLUMN delivery_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_outbox_delivery_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: notify_prefs; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_prefs (
+    user_id integer NOT NULL,
+    quiet_days smallint[] DEFAULT '{1,2,3,4,5,6,7}'::smallint[] NOT NULL,
+    quiet_from time without time zone,
+    quiet_to time without time zone,
+    quiet_except_critical boolean DEFAULT true NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_prefs_check CHECK (((quiet_from IS NULL) = (quiet_to IS NULL)))
+);
+
+--
+-- Name: TABLE notify_prefs; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_prefs IS 'A user''s quiet hours in the fleet''s timezone: e-mail, SMS and Telegram wait them out (the in-app bell still rings); critical rules get through unless quiet_except_critical is off.';
+
+--
+-- Name: notify_rules; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_rules (
+    rule_id integer NOT NULL,
+    name text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    kinds text[] NOT NULL,
+    scope jsonb DEFAULT '{}'::jsonb NOT NULL,
+    schedule jsonb,
+    throttle_s integer DEFAULT 0 NOT NULL,
+    params jsonb DEFAULT '{}'::jsonb NOT NULL,
+    user_ids integer[] DEFAULT '{}'::integer[] NOT NULL,
+    addresses jsonb DEFAULT '[]'::jsonb NOT NULL,
+    webhook_ids integer[] DEFAULT '{}'::integer[] NOT NULL,
+    channels text[] NOT NULL,
+    severity text DEFAULT 'warning'::text NOT NULL,
+    created_by integer,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_rules_addresses_check CHECK ((jsonb_typeof(addresses) = 'array'::text)),
+    CONSTRAINT notify_rules_channels_check CHECK (((cardinality(channels) >= 1) AND (channels <@ ARRAY['email'::text, 'sms'::text, 'telegram'::text, 'webhook'::text, 'in_app'::text]))),
+    CONSTRAINT notify_rules_kinds_check CHECK ((cardinality(kinds) >= 1)),
+    CONSTRAINT notify_rules_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT notify_rules_params_check CHECK ((jsonb_typeof(params) = 'object'::text)),
+    CONSTRAINT notify_rules_schedule_check CHECK (((schedule IS NULL) OR (jsonb_typeof(schedule) = 'object'::text))),
+    CONSTRAINT notify_rules_scope_check CHECK ((jsonb_typeof(scope) = 'object'::text)),
+    CONSTRAINT notify_rules_severity_check CHECK ((severity = ANY (ARRAY['info'::text, 'warning'::text, 'critical'::text]))),
+    CONSTRAINT notify_rules_throttle_s_check CHECK (((throttle_s >= 0) AND (throttle_s <= 604800)))
+);
+
+--
+-- Name: TABLE notify_rules; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_rules IS 'Who hears of which events, when and how: event kinds, scope (vehicles, cost centres, cities, geofences), schedule in the fleet''s timezone, per-vehicle throttle, per-kind params, recipients (users, bare addresses, webhooks), channels and severity. Changing a rule never re-sends past events.';
+
+--
+-- Name: notify_rules_rule_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_rules ALTER COLUMN rule_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_rules_rule_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+--
+-- Name: notify_throttle; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_throttle (
+    rule_id integer NOT NULL,
+    device_id integer NOT NULL,
+    last_at timestamp with time zone NOT NULL
+);
+
+--
+-- Name: TABLE notify_throttle; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_throttle IS 'When a rule last told of each vehicle, for its minimum interval (throttle_s).';
+
+--
+-- Name: notify_webhooks; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.notify_webhooks (
+    webhook_id integer NOT NULL,
+    name text NOT NULL,
+    url text NOT NULL,
+    secret text NOT NULL,
+    active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT notify_webhooks_name_check CHECK (((length(name) >= 1) AND (length(name) <= 200))),
+    CONSTRAINT notify_webhooks_secret_check CHECK ((length(secret) >= 16)),
+    CONSTRAINT notify_webhooks_url_check CHECK ((url ~ '^https?://'::text))
+);
+
+--
+-- Name: TABLE notify_webhooks; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.notify_webhooks IS 'Webhook receivers: JSON POSTs signed with HMAC-SHA256 over the body with the webhook''s own secret (X-Fleetd-Signature).';
+
+--
+-- Name: notify_webhooks_webhook_id_seq; Type: SEQUENCE; Schema: fleet; Owner: -
+--
+
+ALTER TABLE fleet.notify_webhooks ALTER COLUMN webhook_id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME fleet.notify_webhooks_webhook_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 --
 -- Name: ops_alerts; Type: TABLE; Schema: fleet; Owner: -
@@ -3782,11 +4136,116 @@ ALTER TABLE ONLY fleet.login_throttle
     ADD CONSTRAINT login_throttle_pkey PRIMARY KEY (username, address);
 
 --
+-- Name: notify_attempts notify_attempts_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_attempts
+    ADD CONSTRAINT notify_attempts_pkey PRIMARY KEY (delivery_id, attempt);
+
+--
+-- Name: notify_contacts notify_contacts_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_contacts
+    ADD CONSTRAINT notify_contacts_pkey PRIMARY KEY (contact_id);
+
+--
+-- Name: notify_contacts notify_contacts_user_id_channel_address_key; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_contacts
+    ADD CONSTRAINT notify_contacts_user_id_channel_address_key UNIQUE (user_id, channel, address);
+
+--
+-- Name: notify_device_state notify_device_state_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_device_state
+    ADD CONSTRAINT notify_device_state_pkey PRIMARY KEY (device_id);
+
+--
+-- Name: notify_events notify_events_event_key_key; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_events
+    ADD CONSTRAINT notify_events_event_key_key UNIQUE (event_key);
+
+--
+-- Name: notify_events notify_events_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_events
+    ADD CONSTRAINT notify_events_pkey PRIMARY KEY (event_id);
+
+--
+-- Name: notify_inbox notify_inbox_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_pkey PRIMARY KEY (notification_id);
+
+--
+-- Name: notify_inbox notify_inbox_user_id_event_id_key; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_user_id_event_id_key UNIQUE (user_id, event_id);
+
+--
 -- Name: notify_key notify_key_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
 --
 
 ALTER TABLE ONLY fleet.notify_key
     ADD CONSTRAINT notify_key_pkey PRIMARY KEY (singleton);
+
+--
+-- Name: notify_mutes notify_mutes_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_mutes
+    ADD CONSTRAINT notify_mutes_pkey PRIMARY KEY (user_id, rule_id);
+
+--
+-- Name: notify_outbox notify_outbox_idempotency_key_key; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_idempotency_key_key UNIQUE (idempotency_key);
+
+--
+-- Name: notify_outbox notify_outbox_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_pkey PRIMARY KEY (delivery_id);
+
+--
+-- Name: notify_prefs notify_prefs_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_prefs
+    ADD CONSTRAINT notify_prefs_pkey PRIMARY KEY (user_id);
+
+--
+-- Name: notify_rules notify_rules_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_rules
+    ADD CONSTRAINT notify_rules_pkey PRIMARY KEY (rule_id);
+
+--
+-- Name: notify_throttle notify_throttle_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_throttle
+    ADD CONSTRAINT notify_throttle_pkey PRIMARY KEY (rule_id, device_id);
+
+--
+-- Name: notify_webhooks notify_webhooks_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_webhooks
+    ADD CONSTRAINT notify_webhooks_pkey PRIMARY KEY (webhook_id);
 
 --
 -- Name: ops_alerts ops_alerts_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
@@ -3923,6 +4382,48 @@ CREATE INDEX kpi_daily_date_idx ON fleet.kpi_daily USING btree (local_date);
 --
 
 CREATE INDEX login_throttle_forget_idx ON fleet.login_throttle USING btree (forget_at);
+
+--
+-- Name: notify_events_created; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_events_created ON fleet.notify_events USING btree (created_at);
+
+--
+-- Name: notify_events_device_time; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_events_device_time ON fleet.notify_events USING btree (device_id, event_time DESC);
+
+--
+-- Name: notify_inbox_unread; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_inbox_unread ON fleet.notify_inbox USING btree (user_id) WHERE (read_at IS NULL);
+
+--
+-- Name: notify_inbox_user; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_inbox_user ON fleet.notify_inbox USING btree (user_id, notification_id DESC);
+
+--
+-- Name: notify_outbox_created; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_outbox_created ON fleet.notify_outbox USING btree (created_at DESC);
+
+--
+-- Name: notify_outbox_due; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX notify_outbox_due ON fleet.notify_outbox USING btree (next_attempt_at) WHERE (state = 'pending'::text);
+
+--
+-- Name: notify_outbox_once; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE UNIQUE INDEX notify_outbox_once ON fleet.notify_outbox USING btree (event_id, rule_id, channel, address) WHERE (NOT is_test);
 
 --
 -- Name: sessions_expires_idx; Type: INDEX; Schema: fleet; Owner: -
@@ -4137,6 +4638,132 @@ ALTER TABLE ONLY fleet.kpi_daily
     ADD CONSTRAINT kpi_daily_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
 
 --
+-- Name: notify_attempts notify_attempts_delivery_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_attempts
+    ADD CONSTRAINT notify_attempts_delivery_id_fkey FOREIGN KEY (delivery_id) REFERENCES fleet.notify_outbox(delivery_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_contacts notify_contacts_user_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_contacts
+    ADD CONSTRAINT notify_contacts_user_id_fkey FOREIGN KEY (user_id) REFERENCES fleet.users(user_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_device_state notify_device_state_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_device_state
+    ADD CONSTRAINT notify_device_state_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
+
+--
+-- Name: notify_events notify_events_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_events
+    ADD CONSTRAINT notify_events_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
+
+--
+-- Name: notify_inbox notify_inbox_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
+
+--
+-- Name: notify_inbox notify_inbox_event_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_event_id_fkey FOREIGN KEY (event_id) REFERENCES fleet.notify_events(event_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_inbox notify_inbox_rule_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES fleet.notify_rules(rule_id) ON DELETE SET NULL;
+
+--
+-- Name: notify_inbox notify_inbox_user_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_inbox
+    ADD CONSTRAINT notify_inbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES fleet.users(user_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_mutes notify_mutes_rule_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_mutes
+    ADD CONSTRAINT notify_mutes_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES fleet.notify_rules(rule_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_mutes notify_mutes_user_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_mutes
+    ADD CONSTRAINT notify_mutes_user_id_fkey FOREIGN KEY (user_id) REFERENCES fleet.users(user_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_outbox notify_outbox_event_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_event_id_fkey FOREIGN KEY (event_id) REFERENCES fleet.notify_events(event_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_outbox notify_outbox_rule_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES fleet.notify_rules(rule_id) ON DELETE SET NULL;
+
+--
+-- Name: notify_outbox notify_outbox_user_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_user_id_fkey FOREIGN KEY (user_id) REFERENCES fleet.users(user_id) ON DELETE SET NULL;
+
+--
+-- Name: notify_outbox notify_outbox_webhook_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_outbox
+    ADD CONSTRAINT notify_outbox_webhook_id_fkey FOREIGN KEY (webhook_id) REFERENCES fleet.notify_webhooks(webhook_id) ON DELETE SET NULL;
+
+--
+-- Name: notify_prefs notify_prefs_user_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_prefs
+    ADD CONSTRAINT notify_prefs_user_id_fkey FOREIGN KEY (user_id) REFERENCES fleet.users(user_id) ON DELETE CASCADE;
+
+--
+-- Name: notify_rules notify_rules_created_by_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_rules
+    ADD CONSTRAINT notify_rules_created_by_fkey FOREIGN KEY (created_by) REFERENCES fleet.users(user_id) ON DELETE SET NULL;
+
+--
+-- Name: notify_throttle notify_throttle_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_throttle
+    ADD CONSTRAINT notify_throttle_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
+
+--
+-- Name: notify_throttle notify_throttle_rule_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.notify_throttle
+    ADD CONSTRAINT notify_throttle_rule_id_fkey FOREIGN KEY (rule_id) REFERENCES fleet.notify_rules(rule_id) ON DELETE CASCADE;
+
+--
 -- Name: poll_cursors poll_cursors_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
 --
 
@@ -4316,6 +4943,150 @@ GRANT SELECT ON TABLE fleet.kpi_backlog TO fleet_ro;
 --
 
 GRANT SELECT ON TABLE fleet.kpi_daily TO fleet_ro;
+
+--
+-- Name: TABLE notify_attempts; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: TABLE notify_events; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT ON TABLE fleet.notify_events TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.delivery_id; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(delivery_id) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.event_id; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(event_id) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.rule_id; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(rule_id) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.channel; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(channel) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.state; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(state) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.attempts; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(attempts) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.is_test; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(is_test) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.created_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.sent_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(sent_at) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_outbox.finished_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(finished_at) ON TABLE fleet.notify_outbox TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.rule_id; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(rule_id) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.name; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(name) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.enabled; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(enabled) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.kinds; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(kinds) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.scope; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(scope) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.schedule; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(schedule) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.throttle_s; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(throttle_s) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.params; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(params) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.channels; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(channels) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.severity; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(severity) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.created_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(created_at) ON TABLE fleet.notify_rules TO fleet_ro;
+
+--
+-- Name: COLUMN notify_rules.updated_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(updated_at) ON TABLE fleet.notify_rules TO fleet_ro;
 
 --
 -- Name: TABLE ops_alerts; Type: ACL; Schema: fleet; Owner: -

@@ -21,6 +21,7 @@ pub mod kpis;
 pub mod lease;
 pub mod live;
 pub mod migrate;
+pub mod notifications;
 pub mod notify;
 pub mod ops_alerts;
 pub mod partitions;

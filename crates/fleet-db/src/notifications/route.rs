@@ -1,0 +1,1 @@
+//! Routing new events to outbox and inbox rows inside the transaction that stored them.

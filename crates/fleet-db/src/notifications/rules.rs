@@ -1,0 +1,1 @@
+//! `fleet.notify_rules`: the rules admins keep.

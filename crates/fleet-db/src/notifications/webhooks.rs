@@ -1,0 +1,1 @@
+//! `fleet.notify_webhooks`: webhook receivers and their signing secrets.
