@@ -4,7 +4,8 @@
 //!
 //! A notice only names rows (devices whose `device_latest` moved, keys of new alarms); the
 //! listener reads the rows themselves. On the wire it is compact JSON,
-//! `{"p":[device ids],"a":[[device_id,"alarm_time","alarm_type"],…]}`, split into payloads small
+//! `{"p":[device ids],"a":[[device_id,"alarm_time","alarm_type"],…],"n":[[user_id,notification_id],…]}`
+//! (`n` only when in-app notifications were written), split into payloads small
 //! enough for NOTIFY's 8000-byte limit once signed ([`crate::notify`]).
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,7 @@ pub use crate::notify::CHANGES_CHANNEL;
 /// ([`ENVELOPE`]) and the signature a payload stays below NOTIFY's 8000 bytes.
 pub const MAX_PAYLOAD: usize = 7_000;
 /// The bytes of a payload that are not changes.
-pub const ENVELOPE: usize = r#"{"p":[],"a":[]}"#.len();
+pub const ENVELOPE: usize = r#"{"p":[],"a":[],"n":[]}"#.len();
 const _: () = assert!(MAX_PAYLOAD + ENVELOPE + crate::notify::SIGNATURE_LEN < 8_000);
 
 /// An alarm's key in `fleet.alarms`: device, alarm time, alarm type.
@@ -33,11 +34,14 @@ pub struct ChangeNotice {
     /// New alarms.
     #[serde(rename = "a", default)]
     pub alarms: Vec<AlarmKey>,
+    /// New in-app notifications: (user id, notification id) in `fleet.notify_inbox`.
+    #[serde(rename = "n", default, skip_serializing_if = "Vec::is_empty")]
+    pub inbox: Vec<(i32, i64)>,
 }
 
 impl ChangeNotice {
     pub fn is_empty(&self) -> bool {
-        self.latest.is_empty() && self.alarms.is_empty()
+        self.latest.is_empty() && self.alarms.is_empty() && self.inbox.is_empty()
     }
 
     /// A payload as the listener received it (after its signature was checked).
@@ -49,6 +53,7 @@ impl ChangeNotice {
     pub fn merge(&mut self, other: ChangeNotice) {
         self.latest.extend(other.latest);
         self.alarms.extend(other.alarms);
+        self.inbox.extend(other.inbox);
     }
 
     /// The notice as JSON payloads of at most [`MAX_PAYLOAD`] bytes of changes each, every
@@ -89,6 +94,15 @@ impl ChangeNotice {
             }
             size += len;
             part.alarms.push(alarm.clone());
+        }
+        for item in &self.inbox {
+            let len = to_json(item).len() + 1;
+            if size + len > MAX_PAYLOAD {
+                emit(&mut part);
+                size = 0;
+            }
+            size += len;
+            part.inbox.push(*item);
         }
         emit(&mut part);
         out
@@ -138,11 +152,16 @@ mod tests {
         let notice = ChangeNotice {
             latest: vec![3, 17],
             alarms: vec![(3, at(1_700_000_000), "1".to_owned())],
+            inbox: vec![],
         };
         let payloads = notice.payloads();
         // the bytes the listener has always read
         assert_eq!(payloads, [r#"{"p":[3,17],"a":[[3,"2023-11-14T22:13:20Z","1"]]}"#]);
         assert_eq!(ChangeNotice::parse(&payloads[0]).expect("parses"), notice);
+        let with_inbox = ChangeNotice { inbox: vec![(2, 41)], ..notice.clone() };
+        let payloads = with_inbox.payloads();
+        assert_eq!(payloads, [r#"{"p":[3,17],"a":[[3,"2023-11-14T22:13:20Z","1"]],"n":[[2,41]]}"#]);
+        assert_eq!(ChangeNotice::parse(&payloads[0]).expect("parses"), with_inbox);
         assert_eq!(ChangeNotice::parse("{}").expect("parses"), ChangeNotice::default());
         assert!(ChangeNotice::parse(r#"{"p":["x"]}"#).is_err());
     }
@@ -152,6 +171,7 @@ mod tests {
         let notice = ChangeNotice {
             latest: (1..=5_000).collect(),
             alarms: (1..=300).map(|i| (i, at(1_700_000_000), format!("type-{i}"))).collect(),
+            inbox: (1..=800).map(|i| (i, i64::from(i) * 1_000_000)).collect(),
         };
         let payloads = notice.payloads();
         assert!(payloads.len() > 1);
@@ -173,6 +193,7 @@ mod tests {
         let notice = ChangeNotice {
             latest: vec![1],
             alarms: vec![(1, at(0), "x".repeat(MAX_PAYLOAD)), (2, at(0), "2".to_owned())],
+            inbox: vec![],
         };
         let payloads = notice.payloads();
         assert_eq!(payloads.len(), 1);
