@@ -6,8 +6,9 @@
 //! Design: the writer calls `pg_notify('fleet_changes', …)` inside each flush's transaction, so
 //! a notification is delivered exactly when the change is committed. Payloads are compact
 //! [`fleet_db::changes::ChangeNotice`]s (`{"p":[device ids],"a":[[device_id,alarm_time,
-//! alarm_type],…]}`, split below NOTIFY's 8000-byte limit); the listener reads the rows themselves from `fleet.device_latest` and
-//! `fleet.alarms`. It keeps each device's last status, so a `status` event is sent only when
+//! alarm_type],…],"n":[[user_id,notification_id],…]}`, split below NOTIFY's 8000-byte limit);
+//! the listener reads the rows themselves from `fleet.device_latest`, `fleet.alarms` and
+//! `fleet.notify_inbox` (a `notification` event goes to its user's streams only). It keeps each device's last status, so a `status` event is sent only when
 //! it changes; a sweep every [`OFFLINE_SWEEP`] finds devices that went offline (no fix for
 //! `offline_after_s`), which no write announces. If the listener's connection drops,
 //! notifications sent meanwhile are lost: the hub then sends a `reset` event, telling clients
@@ -50,13 +51,16 @@ pub struct Scope {
     pub device_id: Option<i32>,
     pub cost_centre: Option<String>,
     pub city: Option<String>,
+    /// Set on events for one user only (`notification`): nobody else receives them, and the
+    /// vehicle filters do not hold them back.
+    pub user_id: Option<i32>,
 }
 
 /// One event as the hub keeps it.
 #[derive(Debug)]
 pub struct StreamEvent {
     pub seq: u64,
-    /// `position`, `status`, `alarm` or `reset`.
+    /// `position`, `status`, `alarm`, `notification` or `reset`.
     pub kind: &'static str,
     pub scope: Scope,
     /// The JSON data line.

@@ -73,6 +73,34 @@ fn matrix() -> Vec<Row> {
         row(Method::GET, "/api/v1/kpis/reconciliation", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/ingest", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/health/devices", [401, 200, 200, 200]),
+        // notifications: admins' rules, webhooks and delivery log
+        row(Method::GET, "/api/v1/notifications/kinds", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/notifications/rules", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/notifications/rules", [401, 403, 403, 201]),
+        row(Method::GET, "/api/v1/notifications/rules/{id}", [401, 403, 403, 200]),
+        row(Method::PUT, "/api/v1/notifications/rules/{id}", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/notifications/rules/{id}/test", [401, 403, 403, 202]),
+        row(Method::DELETE, "/api/v1/notifications/rules/{id}", [401, 403, 403, 204]),
+        row(Method::GET, "/api/v1/notifications/webhooks", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/notifications/webhooks", [401, 403, 403, 201]),
+        row(Method::PUT, "/api/v1/notifications/webhooks/{id}", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/notifications/webhooks/{id}/rotate", [401, 403, 403, 200]),
+        row(Method::DELETE, "/api/v1/notifications/webhooks/{id}", [401, 403, 403, 204]),
+        row(Method::GET, "/api/v1/notifications/deliveries", [401, 403, 403, 200]),
+        row(Method::POST, "/api/v1/notifications/deliveries/{id}/retry", [401, 403, 403, 200]),
+        // everyone's own notification settings and bell
+        row(Method::GET, "/api/v1/me/contacts", [401, 200, 200, 200]),
+        row(Method::POST, "/api/v1/me/contacts", [401, 201, 201, 201]),
+        row(Method::POST, "/api/v1/me/contacts/{id}/test", [401, 202, 202, 202]),
+        row(Method::DELETE, "/api/v1/me/contacts/{id}", [401, 204, 204, 204]),
+        row(Method::GET, "/api/v1/me/quiet-hours", [401, 200, 200, 200]),
+        row(Method::PUT, "/api/v1/me/quiet-hours", [401, 200, 200, 200]),
+        row(Method::GET, "/api/v1/me/mutes", [401, 200, 200, 200]),
+        row(Method::PUT, "/api/v1/me/mutes/{id}", [401, 200, 200, 200]),
+        row(Method::DELETE, "/api/v1/me/mutes/{id}", [401, 204, 204, 204]),
+        row(Method::GET, "/api/v1/me/notifications", [401, 200, 200, 200]),
+        row(Method::POST, "/api/v1/me/notifications/{id}/read", [401, 200, 200, 200]),
+        row(Method::POST, "/api/v1/me/notifications/read-all", [401, 200, 200, 200]),
         // live stream
         row(Method::GET, "/api/v1/stream", [401, 200, 200, 200]),
         row(Method::GET, "/api/v1/users", [401, 403, 403, 200]),
@@ -95,12 +123,21 @@ struct Targets {
     user: i32,
     token: i32,
     geofence: i32,
+    rule: i32,
+    /// A rule each caller mutes and unmutes.
+    muted_rule: i32,
+    webhook: i32,
+    /// A dead letter to retry.
+    delivery: i64,
+    /// Each caller's own contact point and notification (anonymous: none).
+    contacts: [i32; 4],
+    notifications: [i64; 4],
 }
 
 /// Start time of the trip `targets` gives the device.
 const TRIP_START: &str = "2026-03-02T06:00:00Z";
 
-async fn targets(app: &App, pass: &str) -> Targets {
+async fn targets(app: &App, pass: &str, callers: &[i32]) -> Targets {
     let device = app.device(&format!("86812030396{:04}", pass.len()), "Van").await;
     let user = app.user(&format!("target-{pass}"), Role::Viewer).await;
     let token = fleet_accounts::token::create(&app.db.pool, user, "target", None)
@@ -140,7 +177,68 @@ async fn targets(app: &App, pass: &str) -> Targets {
     .fetch_one(&app.db.pool)
     .await
     .expect("geofence");
-    Targets { device, user, token, geofence }
+    let rule = |name: String| {
+        sqlx::query_scalar::<_, i32>(
+            "insert into fleet.notify_rules (name, kinds, channels, addresses)
+             values ($1, '{alarm.safety}', '{email}',
+                     '[{\"channel\": \"email\", \"to\": \"ops@example.com\"}]')
+             returning rule_id",
+        )
+        .bind(name)
+        .fetch_one(&app.db.pool)
+    };
+    let (rule, muted_rule) = (
+        rule(format!("target-{pass}")).await.expect("rule"),
+        rule(format!("muted-{pass}")).await.expect("rule"),
+    );
+    let webhook = sqlx::query_scalar(
+        "insert into fleet.notify_webhooks (name, url, secret)
+         values ($1, 'https://example.com/hook', repeat('s', 64)) returning webhook_id",
+    )
+    .bind(format!("target-{pass}"))
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("webhook");
+    let delivery = sqlx::query_scalar(
+        "insert into fleet.notify_outbox (channel, address, state, idempotency_key, is_test)
+         values ('email', 'ops@example.com', 'dead', gen_random_uuid()::text, true)
+         returning delivery_id",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .expect("dead letter");
+    let (mut contacts, mut notifications) = ([0; 4], [0; 4]);
+    for (i, user) in callers.iter().enumerate() {
+        contacts[i + 1] = sqlx::query_scalar(
+            "insert into fleet.notify_contacts (user_id, channel, address)
+             values ($1, 'email', $2) returning contact_id",
+        )
+        .bind(user)
+        .bind(format!("target-{pass}-{i}@example.com"))
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("contact");
+        notifications[i + 1] = sqlx::query_scalar(
+            "insert into fleet.notify_inbox (user_id, event_time, kind, severity, title, body)
+             values ($1, now(), 'test', 'info', 'target', 'target') returning notification_id",
+        )
+        .bind(user)
+        .fetch_one(&app.db.pool)
+        .await
+        .expect("notification");
+    }
+    Targets {
+        device,
+        user,
+        token,
+        geofence,
+        rule,
+        muted_rule,
+        webhook,
+        delivery,
+        contacts,
+        notifications,
+    }
 }
 
 /// The concrete path of a row for one caller, with its query string.
@@ -153,6 +251,14 @@ fn ops_path(path: &str, t: &Targets, who: Who) -> String {
         | "/api/v1/kpis/reconciliation"
         | "/api/v1/alarms/summary" => "?from=2026-11-01&to=2026-11-30",
         _ => "",
+    };
+    let own = WHO.iter().position(|w| *w == who).unwrap_or(0);
+    let path = if path.starts_with("/api/v1/me/contacts/") {
+        path.replace("{id}", &t.contacts[own].to_string())
+    } else if path.starts_with("/api/v1/me/notifications/") {
+        path.replace("{id}", &t.notifications[own].to_string())
+    } else {
+        path.to_owned()
     };
     path.replace("{device_id}", &t.device.to_string())
         .replace("{alarm_time}", ALARM_TIME)
@@ -183,6 +289,22 @@ fn body_for(row: &Row, pass: &str, who: Who) -> Option<Value> {
             Some(serde_json::to_value(fleet_core::AnalyticsSettings::default()).expect("json"))
         }
         ("PUT", OVERRIDE) => Some(json!({"speed_limit_kmh": 60})),
+        ("POST" | "PUT", "/api/v1/notifications/rules" | "/api/v1/notifications/rules/{id}") => {
+            Some(json!({
+                "name": format!("r-{pass}-{who:?}"), "kinds": ["alarm.safety"],
+                "channels": ["email"],
+                "recipients": {"addresses": [{"channel": "email", "to": "ops@example.com"}]}
+            }))
+        }
+        (
+            "POST" | "PUT",
+            "/api/v1/notifications/webhooks" | "/api/v1/notifications/webhooks/{id}",
+        ) => Some(json!({"name": format!("w-{pass}-{who:?}"), "url": "https://example.com/h"})),
+        ("POST", "/api/v1/me/contacts") => {
+            Some(json!({"channel": "email", "address": format!("{pass}-{who:?}@example.com")}))
+        }
+        ("PUT", "/api/v1/me/quiet-hours") => Some(json!({"from": "22:00", "to": "06:00"})),
+        ("PUT", "/api/v1/me/mutes/{id}") => Some(json!({})),
         _ => None,
     }
 }
@@ -212,19 +334,22 @@ async fn every_role_gets_the_documented_status_on_every_route_with_tokens_and_se
                 As::Session(app.login("admin").await),
             ]
         };
-        let t = targets(&app, pass).await;
+        let t = targets(&app, pass, &ids).await;
         let mut failures = Vec::new();
         for row in matrix() {
-            let mut path = row.path.replace(
-                "{id}",
-                &match row.path {
-                    p if p.starts_with("/api/v1/devices/") => t.device,
-                    p if p.starts_with("/api/v1/users/") => t.user,
-                    p if p.starts_with("/api/v1/geofences/") => t.geofence,
-                    _ => t.token,
-                }
-                .to_string(),
-            );
+            let id = match row.path {
+                p if p.starts_with("/api/v1/devices/") => t.device.to_string(),
+                p if p.starts_with("/api/v1/users/") => t.user.to_string(),
+                p if p.starts_with("/api/v1/geofences/") => t.geofence.to_string(),
+                p if p.starts_with("/api/v1/notifications/rules/") => t.rule.to_string(),
+                p if p.starts_with("/api/v1/me/mutes/") => t.muted_rule.to_string(),
+                p if p.starts_with("/api/v1/notifications/webhooks/") => t.webhook.to_string(),
+                p if p.starts_with("/api/v1/notifications/deliveries/") => t.delivery.to_string(),
+                // each caller's own contact point or notification: replaced per caller
+                p if p.starts_with("/api/v1/me/") => "{id}".to_owned(),
+                _ => t.token.to_string(),
+            };
+            let mut path = row.path.replace("{id}", &id);
             path = path
                 .replace("{device_id}", &t.device.to_string())
                 .replace("{start_time}", TRIP_START);

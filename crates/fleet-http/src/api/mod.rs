@@ -26,6 +26,8 @@ mod alarms;
 mod geofences;
 mod health;
 mod kpis;
+// notifications: rules, webhooks, the delivery log, people's own settings and the bell
+pub mod notifications;
 mod reconciliation;
 mod settings;
 
@@ -88,12 +90,14 @@ pub const PREFIX: &str = "/api/v1";
         (name = "kpis", description = "Daily KPIs, rollups, rankings and idling vehicles"),
         (name = "health", description = "Ingest health of jobs and devices"),
         (name = "live", description = "The fleet's changes as Server-Sent Events"),
+        (name = "notifications", description = "Notification rules, webhooks and the delivery log (admins); each user's contact points, quiet hours, mutes and in-app notifications"),
     ),
     components(schemas(
         crate::stream::PositionEvent,
         crate::stream::StatusEvent,
         crate::stream::AlarmStreamEvent,
         crate::stream::ResetEvent,
+        notifications::Notification,
         kpis::GroupBy
     ))
 )]
@@ -170,6 +174,35 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reconciliation::reconciliation))
         .routes(routes!(health::ingest))
         .routes(routes!(health::devices))
+        // notifications
+        .routes(routes!(notifications::kinds))
+        .routes(routes!(notifications::rules::list_rules, notifications::rules::create_rule))
+        .routes(routes!(
+            notifications::rules::get_rule,
+            notifications::rules::update_rule,
+            notifications::rules::delete_rule
+        ))
+        .routes(routes!(notifications::rules::test_rule))
+        .routes(routes!(
+            notifications::webhooks::list_webhooks,
+            notifications::webhooks::create_webhook
+        ))
+        .routes(routes!(
+            notifications::webhooks::update_webhook,
+            notifications::webhooks::delete_webhook
+        ))
+        .routes(routes!(notifications::webhooks::rotate_webhook))
+        .routes(routes!(notifications::deliveries::list_deliveries))
+        .routes(routes!(notifications::deliveries::retry_delivery))
+        .routes(routes!(notifications::me::list_contacts, notifications::me::create_contact))
+        .routes(routes!(notifications::me::delete_contact))
+        .routes(routes!(notifications::me::test_contact))
+        .routes(routes!(notifications::me::get_quiet_hours, notifications::me::put_quiet_hours))
+        .routes(routes!(notifications::me::list_mutes))
+        .routes(routes!(notifications::me::put_mute, notifications::me::delete_mute))
+        .routes(routes!(notifications::inbox::list_notifications))
+        .routes(routes!(notifications::inbox::read_notification))
+        .routes(routes!(notifications::inbox::read_all))
 }
 
 /// The OpenAPI 3.1 document of the API, paths including [`PREFIX`].

@@ -1,4 +1,5 @@
-//! `/stream`: the live fleet as Server-Sent Events (`position`, `status`, `alarm`, `reset`),
+//! `/stream`: the live fleet as Server-Sent Events (`position`, `status`, `alarm`,
+//! `notification` (the caller's own), `reset`),
 //! fed by the listener in [`crate::stream`]. Each event has an id; a client that reconnects
 //! with `Last-Event-ID` gets what it missed from the hub's ring buffer, or a `reset` event
 //! when that is no longer kept. A comment line every 15 s keeps idle connections open.
@@ -38,10 +39,11 @@ pub struct StreamQuery {
     pub device_id: Option<i32>,
 }
 
-/// Whether the caller may see events about this vehicle: every vehicle for now, the hook for
-/// per-user vehicle scopes.
-fn visible(_who: &Principal, _scope: &Scope) -> bool {
-    true
+/// Whether the caller may see an event: one addressed to a user (`notification`) only when it
+/// is theirs; events about vehicles, every vehicle for now (the hook for per-user vehicle
+/// scopes).
+fn visible(who: &Principal, scope: &Scope) -> bool {
+    scope.user_id.is_none_or(|u| u == who.user_id)
 }
 
 fn same(a: &Option<String>, b: &Option<String>) -> bool {
@@ -54,7 +56,7 @@ fn same(a: &Option<String>, b: &Option<String>) -> bool {
 impl StreamQuery {
     fn wants(&self, e: &StreamEvent) -> bool {
         if e.scope.device_id.is_none() {
-            return true; // reset: about everything
+            return true; // reset: about everything; notification: for its user, whatever vehicle
         }
         same(&self.cost_centre, &e.scope.cost_centre)
             && same(&self.city, &e.scope.city)
@@ -71,6 +73,7 @@ impl StreamQuery {
         - `position` (`PositionEvent`): a vehicle's new latest fix\n\
         - `status` (`StatusEvent`): a vehicle became moving, idling, parked or offline\n\
         - `alarm` (`AlarmStreamEvent`): a new alarm\n\
+        - `notification` (`Notification`): a new in-app notification of the caller (each user receives only their own, whatever the vehicle filters)\n\
         - `reset` (`ResetEvent`): events were lost; reload the state (GET /fleet/live) and carry on\n\n\
         A comment line (`: heartbeat`) is sent every 15 s. Reconnect with `Last-Event-ID` to get the events missed meanwhile \
         (the newest 10,000 are kept); if they are no longer kept the stream starts with `reset`.\n\n\

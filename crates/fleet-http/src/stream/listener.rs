@@ -253,7 +253,12 @@ async fn pause(shutdown: &CancellationToken, wait: &mut Duration) -> bool {
 }
 
 fn scope_of(device_id: i32, cost_centre: &Option<String>, city: &Option<String>) -> Scope {
-    Scope { device_id: Some(device_id), cost_centre: cost_centre.clone(), city: city.clone() }
+    Scope {
+        device_id: Some(device_id),
+        cost_centre: cost_centre.clone(),
+        city: city.clone(),
+        user_id: None,
+    }
 }
 
 /// Sends a `status` event when the row's status differs from the one known.
@@ -320,6 +325,14 @@ async fn changed(
                     lon: r.lon,
                 },
             );
+        }
+    }
+    if !p.inbox.is_empty() {
+        let mut conn = pool.acquire().await?;
+        let rows = fleet_db::notifications::inbox::by_ids(&mut conn, &p.inbox).await?;
+        for r in rows {
+            let scope = Scope { user_id: Some(r.user_id), ..Scope::default() };
+            hub.publish("notification", scope, &crate::api::notifications::Notification::from(r));
         }
     }
     Ok(())
