@@ -48,7 +48,10 @@ pub fn router(config: WebConfig) -> Router {
     Router::new()
         .route("/", get(now_page))
         .route("/now", get(now_page))
+        // notification links name `/now/?device=…&at=…`
+        .route("/now/", get(now_page))
         .route("/ops", get(ops_page))
+        .route("/ops/", get(ops_page))
         .route("/login", get(login_page))
         .route("/assets/{*path}", get(asset))
         .with_state(pages)

@@ -60,7 +60,13 @@ async fn app_pages_send_a_visitor_without_a_session_to_the_login_page() {
 #[tokio::test]
 async fn pages_carry_their_settings_and_a_policy_allowing_the_tile_server() {
     let base = start("https://{s}.tiles.example.org/{z}/{x}/{y}.png").await;
-    for (path, title) in [("/now", "FleetNow"), ("/", "FleetNow"), ("/ops", "FleetOps")] {
+    for (path, title) in [
+        ("/now", "FleetNow"),
+        ("/now/?device=1&at=2026-11-20T08:00:00Z", "FleetNow"),
+        ("/", "FleetNow"),
+        ("/ops", "FleetOps"),
+        ("/ops/", "FleetOps"),
+    ] {
         let res = client()
             .get(format!("{base}{path}"))
             .header(header::COOKIE, "fleetd_session=anything")

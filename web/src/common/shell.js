@@ -1,7 +1,9 @@
-// The frame both apps share: a header with the app switch, the signed-in user and logout.
+// The frame both apps share: a header with the app switch, the notification bell, the
+// signed-in user and logout.
 // `startApp` checks the session first, so a signed-out visitor goes straight to the login page.
 import { api, ApiError } from './api.js';
 import { esc } from './format.js';
+import { Bell } from './bell.js';
 
 const apps = [
   { path: '/now', name: 'FleetNow', title: 'Live map' },
@@ -29,6 +31,7 @@ export async function startApp(current) {
         )
         .join('')}
     </nav>
+    <div class="bell" id="bell"></div>
     <span class="who" data-testid="who">${esc(me.username)} <span class="role">${esc(me.role)}</span></span>
     <button type="button" class="link" id="logout">Log out</button>`;
   header.querySelector('#logout').addEventListener('click', async () => {
@@ -39,7 +42,15 @@ export async function startApp(current) {
     }
   });
   document.body.dataset.role = me.role;
+  bell = new Bell(header.querySelector('#bell'));
   return me;
+}
+
+let bell = null;
+
+/** The header's bell, for the app's live stream to feed (`notification`, `reset`). */
+export function headerBell() {
+  return bell;
 }
 
 /** Operators and admins may change things (acknowledge alarms); viewers only look. */

@@ -3,13 +3,14 @@
 import '../common/base.css';
 import './now.css';
 import { api, pageConfig, query } from '../common/api.js';
-import { showError, startApp } from '../common/shell.js';
+import { headerBell, showError, startApp } from '../common/shell.js';
+import { localDate } from '../common/format.js';
 import { Dock } from './dock.js';
 import { Filters } from './filters.js';
 import { VehicleList } from './list.js';
 import { FleetMap } from './map.js';
 import { FleetStore } from './store.js';
-import { openStream } from './stream.js';
+import { openStream } from '../common/stream.js';
 
 /** Alarms younger than this and not acknowledged put a vehicle "in alarm". */
 const OPEN_ALARM_WINDOW_MS = 24 * 3600 * 1000;
@@ -120,6 +121,26 @@ function flush() {
 await reload();
 fleetMap.fitAll();
 list.tick();
+openFromUrl();
+
+/**
+ * `?device=<id>&at=<time>` (the link of a notification): selects and centres the vehicle and,
+ * when the moment is on another day, shows that day in the dock.
+ */
+function openFromUrl() {
+  const q = new URLSearchParams(location.search);
+  const id = Number(q.get('device'));
+  if (!Number.isInteger(id) || !store.vehicles.has(id)) return;
+  select(id);
+  const at = q.get('at') ? new Date(q.get('at')) : null;
+  if (!at || Number.isNaN(at.getTime())) return;
+  const day = localDate(at, dock.timezone);
+  if (day !== dock.today()) {
+    const input = document.getElementById('dock-day');
+    if (input) input.value = day;
+    dock.loadDay(day);
+  }
+}
 
 const streamState = document.querySelector('.stream-state');
 openStream(
@@ -127,7 +148,11 @@ openStream(
     position: (e) => store.position(e) || unknownVehicle(),
     status: (e) => store.status(e) || unknownVehicle(),
     alarm: (e) => store.alarm(e),
-    reset: () => reload(),
+    notification: (e) => headerBell()?.add(e),
+    reset: () => {
+      reload();
+      headerBell()?.reload();
+    },
   },
   (connected, retryInMs) => {
     if (connected) streamState.textContent = '';

@@ -3,7 +3,8 @@
 import '../common/base.css';
 import './ops.css';
 import { api } from '../common/api.js';
-import { startApp, showError } from '../common/shell.js';
+import { headerBell, startApp, showError } from '../common/shell.js';
+import { openStream } from '../common/stream.js';
 import { readViewState, writeViewState, validRange } from './view-state.js';
 import { renderFreshness } from './freshness.js';
 import { loadOverview, loadGlance } from './overview.js';
@@ -13,12 +14,23 @@ import { loadDrivers } from './drivers.js';
 import { loadVehicles } from './vehicles.js';
 import { initHealth, loadHealth } from './health.js';
 import { initTabs } from './tabs.js';
+import { loadNotifications } from './notifications.js';
 
 /** How often the freshness banner and today's lists are re-read, ms. */
 const REFRESH_MS = 60_000;
 
 const $ = (id) => document.getElementById(id);
 const me = await startApp('FleetOps');
+// the bell's live feed: no vehicle has id 0, so only this person's notifications (and resets)
+// arrive, not the fleet's positions
+openStream(
+  {
+    notification: (e) => headerBell()?.add(e),
+    reset: () => headerBell()?.reload(),
+  },
+  () => {},
+  '?device_id=0',
+);
 
 try {
   const [settings, devices, live] = await Promise.all([
@@ -31,7 +43,7 @@ try {
   const ctx = { me, tz, view, devices, current: () => true };
   fillPickers(ctx, live);
 
-  const loaders = { overview: loadOverview, trips: loadTrips, alarms: loadAlarms, drivers: loadDrivers, vehicles: loadVehicles, health: loadHealth };
+  const loaders = { overview: loadOverview, trips: loadTrips, alarms: loadAlarms, drivers: loadDrivers, vehicles: loadVehicles, health: loadHealth, notifications: loadNotifications };
   const loadedFor = new Map(); // section → the filters it was loaded with
   const generation = new Map(); // section → number of its latest load; older loads draw nothing
   const show = async (section, force = false) => {

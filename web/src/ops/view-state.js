@@ -4,7 +4,7 @@ import { isDate, lastDays, rangeLength } from './dates.js';
 
 /** Longest range the KPI endpoints accept, days. */
 const MAX_DAYS = 366;
-const SECTIONS = ['overview', 'trips', 'alarms', 'drivers', 'vehicles', 'health'];
+const SECTIONS = ['overview', 'trips', 'alarms', 'drivers', 'vehicles', 'health', 'notifications'];
 
 export function readViewState(timeZone) {
   const q = new URLSearchParams(location.search);

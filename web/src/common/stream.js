@@ -5,23 +5,24 @@
 // in, sends a signed-out person to the login page, and otherwise opens a new stream after a
 // growing pause.
 
-import { api } from '../common/api.js';
+import { api } from './api.js';
 
 /** First pause before reopening a refused stream; it doubles up to RETRY_MAX_MS. */
 const RETRY_FIRST_MS = 2_000;
 const RETRY_MAX_MS = 60_000;
 
 /**
- * Opens `/api/v1/stream` and calls `handlers[event](data)` for position, status, alarm and
- * reset events; `onState(connected, retryInMs)` reports the connection (`retryInMs` is set
- * while waiting to reopen a refused stream).
+ * Opens `/api/v1/stream${search}` and calls `handlers[event](data)` for each event kind it has
+ * a handler for (position, status, alarm, notification, reset); `onState(connected,
+ * retryInMs)` reports the connection (`retryInMs` is set while waiting to reopen a refused
+ * stream).
  */
-export function openStream(handlers, onState) {
+export function openStream(handlers, onState, search = '') {
   let wait = RETRY_FIRST_MS;
 
   const connect = () => {
-    const source = new EventSource('/api/v1/stream');
-    for (const kind of ['position', 'status', 'alarm', 'reset']) {
+    const source = new EventSource(`/api/v1/stream${search}`);
+    for (const kind of Object.keys(handlers)) {
       source.addEventListener(kind, (e) => {
         let data;
         try {
