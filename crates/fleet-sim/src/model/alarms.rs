@@ -1,6 +1,6 @@
 //! Alarms a vehicle raises during a day, drawn from the vendor's documented codes and tied to
 //! what the vehicle does: overspeed on fast legs, harsh driving for aggressive drivers, depot
-//! geofence exit and entry, and rare SOS, power-cut, vibration and low-battery alarms.
+//! geofence exit and entry, and occasional SOS, power-cut, vibration and low-battery alarms.
 
 use chrono::Datelike;
 use fleet_core::LatLon;
@@ -50,7 +50,8 @@ pub fn plan_alarms(seed: u64, v: &Vehicle, plan: &DayPlan) -> Vec<PlannedAlarm> 
                 if v.depot_fence && legs.last().is_some_and(|l| close(l.to, home)) {
                     alarm(seg.end as f64 - 20.0, "in", "Enter geo-fence");
                 }
-                if r.chance(0.003) {
+                // a few a day across the demo's fleet, so its notifications have something to tell
+                if r.chance(0.03) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "1", "SOS alert");
                 }
             }
@@ -59,7 +60,7 @@ pub fn plan_alarms(seed: u64, v: &Vehicle, plan: &DayPlan) -> Vec<PlannedAlarm> 
                 if long && r.chance(0.02) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "3", "Vibration alert");
                 }
-                if r.chance(0.004) {
+                if r.chance(0.02) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "2", "Power cut off alert");
                 }
             }

@@ -229,13 +229,41 @@ const DEMO_ADMIN: &str = "admin";
 async fn access(mode: Mode, pool: &PgPool) -> anyhow::Result<Access> {
     if mode == Mode::Demo {
         let password = random_password();
-        fleet_accounts::users::ensure_admin(pool, DEMO_ADMIN, &password)
+        let admin = fleet_accounts::users::ensure_admin(pool, DEMO_ADMIN, &password)
             .await
             .context("creating the demo admin")?;
+        demo_rule(pool, admin.user_id).await.context("creating the demo's notification rule")?;
         return Ok(Access::DemoAdmin { username: DEMO_ADMIN, password });
     }
     let users = fleet_accounts::users::list(pool).await.context("listing users")?;
     Ok(if users.is_empty() { Access::NoUsers } else { Access::Users })
+}
+
+/// On a demo database without notification rules, one that rings the admin's bell for the
+/// simulator's SOS and power-cut alarms, so the demo shows notifications from the start.
+async fn demo_rule(pool: &PgPool, admin: i32) -> anyhow::Result<()> {
+    use fleet_core::notification::rule::Recipients;
+    use fleet_core::notification::{Channel, EventKind, Rule, Severity};
+    let mut conn = pool.acquire().await?;
+    if !fleet_db::notifications::rules::list(&mut conn).await?.is_empty() {
+        return Ok(());
+    }
+    let rule = Rule {
+        name: "SOS and power cut".to_owned(),
+        enabled: true,
+        kinds: vec![EventKind::AlarmSafety, EventKind::AlarmPower],
+        scope: Default::default(),
+        schedule: None,
+        throttle_s: 0,
+        params: Default::default(),
+        recipients: Recipients { user_ids: vec![admin], ..Recipients::default() },
+        channels: vec![Channel::InApp],
+        severity: Severity::Critical,
+    };
+    rule.validate()?;
+    fleet_db::notifications::rules::insert(&mut conn, &rule, Some(admin)).await?;
+    tracing::info!("demo notification rule created: SOS and power cut, in the admin's bell");
+    Ok(())
 }
 
 /// 16 random letters and digits.
