@@ -110,8 +110,9 @@ export class Rules {
       if (e.target.id === 'r-sched-on') $('r-sched').hidden = !e.target.checked;
     });
     $('r-add-address').addEventListener('click', () => {
-      this.addressRows().push({ channel: 'email', to: '' });
-      this.drawAddresses(this.addressRows());
+      const rows = this.addressRows();
+      rows.push({ channel: 'email', to: '' });
+      this.drawAddresses(rows);
       form.querySelector('#r-addresses .address-row:last-child input')?.focus();
     });
     $('r-addresses').addEventListener('click', (e) => {
