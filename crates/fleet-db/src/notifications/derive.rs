@@ -199,3 +199,52 @@ pub async fn not_moved_due(
         })
         .collect())
 }
+
+/// A trip's start: device, time, lat, lon.
+pub type TripStart = (i32, DateTime<Utc>, f64, f64);
+
+/// Of `starts`, the trips starting outside their vehicle's shift hours (its analytics settings:
+/// shift weekdays, start and end in its timezone, a shift ending before it starts running over
+/// midnight): one `after_hours` event each (key `after_hours:<device>:<trip start>`).
+pub async fn after_hours(
+    conn: &mut PgConnection,
+    starts: &[TripStart],
+) -> Result<Vec<Event>, sqlx::Error> {
+    if starts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<i32> = starts.iter().map(|s| s.0).collect();
+    let times: Vec<DateTime<Utc>> = starts.iter().map(|s| s.1).collect();
+    let lats: Vec<f64> = starts.iter().map(|s| s.2).collect();
+    let lons: Vec<f64> = starts.iter().map(|s| s.3).collect();
+    let rows = sqlx::query!(
+        r#"select v.device_id as "device_id!", v.t as "start_time!", v.lat as "lat!",
+                  v.lon as "lon!"
+           from unnest($1::int[], $2::timestamptz[], $3::float8[], $4::float8[])
+                as v(device_id, t, lat, lon)
+           join reporting.v_device_analytics_settings s on s.device_id = v.device_id
+           cross join lateral (select (v.t at time zone s.timezone) as local) l
+           where not (
+               extract(isodow from l.local)::smallint = any(s.shift_weekdays)
+               and case when s.shift_start < s.shift_end
+                        then l.local::time >= s.shift_start and l.local::time < s.shift_end
+                        else l.local::time >= s.shift_start or l.local::time < s.shift_end end)
+           order by v.device_id, v.t"#,
+        &ids,
+        &times,
+        &lats,
+        &lons,
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Event {
+            key: format!("after_hours:{}:{}", r.device_id, key_time(r.start_time)),
+            device_id: r.device_id,
+            time: r.start_time,
+            kind: EventKind::AfterHours,
+            facts: Facts { lat: Some(r.lat), lon: Some(r.lon), ..Facts::default() },
+        })
+        .collect())
+}
