@@ -3,6 +3,7 @@
 //! together; half a channel is a load error naming the missing setting.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::load::{integer, Typed};
@@ -34,6 +35,9 @@ pub struct SmtpConfig {
     pub credentials: Option<SmtpCredentials>,
     /// The From header, `name <addr>` or a bare address.
     pub from: String,
+    /// A PEM certificate trusted besides the public roots (a relay with a private CA or a
+    /// self-signed certificate).
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -134,7 +138,7 @@ fn smtp(t: &Typed) -> Result<Option<SmtpConfig>, ConfigError> {
         }
     })?
     else {
-        for key in ["smtp_user", "smtp_password", "smtp_from"] {
+        for key in ["smtp_user", "smtp_password", "smtp_from", "smtp_ca_file"] {
             if t.is_set(key) {
                 return Err(t.invalid("smtp_host", format!("must be set, since {key} is set")));
             }
@@ -180,7 +184,8 @@ fn smtp(t: &Typed) -> Result<Option<SmtpConfig>, ConfigError> {
             }
         })?
         .ok_or_else(|| t.invalid("smtp_from", "must be set, since smtp_host is set".into()))?;
-    Ok(Some(SmtpConfig { host, port, security, credentials, from }))
+    let ca_file = t.parsed("smtp_ca_file", |v| Ok(PathBuf::from(v.trim())))?;
+    Ok(Some(SmtpConfig { host, port, security, credentials, from, ca_file }))
 }
 
 fn sms(t: &Typed) -> Result<Option<SmsConfig>, ConfigError> {

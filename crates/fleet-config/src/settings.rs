@@ -297,6 +297,12 @@ pub const SETTINGS: &[Setting] = &[
         "Sender of notification e-mails, e.g. fleetd <fleet@example.com> (required with FLEETD_SMTP_HOST).",
     ),
     text(
+        "smtp_ca_file",
+        "FLEETD_SMTP_CA_FILE",
+        "",
+        "A PEM certificate to trust for the mail server besides the public roots (a private CA or a self-signed relay).",
+    ),
+    text(
         "sms_provider",
         "FLEETD_SMS_PROVIDER",
         "africastalking",
