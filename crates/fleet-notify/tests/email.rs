@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use fleet_core::notification::Channel;
 use fleet_notify::channels::Outcome;
-use support::{channels, closed_port, delivery, message, SinkTls, SmtpSink, TestCa};
+use support::{channels, channels_of, closed_port, delivery, message, SinkTls, SmtpSink, TestCa};
 
 const FROM: &str = "fleetd <fleet@example.com>";
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -22,14 +22,10 @@ fn plain_settings(port: u16) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn pairs<'a>(v: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
-    v.iter().map(|(k, v)| (*k, v.as_str())).collect()
-}
-
 #[tokio::test]
 async fn a_plain_delivery_is_multipart_text_and_html_with_subject_from_and_to() {
     let sink = SmtpSink::start(SinkTls::None, None);
-    let ch = channels(&pairs(&plain_settings(sink.port)), TIMEOUT);
+    let ch = channels_of(&plain_settings(sink.port), TIMEOUT);
     assert!(ch.configured(Channel::Email));
     let m = message();
     let outcome = ch.send(&delivery(Channel::Email, "ops@example.com", &m, None)).await;
@@ -62,7 +58,7 @@ async fn a_plain_delivery_is_multipart_text_and_html_with_subject_from_and_to() 
 #[tokio::test]
 async fn smtp_refusals_are_permanent_for_5xx_and_retried_for_4xx() {
     let sink = SmtpSink::start(SinkTls::None, None);
-    let ch = channels(&pairs(&plain_settings(sink.port)), TIMEOUT);
+    let ch = channels_of(&plain_settings(sink.port), TIMEOUT);
     let m = message();
     let rejected = ch.send(&delivery(Channel::Email, "reject@example.com", &m, None)).await;
     assert!(
@@ -78,7 +74,7 @@ async fn smtp_refusals_are_permanent_for_5xx_and_retried_for_4xx() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_retried_and_an_unconfigured_channel_is_permanent() {
-    let ch = channels(&pairs(&plain_settings(closed_port())), TIMEOUT);
+    let ch = channels_of(&plain_settings(closed_port()), TIMEOUT);
     let m = message();
     let outcome = ch.send(&delivery(Channel::Email, "ops@example.com", &m, None)).await;
     assert!(matches!(&outcome, Outcome::Retry { status: None, .. }), "{outcome:?}");
@@ -112,7 +108,7 @@ async fn starttls_checks_the_certificate_and_logs_in() {
         v
     };
     let m = message();
-    let ch = channels(&pairs(&settings("s3cret-smtp-pw", true)), TIMEOUT);
+    let ch = channels_of(&settings("s3cret-smtp-pw", true), TIMEOUT);
     let outcome = ch.send(&delivery(Channel::Email, "ops@example.com", &m, None)).await;
     assert!(outcome.is_sent(), "{outcome:?}");
     let got = sink.received();
@@ -120,13 +116,13 @@ async fn starttls_checks_the_certificate_and_logs_in() {
     assert_eq!(got[0].0["tls"], true, "the message went over TLS");
     assert_eq!(got[0].0["login"], "fleet");
 
-    let wrong = channels(&pairs(&settings("wrong-password-xyz", true)), TIMEOUT);
+    let wrong = channels_of(&settings("wrong-password-xyz", true), TIMEOUT);
     let outcome = wrong.send(&delivery(Channel::Email, "ops@example.com", &m, None)).await;
     assert!(matches!(&outcome, Outcome::Permanent { status: Some(535), .. }), "{outcome:?}");
     assert!(!outcome.detail().contains("wrong-password-xyz"), "{outcome:?}");
 
     // without the private CA the server's certificate is not trusted: nothing is sent
-    let untrusted = channels(&pairs(&settings("s3cret-smtp-pw", false)), TIMEOUT);
+    let untrusted = channels_of(&settings("s3cret-smtp-pw", false), TIMEOUT);
     let outcome = untrusted.send(&delivery(Channel::Email, "ops@example.com", &m, None)).await;
     assert!(matches!(&outcome, Outcome::Retry { .. }), "{outcome:?}");
     assert_eq!(sink.received().len(), 1);

@@ -27,6 +27,12 @@ pub fn channels(pairs: &[(&str, &str)], timeout: Duration) -> Channels {
     Channels::with_timeout(&config.notify, timeout).expect("channels")
 }
 
+/// [`channels`] for settings whose values were made at run time.
+pub fn channels_of(pairs: &[(&str, String)], timeout: Duration) -> Channels {
+    let refs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    channels(&refs, timeout)
+}
+
 pub fn message() -> Message {
     Message {
         subject: "CRITICAL: Lorry 7 (KBX 123A): SOS alarm".into(),
