@@ -156,6 +156,9 @@ async fn statuses_redirects_and_timeouts_map_to_outcomes() {
     );
     assert!(!closed.detail().contains("127.0.0.1"), "no URL in errors: {closed:?}");
 
+    let unusable = send("not a url".to_owned()).await;
+    assert!(matches!(&unusable, Outcome::Permanent { status: None, .. }), "{unusable:?}");
+
     let outcome = ch.send(&delivery(Channel::Webhook, "", &m, None)).await;
     assert!(matches!(outcome, Outcome::Permanent { .. }), "a webhook delivery needs its webhook");
 }

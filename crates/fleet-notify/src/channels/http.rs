@@ -46,6 +46,10 @@ pub(crate) async fn read(mut resp: reqwest::Response) -> Result<(u16, String), O
 /// The URL is stripped first (the Telegram bot token is in its path).
 pub(crate) fn transport_error(e: reqwest::Error) -> Outcome {
     let e = e.without_url();
+    if e.is_builder() {
+        // the URL itself is unusable (a stored webhook URL, say): no retry will fix it
+        return Outcome::permanent(None, format!("cannot send to this URL: {}", error_chain(&e)));
+    }
     let what = if e.is_timeout() {
         "timed out"
     } else if e.is_connect() {
