@@ -116,6 +116,13 @@ async fn answers_map_to_outcomes_and_the_token_never_shows() {
         assert!(!format!("{o:?}").contains("test-token"), "{o:?}");
     }
 
+    let bad = send("@no").await;
+    assert!(
+        matches!(&bad, Outcome::Permanent { status: None, error } if error.contains("not a Telegram chat id")),
+        "{bad:?}"
+    );
+    assert_eq!(log.lock().expect("log").len(), 4, "a bad chat id is not sent");
+
     let none = channels(&[], Duration::from_secs(5));
     let outcome = none.send(&delivery(Channel::Telegram, "1", &m, None)).await;
     assert!(

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use fleet_config::{SmtpConfig, SmtpSecurity};
+use fleet_core::notification::{address, Channel};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -67,7 +68,11 @@ impl Email {
     }
 
     pub(crate) async fn send(&self, d: &Delivery<'_>) -> Outcome {
-        let to: Mailbox = match d.address.trim().parse() {
+        let to = match address::normalise(Channel::Email, d.address) {
+            Ok(to) => to,
+            Err(e) => return Outcome::permanent(None, e.to_string()),
+        };
+        let to: Mailbox = match to.parse() {
             Ok(to) => to,
             Err(e) => return Outcome::permanent(None, format!("not an e-mail address: {e}")),
         };

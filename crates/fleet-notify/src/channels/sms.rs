@@ -9,6 +9,7 @@
 //! `Authorization: Bearer <key>`; the HTTP status decides.
 
 use fleet_config::{SmsConfig, SmsProvider};
+use fleet_core::notification::{address, Channel};
 use serde::Deserialize;
 
 use super::{http, Delivery, Outcome};
@@ -24,10 +25,11 @@ impl Sms {
     }
 
     pub(crate) async fn send(&self, client: &reqwest::Client, d: &Delivery<'_>) -> Outcome {
-        let to = d.address.trim();
-        if !is_e164(to) {
-            return Outcome::permanent(None, "not a phone number in E.164 form (+254712345678)");
-        }
+        let to = match address::normalise(Channel::Sms, d.address) {
+            Ok(to) => to,
+            Err(e) => return Outcome::permanent(None, e.to_string()),
+        };
+        let to = to.as_str();
         let c = &self.config;
         let request = match c.provider {
             SmsProvider::AfricasTalking => {
@@ -69,12 +71,6 @@ impl Sms {
             SmsProvider::Generic => http::by_status(status, &body),
         }
     }
-}
-
-fn is_e164(a: &str) -> bool {
-    a.strip_prefix('+').is_some_and(|d| {
-        (8..=15).contains(&d.len()) && !d.starts_with('0') && d.chars().all(|c| c.is_ascii_digit())
-    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -163,6 +159,5 @@ mod tests {
             Outcome::Permanent { status: Some(401), .. }
         ));
         assert!(matches!(africastalking(503, ""), Outcome::Retry { .. }));
-        assert!(is_e164("+254712345678") && !is_e164("0712345678") && !is_e164("+0712345678"));
     }
 }

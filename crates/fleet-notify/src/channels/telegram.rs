@@ -3,6 +3,7 @@
 //! logged or returned: transport errors are stripped of it.
 
 use fleet_config::TelegramConfig;
+use fleet_core::notification::{address, Channel};
 
 use super::{http, truncate, Delivery, Outcome};
 
@@ -20,7 +21,11 @@ impl Telegram {
     }
 
     pub(crate) async fn send(&self, client: &reqwest::Client, d: &Delivery<'_>) -> Outcome {
-        let chat = d.address.trim();
+        let chat = match address::normalise(Channel::Telegram, d.address) {
+            Ok(chat) => chat,
+            Err(e) => return Outcome::permanent(None, e.to_string()),
+        };
+        let chat = chat.as_str();
         // numeric ids go as numbers, @channelnames as strings; the API takes either
         let chat_id = match chat.parse::<i64>() {
             Ok(id) => serde_json::Value::from(id),
