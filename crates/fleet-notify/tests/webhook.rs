@@ -20,7 +20,8 @@ use support::{channels, closed_port, delivery, message, record, serve, Log};
 const SECRET: &str = "whsec-test-0123456789";
 
 /// A receiver: `/hook` verifies the signature (401 when it does not hold); `/status/<n>`
-/// answers n; `/slow` answers after two seconds; `/moved` redirects to `/hook`.
+/// answers n; `/big` answers 5000 characters; `/slow` answers after two seconds; `/moved`
+/// redirects to `/hook`.
 async fn receiver(log: Log) -> std::net::SocketAddr {
     let hook_log = log.clone();
     let router = Router::new()
@@ -55,6 +56,7 @@ async fn receiver(log: Log) -> std::net::SocketAddr {
                 "too late"
             }),
         )
+        .route("/big", post(|| async { "x".repeat(5000) }))
         .route("/moved", post(|| async { (StatusCode::FOUND, [("location", "/hook")], "") }));
     serve(router).await
 }
@@ -96,6 +98,27 @@ async fn a_webhook_is_signed_json_with_the_delivery_id_and_verifies() {
     assert_eq!(verify(&r.body, ts + 301, SECRET), Err(SignatureError::Stale(301)));
     assert_eq!(verify(&r.body, ts, "another-secret"), Err(SignatureError::Mismatch));
 
+    // the receiver itself refuses a replayed request with a changed body or an old signature
+    let replay = |body: Vec<u8>, signature: String| {
+        let url = format!("http://{addr}/hook");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("content-type", "application/json")
+                .header("x-fleetd-signature", signature)
+                .body(body)
+                .send()
+                .await
+                .expect("replay")
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(replay(r.body.clone(), signature.clone()).await, 200);
+    assert_eq!(replay(tampered, signature.clone()).await, 401);
+    let old = fleet_notify::channels::sign(SECRET, chrono::Utc::now().timestamp() - 301, &r.body);
+    assert_eq!(replay(r.body.clone(), old).await, 401);
+
     // signed with the wrong secret, the receiver answers 401: permanent
     let wrong = target(format!("http://{addr}/hook"), "not-the-secret");
     let outcome = ch.send(&delivery(Channel::Webhook, "", &m, Some(&wrong))).await;
@@ -135,6 +158,11 @@ async fn statuses_redirects_and_timeouts_map_to_outcomes() {
         );
     }
     assert!(send(at("/status/204")).await.is_sent());
+    let big = send(at("/big")).await;
+    assert!(
+        big.is_sent() && big.detail().chars().count() == 1000,
+        "answers are kept to 1000 characters"
+    );
 
     let moved = send(at("/moved")).await;
     assert!(
