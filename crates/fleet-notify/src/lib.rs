@@ -2,3 +2,5 @@
 //! delivers them by.
 
 pub mod channels;
+pub mod dispatcher;
+pub mod sweep;

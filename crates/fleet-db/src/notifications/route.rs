@@ -18,8 +18,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use fleet_core::notification::rule::{Address, Recipients};
 use fleet_core::notification::{
-    address, Channel, Event, EventKind, LocalMoment, Params, QuietHours, Rule, Schedule, Scope,
-    Severity, VehicleScope,
+    address, template, Channel, Event, EventKind, LocalMoment, Params, QuietHours, Rule, Schedule,
+    Scope, Severity, VehicleScope,
 };
 use rand::RngCore;
 use sqlx::PgConnection;
@@ -576,45 +576,23 @@ async fn wake_dispatcher(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The in-app notification's title and body. Short and plain: the bell shows the vehicle, what
-/// happened and (from the row's own columns) when.
+/// The in-app notification's title and body, worded like the other channels
+/// ([`template::headline`]): the bell shows the vehicle, what happened, where, and (from the
+/// row's own columns) when.
 pub fn title_body(event: &Event, vehicle: &str, plate: Option<&str>) -> (String, String) {
-    let who = match plate {
-        Some(p) if !p.is_empty() && p != vehicle => format!("{vehicle} ({p})"),
-        _ if vehicle.is_empty() => format!("Vehicle {}", event.device_id),
-        _ => vehicle.to_owned(),
+    let name = match vehicle.trim() {
+        "" => format!("Vehicle {}", event.device_id),
+        name => name.to_owned(),
+    };
+    let who = match plate.map(str::trim) {
+        Some(p) if !p.is_empty() && !name.contains(p) => format!("{name} ({p})"),
+        _ => name,
     };
     let f = &event.facts;
-    let minutes = |s: Option<i64>| s.unwrap_or(0) / 60;
-    let what = match event.kind {
-        k if k.is_alarm() => {
-            f.alarm_name.clone().or_else(|| f.alarm_type.clone()).unwrap_or_else(|| "Alarm".into())
-        }
-        EventKind::GeofenceEnter => {
-            format!("Entered {}", f.geofence_name.as_deref().unwrap_or("a geofence"))
-        }
-        EventKind::GeofenceExit => {
-            format!("Left {}", f.geofence_name.as_deref().unwrap_or("a geofence"))
-        }
-        EventKind::Overspeed => format!(
-            "Overspeed: {:.0} km/h for {} s",
-            f.max_speed_kmh.unwrap_or(0.0),
-            f.duration_s.unwrap_or(0)
-        ),
-        EventKind::AfterHours => "Moving outside shift hours".to_owned(),
-        EventKind::Idling => format!("Idling for {} min", minutes(f.duration_s)),
-        EventKind::Offline => format!("Offline for {} min", minutes(f.threshold_s)),
-        EventKind::Online => "Back online".to_owned(),
-        EventKind::NotMoved => "Has not moved today".to_owned(),
-        EventKind::PowerLost => "External power lost".to_owned(),
-        _ => event.kind.as_str().to_owned(),
-    };
+    let what = template::headline(event.kind, f);
+    let crossing = matches!(event.kind, EventKind::GeofenceEnter | EventKind::GeofenceExit);
     let place = match (&f.geofence_name, f.lat, f.lon) {
-        (Some(g), _, _)
-            if !matches!(event.kind, EventKind::GeofenceEnter | EventKind::GeofenceExit) =>
-        {
-            format!(" at {g}")
-        }
+        (Some(g), _, _) if !crossing => format!(" at {g}"),
         (_, Some(lat), Some(lon)) => format!(" at {lat:.5}, {lon:.5}"),
         _ => String::new(),
     };
