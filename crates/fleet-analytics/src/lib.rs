@@ -12,6 +12,7 @@
 //! process builds trips per database, holding the `trip-builder` lease.
 
 mod kpi;
+mod notify;
 mod pass;
 mod worker;
 

@@ -16,6 +16,7 @@ use fleet_core::{AnalyticsSettings, Geofences, Segment, TripBuilder, TripPoint};
 use sqlx::PgPool;
 
 use fleet_db::analytics::Claim;
+use fleet_db::changes::ChangeNotice;
 use fleet_db::segments::{self, DeviceOutput};
 use fleet_db::tracks::{self, Since};
 
@@ -147,6 +148,8 @@ pub async fn run_chunk(
 
     let mut stats = ChunkStats { devices: claims.len(), ..ChunkStats::default() };
     let mut outputs = Vec::with_capacity(claims.len());
+    // where each device's new data starts, for notifications (a full rebuild tells nothing)
+    let mut new_from: HashMap<i32, DateTime<Utc>> = HashMap::new();
     let mut next: Vec<(i32, Warm)> = Vec::with_capacity(claims.len());
     for c in claims {
         let points = fixes.remove(&c.device_id).unwrap_or_default();
@@ -181,6 +184,12 @@ pub async fn run_chunk(
                 continue;
             }
         };
+        if !c.full {
+            let first_new = points.first().map(|p| p.time);
+            if let Some(t) = [c.positions_from, first_new].into_iter().flatten().max() {
+                new_from.insert(c.device_id, t);
+            }
+        }
         let settled_until = emitted.last().map(Segment::end).or(segments_from);
         let mut segments = emitted;
         segments.extend(builder.tail(now));
@@ -202,6 +211,11 @@ pub async fn run_chunk(
     let built = started.elapsed();
     let mut tx = pool.begin().await?;
     stats.trips_written = segments::write_chunk(&mut tx, &outputs, fences).await?;
+    let inbox = crate::notify::record(&mut tx, &outputs, &new_from, fences, now).await?;
+    if !inbox.is_empty() {
+        let key = fleet_db::notify::NotifyKey::load(pool).await?;
+        ChangeNotice { inbox, ..ChangeNotice::default() }.notify(&mut tx, &key).await?;
+    }
     tx.commit().await?;
     tracing::debug!(
         devices = stats.devices,

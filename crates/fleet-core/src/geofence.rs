@@ -130,6 +130,11 @@ impl Geofences {
         self.fences.iter().find(|f| f.shape.contains(p)).map(|f| f.name.as_str())
     }
 
+    /// The name of geofence `id`, if it is in the set.
+    pub fn name_of(&self, id: i32) -> Option<&str> {
+        self.fences.iter().find(|f| f.id == id).map(|f| f.name.as_str())
+    }
+
     /// Ids of every geofence containing `p`.
     pub fn ids_at(&self, p: &LatLon) -> BTreeSet<i32> {
         self.fences.iter().filter(|f| f.shape.contains(p)).map(|f| f.id).collect()

@@ -77,6 +77,38 @@ pub async fn insert_staged(
     sqlx::query_as(INSERT_POSITIONS).fetch_all(&mut *conn).await
 }
 
+/// Staged fixes newer than the device's latest position (read before [`advance_latest`]) whose
+/// external power fell below `low_v` right after a fix at or above `high_v` (the previous
+/// staged fix with a voltage, or the stored latest position for the first): the supply was cut.
+/// Fixes without a voltage are passed over.
+const POWER_DROPS: &str = "select device_id, gps_time, lat, lon, prev_v::float8 from (
+        select s.device_id, s.gps_time, s.lat, s.lon, s.external_v,
+               case when row_number() over w = 1 then l.external_v
+                    else lag(s.external_v) over w end as prev_v
+        from (select distinct on (device_id, gps_time) device_id, gps_time, lat, lon, external_v
+              from fleetd_stage_positions where external_v is not null
+              order by device_id, gps_time, sub) s
+        left join fleet.device_latest l on l.device_id = s.device_id
+        where l.device_id is null or s.gps_time > l.gps_time
+        window w as (partition by s.device_id order by s.gps_time)
+    ) x
+    where external_v < $1 and prev_v >= $2
+    order by device_id, gps_time";
+
+/// A drop of external power: device, time and place of the first fix without it, and the
+/// voltage before.
+pub type PowerDrop = (i32, DateTime<Utc>, f64, f64, f64);
+
+/// Staged fixes where external power fell below `low_v` right after `high_v` or more (see the
+/// query); call between [`insert_staged`] and [`advance_latest`].
+pub async fn power_drops(
+    conn: &mut PgConnection,
+    low_v: f32,
+    high_v: f32,
+) -> Result<Vec<PowerDrop>, sqlx::Error> {
+    sqlx::query_as(POWER_DROPS).bind(low_v).bind(high_v).fetch_all(&mut *conn).await
+}
+
 /// Moves each staged device's latest position forward to its newest staged fix; returns the
 /// devices whose latest position moved.
 pub async fn advance_latest(conn: &mut PgConnection) -> Result<Vec<i32>, sqlx::Error> {

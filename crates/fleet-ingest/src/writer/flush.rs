@@ -5,7 +5,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use chrono::Utc;
+use fleet_core::notification::{Event, EventKind, Facts};
 use fleet_db::changes::ChangeNotice;
+use fleet_db::notifications::derive::{self, key_time};
+use fleet_db::notifications::events;
+use fleet_db::notifications::route::Rules;
 use fleet_db::notify::NotifyKey;
 use fleet_db::{alarms, devices, feeds, housekeeping, ingest_log, positions};
 use serde_json::Value;
@@ -56,6 +61,10 @@ pub async fn flush(
         }
     };
     let mut tx = pool.begin().await?;
+    // the enabled notification rules: one query over a small table per flush; without any, no
+    // event is derived or stored
+    let rules = Rules::load(&mut tx).await?;
+    let mut notify: Vec<Event> = Vec::new();
     let ids = resolve_devices(&mut tx, state, jobs).await?;
     let mut reports: Vec<WriteReport> = jobs
         .iter()
@@ -88,6 +97,9 @@ pub async fn flush(
                 reports[sub].new += 1;
             }
         }
+        if rules.wants(EventKind::PowerLost) {
+            notify.extend(power_lost(&mut tx).await?);
+        }
         changes.latest = positions::advance_latest(&mut tx).await?;
         for (sub, n) in positions_per_job.iter().enumerate() {
             reports[sub].duplicate += n - reports[sub].new;
@@ -105,7 +117,8 @@ pub async fn flush(
                 (_, None) => rejects.push(unknown_device(r)),
             }
         }
-        let stored = store_others(&mut tx, &others, &mut backlog, &mut changes).await?;
+        let stored =
+            store_others(&mut tx, &others, &mut backlog, &mut changes, &mut notify).await?;
         reports[sub].new += stored;
         reports[sub].duplicate += others.len() - stored;
         store_rejects(&mut tx, channel, &rejects).await?;
@@ -113,12 +126,62 @@ pub async fn flush(
     }
     backlog.store(&mut tx).await?;
     store_windows(&mut tx, windows).await?;
+    if rules.wants(EventKind::Online) || rules.wants(EventKind::Offline) {
+        notify.extend(derive::back_online(&mut tx, &changes.latest).await?);
+    }
+    if !notify.is_empty() {
+        let recorded = events::record(&mut tx, &rules, &notify, Utc::now()).await?;
+        changes.inbox = recorded.routed.inbox;
+    }
     // delivered to listeners only if and when the transaction commits
     changes.notify(&mut tx, &key).await?;
     tx.commit().await?;
     // only now are newly registered devices real
     state.ids.extend(ids);
     Ok(reports)
+}
+
+/// External power below this after a fix with at least [`POWER_ON_V`] is a cut supply.
+const POWER_OFF_V: f32 = 1.0;
+/// A vehicle's supply (12 V or 24 V systems, with margin for a weak battery).
+const POWER_ON_V: f32 = 9.0;
+
+/// The notification event of a newly stored alarm.
+fn alarm_event(device_id: i32, a: &fleet_core::AlarmEvent) -> Event {
+    Event {
+        key: format!("alarm:{device_id}:{}:{}", key_time(a.alarm_time), a.alarm_type),
+        device_id,
+        time: a.alarm_time,
+        kind: EventKind::of_alarm(a.class),
+        facts: Facts {
+            lat: a.location.map(|l| l.lat()),
+            lon: a.location.map(|l| l.lon()),
+            speed_kmh: a.speed_kmh.map(f64::from),
+            alarm_type: Some(a.alarm_type.clone()),
+            alarm_name: Some(a.alarm_name.clone()),
+            ..Facts::default()
+        },
+    }
+}
+
+/// `power_lost` events of the staged fixes (before the latest positions move).
+async fn power_lost(tx: &mut PgConnection) -> Result<Vec<Event>, sqlx::Error> {
+    let drops = positions::power_drops(tx, POWER_OFF_V, POWER_ON_V).await?;
+    Ok(drops
+        .into_iter()
+        .map(|(device_id, time, lat, lon, before_v)| Event {
+            key: format!("power_lost:{device_id}:{}", key_time(time)),
+            device_id,
+            time,
+            kind: EventKind::PowerLost,
+            facts: Facts {
+                lat: Some(lat),
+                lon: Some(lon),
+                external_v: Some(before_v),
+                ..Facts::default()
+            },
+        })
+        .collect())
 }
 
 fn unknown_device(r: &Record) -> Reject {
@@ -181,6 +244,7 @@ async fn store_others(
     others: &[(i32, &Record)],
     backlog: &mut Backlog,
     changes: &mut ChangeNotice,
+    notify: &mut Vec<Event>,
 ) -> Result<usize, sqlx::Error> {
     let mut new = 0u64;
     for (id, r) in others {
@@ -190,6 +254,7 @@ async fn store_others(
                 // alarms feed daily KPIs (alarms by class)
                 backlog.kpi(*id, a.alarm_time);
                 changes.alarms.push((*id, a.alarm_time, a.alarm_type.clone()));
+                notify.push(alarm_event(*id, a));
             }
             continue;
         }

@@ -104,6 +104,16 @@ async fn serve(
         )
         .run(shutdown.clone()),
     );
+    // notifications: one dispatcher per database (under its lease) sends the outbox and sweeps
+    // for trackers gone silent and vehicles not moved
+    let channels = fleet_notify::channels::Channels::from_config(cfg)
+        .context("setting up the notification channels")?;
+    let dispatcher = tokio::spawn(fleet_notify::dispatcher::run(
+        db.pool.clone(),
+        fleet_notify::dispatcher::DispatcherConfig::from_config(cfg),
+        std::sync::Arc::new(channels),
+        shutdown.clone(),
+    ));
     let access = access(mode, &db.pool).await?;
     announce(mode, addr, db, cfg, demo.as_ref(), push_token.as_ref(), &access);
 
@@ -168,8 +178,8 @@ async fn serve(
         uploads_per_address: cfg.http.uploads_per_address,
         trusted_proxies: cfg.http.trusted_proxies.clone(),
     }
-    // the workers' pool, the API's and the stream listener's own connection
-    .for_process(cfg.db.max_connections + cfg.api.db_connections + 1);
+    // the workers' pool, the API's, the stream listener's and the dispatcher's own connections
+    .for_process(cfg.db.max_connections + cfg.api.db_connections + 2);
     let served =
         fleet_http::server::serve(listener, app, limits, shutdown.clone().cancelled_owned()).await;
     shutdown.cancel();
@@ -184,6 +194,7 @@ async fn serve(
         let _ = task.await;
     }
     let _ = trips.await;
+    let _ = dispatcher.await;
     let _ = stream_listener.await;
     let _ = analyst_watchdog.await;
     api_pool.close().await;

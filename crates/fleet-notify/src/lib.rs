@@ -1,0 +1,6 @@
+//! fleetd notifications: the dispatcher that delivers queued messages and the channels it
+//! delivers them by.
+
+pub mod channels;
+pub mod dispatcher;
+pub mod sweep;
