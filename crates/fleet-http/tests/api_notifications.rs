@@ -101,6 +101,7 @@ async fn rules_round_trip_and_bad_fields_are_422_naming_the_field() {
             "recipients.webhook_ids",
         ),
         (bad(&|b| b["throttle_s"] = json!(-1)), "throttle_s"),
+        (bad(&|b| b["scope"]["cities"] = json!(["Nai\u{0}robi"])), "scope.cities"),
     ];
     for (body, field) in cases {
         let (status, problem) =
@@ -124,6 +125,12 @@ async fn rules_round_trip_and_bad_fields_are_422_naming_the_field() {
     assert_eq!(items.len(), fleet_core::notification::EventKind::ALL.len());
     let idling = items.iter().find(|k| k["kind"] == "idling").expect("idling");
     assert_eq!(idling["params"], json!(["idle_min"]));
+
+    // the document describes what webhooks receive and the stream's notification event
+    let (_, doc) = app.get("/openapi.json", &As::Anonymous).await;
+    for schema in ["WebhookPayload", "Notification", "Rule", "Delivery"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} documented");
+    }
 }
 
 #[tokio::test]

@@ -76,8 +76,8 @@ export class Rules {
       </div></fieldset>
       <fieldset data-field="scope"><legend>Vehicles and places (none chosen: the whole fleet)</legend><div class="form-grid">
         ${multi('r-devices', 'Vehicles', 'scope.device_ids', devices.map((d) => [d.device_id, d.name || d.plate || d.imei]))}
-        ${multi('r-cost-centres', 'Cost centres', 'scope.cost_centres', distinct(devices.map((d) => d.cost_centre)).map((c) => [c, c]))}
-        ${multi('r-cities', 'Cities', 'scope.cities', distinct(devices.map((d) => d.city)).map((c) => [c, c]))}
+        ${multi('r-cost-centres', 'Vehicles of cost centres', 'scope.cost_centres', distinct(devices.map((d) => d.cost_centre)).map((c) => [c, c]))}
+        ${multi('r-cities', 'Vehicles in cities', 'scope.cities', distinct(devices.map((d) => d.city)).map((c) => [c, c]))}
         <div data-geofences></div>
       </div></fieldset>
       <fieldset data-field="schedule"><legend>When (fleet time)</legend>

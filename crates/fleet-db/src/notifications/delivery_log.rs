@@ -6,8 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::PgConnection;
 
-/// The channel the dispatcher is woken on after rows were added or made due.
-pub const OUTBOX_CHANNEL: &str = "fleet_notify_outbox";
+use super::route::OUTBOX_CHANNEL;
 
 /// One message as the log shows it.
 #[derive(Debug, Clone, PartialEq)]

@@ -98,6 +98,7 @@ pub const PREFIX: &str = "/api/v1";
         crate::stream::AlarmStreamEvent,
         crate::stream::ResetEvent,
         notifications::Notification,
+        fleet_core::notification::template::WebhookPayload,
         kpis::GroupBy
     ))
 )]

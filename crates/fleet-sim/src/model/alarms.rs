@@ -51,7 +51,7 @@ pub fn plan_alarms(seed: u64, v: &Vehicle, plan: &DayPlan) -> Vec<PlannedAlarm> 
                     alarm(seg.end as f64 - 20.0, "in", "Enter geo-fence");
                 }
                 // a few a day across the demo's fleet, so its notifications have something to tell
-                if r.chance(0.03) {
+                if r.chance(0.012) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "1", "SOS alert");
                 }
             }
@@ -60,7 +60,7 @@ pub fn plan_alarms(seed: u64, v: &Vehicle, plan: &DayPlan) -> Vec<PlannedAlarm> 
                 if long && r.chance(0.02) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "3", "Vibration alert");
                 }
-                if r.chance(0.02) {
+                if r.chance(0.008) {
                     alarm(r.between(seg.start as f64, seg.end as f64), "2", "Power cut off alert");
                 }
             }

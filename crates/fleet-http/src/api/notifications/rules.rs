@@ -141,6 +141,20 @@ pub struct TestSent {
 async fn checked(db: &mut sqlx::PgConnection, body: RuleBody) -> Result<CoreRule, ApiError> {
     let mut rule = body.into_rule();
     rule.validate().map_err(|e| ApiError::invalid(e.field, e.message))?;
+    // names stored as JSON: PostgreSQL's jsonb cannot hold NUL, and no name holds a control
+    let names = [
+        ("scope.cost_centres", &rule.scope.cost_centres),
+        ("scope.cities", &rule.scope.cities),
+        ("params.alarm_types", &rule.params.alarm_types),
+    ];
+    for (field, list) in names {
+        if list.iter().any(|t| t.chars().count() > 200 || t.chars().any(char::is_control)) {
+            return Err(ApiError::invalid(
+                field,
+                "names of at most 200 characters, no control characters",
+            ));
+        }
+    }
     for a in &mut rule.recipients.addresses {
         // validate() accepted it, so it normalises
         if let Ok(n) = fleet_core::notification::address::normalise(a.channel, &a.to) {

@@ -75,8 +75,8 @@ var at=class extends Error{constructor(t,e){super(e?.detail||e?.title||`HTTP ${t
       </div></fieldset>
       <fieldset data-field="scope"><legend>Vehicles and places (none chosen: the whole fleet)</legend><div class="form-grid">
         ${Le("r-devices","Vehicles","scope.device_ids",t.map(n=>[n.device_id,n.name||n.plate||n.imei]))}
-        ${Le("r-cost-centres","Cost centres","scope.cost_centres",e(t.map(n=>n.cost_centre)).map(n=>[n,n]))}
-        ${Le("r-cities","Cities","scope.cities",e(t.map(n=>n.city)).map(n=>[n,n]))}
+        ${Le("r-cost-centres","Vehicles of cost centres","scope.cost_centres",e(t.map(n=>n.cost_centre)).map(n=>[n,n]))}
+        ${Le("r-cities","Vehicles in cities","scope.cities",e(t.map(n=>n.city)).map(n=>[n,n]))}
         <div data-geofences></div>
       </div></fieldset>
       <fieldset data-field="schedule"><legend>When (fleet time)</legend>
