@@ -102,6 +102,7 @@ async fn rules_round_trip_and_bad_fields_are_422_naming_the_field() {
         ),
         (bad(&|b| b["throttle_s"] = json!(-1)), "throttle_s"),
         (bad(&|b| b["scope"]["cities"] = json!(["Nai\u{0}robi"])), "scope.cities"),
+        (bad(&|b| b["scope"]["town"] = json!("Nairobi")), "scope.town"),
     ];
     for (body, field) in cases {
         let (status, problem) =
@@ -368,6 +369,7 @@ async fn webhook_secrets_are_shown_once_and_rule_tests_queue_one_message_per_add
         ]
     );
     assert_eq!(sent["deliveries"].as_array().map(Vec::len), Some(3));
+    assert_eq!(sent["notifications"].as_array().map(Vec::len), Some(1));
     let (_, bell) = app.get("/me/notifications", &admin).await;
     assert_eq!(bell["unread"], 1);
     assert_eq!(bell["items"][0]["kind"], "test");
@@ -408,6 +410,23 @@ async fn webhook_secrets_are_shown_once_and_rule_tests_queue_one_message_per_add
     assert_eq!((status, retried["state"].as_str()), (200, Some("pending")), "{retried}");
     let (status, p) = app.get("/notifications/deliveries?state=lost", &admin).await;
     assert_eq!(fields(status, &p), ["state"]);
+
+    // a user deleted after the rule was saved is skipped by its test
+    let gone = app.user("gone", Role::Viewer).await;
+    let (_, both) = app
+        .send(
+            Method::POST,
+            "/notifications/rules",
+            &admin,
+            json!({"name": "Both", "kinds": ["offline"], "channels": ["in_app"],
+                   "recipients": {"user_ids": [ada, gone]}}),
+        )
+        .await;
+    fleet_accounts::users::delete(&app.db.pool, gone).await.expect("deleted");
+    let both = both["rule_id"].as_i64().expect("rule");
+    let (status, sent) =
+        app.bare(Method::POST, &format!("/notifications/rules/{both}/test"), &admin).await;
+    assert_eq!((status, sent["notifications"].as_array().map(Vec::len)), (202, Some(1)), "{sent}");
 
     // deleting the webhook takes it out of the rule
     let (status, _) =

@@ -7,6 +7,7 @@
 pub(crate) mod deliveries;
 pub(crate) mod inbox;
 pub(crate) mod me;
+pub(crate) mod rule_parts;
 pub(crate) mod rules;
 pub(crate) mod webhooks;
 
@@ -22,6 +23,7 @@ use crate::{ApiError, AppState, Problem};
 pub use deliveries::{Attempt, Delivery, DeliveryPage};
 pub use inbox::{InboxPage, Notification, ReadAll};
 pub use me::{Contact, ContactList, CreateContact, Mute, MuteBody, MuteList, QuietHoursBody};
+pub use rule_parts::{RuleAddress, RuleParams, RuleRecipients, RuleSchedule, RuleScope};
 pub use rules::{Rule, RuleBody, RuleList, TestSent};
 pub use webhooks::{Webhook, WebhookBody, WebhookList, WebhookSecret, WebhookWithSecret};
 

@@ -9,14 +9,15 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use fleet_core::notification::rule::{Recipients, Rule as CoreRule};
-use fleet_core::notification::{Channel, EventKind, Params, Schedule, Scope, Severity};
+use fleet_core::notification::rule::Rule as CoreRule;
+use fleet_core::notification::{Channel, EventKind, Severity};
 use fleet_core::text::excerpt;
 use fleet_db::notifications::delivery_log::{TestMessage, TestSubject};
 use fleet_db::notifications::rules::RuleRow;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rule_parts::{RuleParams, RuleRecipients, RuleSchedule, RuleScope};
 use crate::api::extract::{JsonBody, Path};
 use crate::auth::Admin;
 use crate::error::FieldError;
@@ -29,13 +30,13 @@ pub struct Rule {
     pub name: String,
     pub enabled: bool,
     pub kinds: Vec<EventKind>,
-    pub scope: Scope,
+    pub scope: RuleScope,
     /// When the rule is active, in the fleet's timezone; null: always.
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<RuleSchedule>,
     /// At most one message per vehicle in this many seconds (0: no throttle).
     pub throttle_s: i64,
-    pub params: Params,
-    pub recipients: Recipients,
+    pub params: RuleParams,
+    pub recipients: RuleRecipients,
     pub channels: Vec<Channel>,
     pub severity: Severity,
     /// The admin who created it; null once that user is deleted.
@@ -52,11 +53,11 @@ impl From<RuleRow> for Rule {
             name: c.name,
             enabled: c.enabled,
             kinds: c.kinds,
-            scope: c.scope,
-            schedule: c.schedule,
+            scope: c.scope.into(),
+            schedule: c.schedule.map(RuleSchedule::from),
             throttle_s: c.throttle_s,
-            params: c.params,
-            recipients: c.recipients,
+            params: c.params.into(),
+            recipients: c.recipients.into(),
             channels: c.channels,
             severity: c.severity,
             created_by: r.created_by,
@@ -85,17 +86,17 @@ pub struct RuleBody {
     pub kinds: Vec<EventKind>,
     /// Absent or empty lists: the whole fleet.
     #[serde(default)]
-    pub scope: Scope,
+    pub scope: RuleScope,
     /// Days (1 = Monday … 7 = Sunday) and a window in the fleet's timezone; null: always.
     #[serde(default)]
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<RuleSchedule>,
     /// 0 to 604800 seconds; default 0.
     #[serde(default)]
     pub throttle_s: i64,
     #[serde(default)]
-    pub params: Params,
+    pub params: RuleParams,
     /// Users, bare addresses and webhooks; at least one.
-    pub recipients: Recipients,
+    pub recipients: RuleRecipients,
     /// At least one.
     pub channels: Vec<Channel>,
     /// Default warning. Critical messages reach people in their quiet hours too.
@@ -117,11 +118,11 @@ impl RuleBody {
             name: self.name.trim().to_owned(),
             enabled: self.enabled,
             kinds: self.kinds,
-            scope: self.scope,
-            schedule: self.schedule,
+            scope: self.scope.into(),
+            schedule: self.schedule.map(Into::into),
             throttle_s: self.throttle_s,
-            params: self.params,
-            recipients: self.recipients,
+            params: self.params.into(),
+            recipients: self.recipients.into(),
             channels: self.channels,
             severity: self.severity,
         }
@@ -391,7 +392,14 @@ pub(crate) async fn test_rule(
         fleet_db::notifications::delivery_log::enqueue_tests(&mut tx, &messages, &subject).await?;
     let mut notifications = Vec::new();
     if rule.channels.contains(&Channel::InApp) {
-        for user in &rule.recipients.user_ids {
+        // users deleted since the rule was saved stay in it until it is edited: skip them
+        let gone: Vec<i32> = fleet_db::notifications::rules::unknown_references(&mut tx, rule)
+            .await?
+            .into_iter()
+            .filter(|(field, _)| *field == "recipients.user_ids")
+            .map(|(_, id)| id)
+            .collect();
+        for user in rule.recipients.user_ids.iter().filter(|u| !gone.contains(u)) {
             let title = format!("Test of the rule {}", rule.name);
             let body = format!(
                 "{} sent a test of this rule; this is how its alerts arrive.",
