@@ -128,6 +128,28 @@ impl Rules {
         t
     }
 
+    /// Distinct sustained-overspeed durations (seconds) enabled overspeed rules ask for.
+    pub fn overspeed_thresholds(&self) -> Vec<i64> {
+        self.thresholds(EventKind::Overspeed, |p| Some(p.overspeed_for_s()))
+    }
+
+    /// Distinct idling limits (seconds) enabled idling rules ask for.
+    pub fn idle_thresholds(&self) -> Vec<i64> {
+        self.thresholds(EventKind::Idling, |p| Some(p.idle_s()))
+    }
+
+    fn thresholds(&self, kind: EventKind, of: impl Fn(&Params) -> Option<i64>) -> Vec<i64> {
+        let mut t: Vec<i64> = self
+            .rules
+            .iter()
+            .filter(|r| r.rule.kinds.contains(&kind))
+            .filter_map(|r| of(&r.rule.params))
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t
+    }
+
     /// Distinct not-moved deadlines (seconds after local midnight) enabled rules ask for.
     pub fn not_moved_deadlines(&self) -> Vec<i64> {
         let mut t: Vec<i64> = self
@@ -216,7 +238,7 @@ pub async fn route(
     for (i, e) in events.iter().enumerate() {
         let Some(cx) = contexts.get(&i) else { continue };
         for r in rules.iter() {
-            if r.rule.matches(&e.event, &cx.vehicle, cx.at) {
+            if r.rule.matches(&e.event, &cx.vehicle, cx.at) && threshold_fits(&r.rule, &e.event) {
                 matched.push((i, e, r));
             }
         }
@@ -340,6 +362,17 @@ pub async fn route(
         wake_dispatcher(conn).await?;
     }
     Ok(Routed { outbox: added, inbox })
+}
+
+/// Overspeed and idling events are derived once per threshold a rule asks for (a growing
+/// episode is told when it reaches each): such an event is for the rules of that threshold
+/// only, so a rule is not told the same episode again at every longer threshold.
+fn threshold_fits(rule: &Rule, event: &Event) -> bool {
+    match (event.kind, event.facts.threshold_s) {
+        (EventKind::Overspeed, Some(t)) => rule.params.overspeed_for_s() == t,
+        (EventKind::Idling, Some(t)) => rule.params.idle_s() == t,
+        _ => true,
+    }
 }
 
 /// Each event's vehicle attributes and local moment in the fleet's timezone, by its index in
