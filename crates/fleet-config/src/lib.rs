@@ -6,6 +6,7 @@
 //! [`Secret`] so they never print.
 
 mod load;
+mod notify;
 mod secret;
 pub mod settings;
 
@@ -14,6 +15,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use load::{ConfigError, Loader, Source};
+pub use notify::{
+    NotifyConfig, SmsConfig, SmsProvider, SmtpConfig, SmtpCredentials, SmtpSecurity,
+    TelegramConfig, AFRICASTALKING_URL,
+};
 pub use secret::{redact_url, Secret};
 
 /// The effective configuration of one fleetd process.
@@ -43,6 +48,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub backup: BackupConfig,
     pub alerts: AlertConfig,
+    /// Notifications: the public address in links, the e-mail, SMS and Telegram channels.
+    pub notify: NotifyConfig,
     /// Each setting's effective value as printable text (secrets redacted) and its source.
     pub effective: Vec<EffectiveSetting>,
 }

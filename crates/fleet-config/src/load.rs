@@ -187,16 +187,16 @@ fn invalid(s: &Setting, source: Source, problem: impl Into<String>) -> ConfigErr
 }
 
 /// Reads the layered text values into typed settings, naming the setting on any problem.
-struct Typed {
+pub(crate) struct Typed {
     values: BTreeMap<&'static str, (String, Source)>,
 }
 
 impl Typed {
-    fn def(key: &str) -> &'static Setting {
+    pub(crate) fn def(key: &str) -> &'static Setting {
         setting(key).unwrap_or_else(|| unreachable!("setting {key} is in SETTINGS"))
     }
 
-    fn parsed<T>(
+    pub(crate) fn parsed<T>(
         &self,
         key: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
@@ -209,7 +209,7 @@ impl Typed {
         }
     }
 
-    fn required<T>(
+    pub(crate) fn required<T>(
         &self,
         key: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
@@ -218,14 +218,19 @@ impl Typed {
             .ok_or_else(|| invalid(Self::def(key), Source::Default, "must be set"))
     }
 
+    /// Whether `key` has a value (set, or a default).
+    pub(crate) fn is_set(&self, key: &str) -> bool {
+        self.values.contains_key(key)
+    }
+
     /// A problem with `key`'s value that only shows against another setting.
-    fn invalid(&self, key: &str, problem: String) -> ConfigError {
+    pub(crate) fn invalid(&self, key: &str, problem: String) -> ConfigError {
         let source = self.values.get(key).map_or(Source::Default, |(_, s)| *s);
         invalid(Self::def(key), source, problem)
     }
 }
 
-fn integer(min: i64, max: i64) -> impl Fn(&str) -> Result<i64, String> {
+pub(crate) fn integer(min: i64, max: i64) -> impl Fn(&str) -> Result<i64, String> {
     move |v| {
         let n: i64 = v.trim().parse().map_err(|_| format!("{v:?} is not a whole number"))?;
         if (min..=max).contains(&n) {
@@ -395,6 +400,8 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
             .unwrap_or_default(),
     };
 
+    let notify = crate::notify::notify(&t, listen)?;
+
     let effective = SETTINGS
         .iter()
         .map(|s| {
@@ -436,6 +443,7 @@ fn build(values: BTreeMap<&'static str, (String, Source)>) -> Result<Config, Con
         retention,
         backup,
         alerts,
+        notify,
         effective,
     })
 }

@@ -262,6 +262,101 @@ pub const SETTINGS: &[Setting] = &[
     ),
     int("alert_check_s", "FLEETD_ALERT_CHECK_S", "60", "Seconds between ops alert checks."),
     text(
+        "public_url",
+        "FLEETD_PUBLIC_URL",
+        "",
+        "The address people open fleetd at, e.g. https://fleet.example.com; links in notifications start with it. Unset: http://<FLEETD_LISTEN>.",
+    ),
+    text(
+        "smtp_host",
+        "FLEETD_SMTP_HOST",
+        "",
+        "Mail server notifications are sent through. Unset: no e-mail notifications.",
+    ),
+    int(
+        "smtp_port",
+        "FLEETD_SMTP_PORT",
+        "587",
+        "Port of the mail server (587 for starttls, 465 for tls, 25 for a local relay).",
+    ),
+    text(
+        "smtp_security",
+        "FLEETD_SMTP_SECURITY",
+        "starttls",
+        "starttls (upgrade to TLS, required), tls (TLS from the first byte) or plain (no TLS: only for a relay on the same machine or network).",
+    ),
+    text("smtp_user", "FLEETD_SMTP_USER", "", "User name for SMTP AUTH. Unset: no login."),
+    Setting {
+        secret: true,
+        ..text("smtp_password", "FLEETD_SMTP_PASSWORD", "", "Password for SMTP AUTH (with FLEETD_SMTP_USER).")
+    },
+    text(
+        "smtp_from",
+        "FLEETD_SMTP_FROM",
+        "",
+        "Sender of notification e-mails, e.g. fleetd <fleet@example.com> (required with FLEETD_SMTP_HOST).",
+    ),
+    text(
+        "smtp_ca_file",
+        "FLEETD_SMTP_CA_FILE",
+        "",
+        "A PEM certificate to trust for the mail server besides the public roots (a private CA or a self-signed relay).",
+    ),
+    text(
+        "sms_provider",
+        "FLEETD_SMS_PROVIDER",
+        "africastalking",
+        "SMS gateway: africastalking (Africa's Talking SMS API) or generic (JSON POST to FLEETD_SMS_URL).",
+    ),
+    text(
+        "sms_url",
+        "FLEETD_SMS_URL",
+        "",
+        "SMS API base URL (africastalking: default https://api.africastalking.com; sandbox https://api.sandbox.africastalking.com) or the generic gateway's URL.",
+    ),
+    text(
+        "sms_username",
+        "FLEETD_SMS_USERNAME",
+        "",
+        "Africa's Talking app username (sandbox for the sandbox). Unset with no FLEETD_SMS_URL: no SMS notifications.",
+    ),
+    Setting {
+        secret: true,
+        ..text(
+            "sms_api_key",
+            "FLEETD_SMS_API_KEY",
+            "",
+            "Africa's Talking API key, or the generic gateway's bearer token.",
+        )
+    },
+    text(
+        "sms_sender",
+        "FLEETD_SMS_SENDER",
+        "",
+        "Sender id or short code messages come from. Unset: the provider's default.",
+    ),
+    text(
+        "telegram_url",
+        "FLEETD_TELEGRAM_URL",
+        "https://api.telegram.org",
+        "Telegram Bot API base URL.",
+    ),
+    Setting {
+        secret: true,
+        ..text(
+            "telegram_bot_token",
+            "FLEETD_TELEGRAM_BOT_TOKEN",
+            "",
+            "Token of the Telegram bot that sends notifications (from @BotFather). Unset: no Telegram notifications.",
+        )
+    },
+    int(
+        "notify_give_up_h",
+        "FLEETD_NOTIFY_GIVE_UP_H",
+        "24",
+        "Hours after which a notification that still could not be delivered is given up (a dead letter) (1-720).",
+    ),
+    text(
         "cors_origins",
         "FLEETD_CORS_ORIGINS",
         "",

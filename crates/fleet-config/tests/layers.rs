@@ -330,3 +330,97 @@ fn the_log_format_is_text_by_default_or_json() {
     let err = format_of("xml").expect_err("not a format").to_string();
     assert!(err.contains("FLEETD_LOG_FORMAT") && err.contains("text, json"), "{err}");
 }
+
+#[test]
+fn notification_channels_are_off_until_configured_and_links_default_to_the_listen_address() {
+    let c = loader().load().expect("loads");
+    assert!(c.notify.email.is_none() && c.notify.sms.is_none() && c.notify.telegram.is_none());
+    assert_eq!(c.notify.public_url, "http://127.0.0.1:8080");
+    assert_eq!(c.notify.give_up_after, std::time::Duration::from_secs(24 * 3600));
+    let c = loader()
+        .env(env_of(&[
+            ("FLEETD_PUBLIC_URL", "https://fleet.example.com/"),
+            ("FLEETD_SMTP_HOST", "smtp.example.com"),
+            ("FLEETD_SMTP_SECURITY", "tls"),
+            ("FLEETD_SMTP_PORT", "465"),
+            ("FLEETD_SMTP_USER", "fleet"),
+            ("FLEETD_SMTP_PASSWORD", "smtp-password-xyz"),
+            ("FLEETD_SMTP_FROM", "fleetd <fleet@example.com>"),
+            ("FLEETD_SMS_USERNAME", "sandbox"),
+            ("FLEETD_SMS_API_KEY", "at-api-key-xyz"),
+            ("FLEETD_TELEGRAM_BOT_TOKEN", "123456:telegram-token-xyz"),
+            ("FLEETD_NOTIFY_GIVE_UP_H", "6"),
+        ]))
+        .load()
+        .expect("loads");
+    assert_eq!(c.notify.public_url, "https://fleet.example.com", "no trailing slash");
+    let smtp = c.notify.email.as_ref().expect("email");
+    assert_eq!((smtp.port, smtp.security), (465, fleet_config::SmtpSecurity::Tls));
+    assert_eq!(smtp.credentials.as_ref().map(|c| c.user.as_str()), Some("fleet"));
+    let sms = c.notify.sms.as_ref().expect("sms");
+    assert_eq!(sms.provider, fleet_config::SmsProvider::AfricasTalking);
+    assert_eq!(sms.url, "https://api.africastalking.com");
+    let tg = c.notify.telegram.as_ref().expect("telegram");
+    assert_eq!(tg.url, "https://api.telegram.org");
+    assert_eq!(tg.bot_token.expose(), "123456:telegram-token-xyz");
+    assert_eq!(c.notify.give_up_after, std::time::Duration::from_secs(6 * 3600));
+    let (debug, rendered) = (format!("{c:?}"), c.render());
+    for secret in ["smtp-password-xyz", "at-api-key-xyz", "telegram-token-xyz"] {
+        assert!(!debug.contains(secret), "{secret} in Debug");
+        assert!(!rendered.contains(secret), "{secret} in fleetd config");
+    }
+    assert!(rendered.contains("telegram_bot_token = \"[redacted]\""), "{rendered}");
+}
+
+#[test]
+fn bad_notification_settings_are_refused_by_name() {
+    let refused = |pairs: &[(&str, &str)], wanted: &str| {
+        let err = loader().env(env_of(pairs)).load().expect_err("refused").to_string();
+        assert!(err.contains(wanted), "{wanted:?} not in {err}");
+        err
+    };
+    let smtp = [("FLEETD_SMTP_HOST", "mail.example.com"), ("FLEETD_SMTP_FROM", "a@example.com")];
+    let with = |extra: (&'static str, &'static str)| {
+        let mut v = smtp.to_vec();
+        v.push(extra);
+        v
+    };
+    refused(&with(("FLEETD_SMTP_SECURITY", "ssl")), "smtp_security (FLEETD_SMTP_SECURITY");
+    refused(&with(("FLEETD_SMTP_SECURITY", "ssl")), "not one of starttls, tls, plain");
+    refused(&with(("FLEETD_SMTP_PORT", "70000")), "smtp_port (FLEETD_SMTP_PORT");
+    refused(&with(("FLEETD_SMTP_PORT", "25x")), "is not a whole number");
+    refused(&[("FLEETD_SMTP_HOST", "mail.example.com")], "smtp_from (FLEETD_SMTP_FROM");
+    refused(&with(("FLEETD_SMTP_FROM", "nobody")), "smtp_from (FLEETD_SMTP_FROM");
+    let err =
+        refused(&with(("FLEETD_SMTP_PASSWORD", "pw-only-xyz")), "smtp_user (FLEETD_SMTP_USER");
+    assert!(!err.contains("pw-only-xyz"), "{err}");
+    refused(&[("FLEETD_SMTP_FROM", "a@example.com")], "smtp_host (FLEETD_SMTP_HOST");
+    refused(&[("FLEETD_SMS_API_KEY", "k")], "sms_username (FLEETD_SMS_USERNAME");
+    refused(&[("FLEETD_SMS_USERNAME", "app")], "sms_api_key (FLEETD_SMS_API_KEY");
+    refused(&[("FLEETD_SMS_PROVIDER", "twilio")], "not one of africastalking, generic");
+    refused(
+        &[("FLEETD_SMS_PROVIDER", "generic"), ("FLEETD_SMS_API_KEY", "k")],
+        "sms_url (FLEETD_SMS_URL",
+    );
+    refused(&[("FLEETD_SMS_URL", "ftp://x")], "sms_url (FLEETD_SMS_URL");
+    let err = refused(
+        &[("FLEETD_TELEGRAM_BOT_TOKEN", "not-a-token-secretish")],
+        "telegram_bot_token (FLEETD_TELEGRAM_BOT_TOKEN",
+    );
+    assert!(!err.contains("secretish"), "the refusal never shows the token: {err}");
+    refused(&[("FLEETD_PUBLIC_URL", "fleet.example.com")], "public_url (FLEETD_PUBLIC_URL");
+    refused(&[("FLEETD_NOTIFY_GIVE_UP_H", "0")], "notify_give_up_h (FLEETD_NOTIFY_GIVE_UP_H");
+    let c = loader()
+        .env(env_of(&[
+            ("FLEETD_SMS_PROVIDER", "generic"),
+            ("FLEETD_SMS_URL", "http://127.0.0.1:9/sms"),
+        ]))
+        .load()
+        .expect("a generic gateway needs only its URL");
+    let sms = c.notify.sms.expect("sms");
+    assert_eq!(
+        (sms.provider, sms.url.as_str()),
+        (fleet_config::SmsProvider::Generic, "http://127.0.0.1:9/sms")
+    );
+    assert!(sms.api_key.is_none());
+}

@@ -10,7 +10,17 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[(&str, &[&str])] = &[
     ("foundation", &["fleet-core", "fleet-config"]),
     ("infrastructure", &["fleet-db", "fleet-embedded-pg", "fleet-tracksolid"]),
-    ("services", &["fleet-accounts", "fleet-ingest", "fleet-analytics", "fleet-ops", "fleet-sim"]),
+    (
+        "services",
+        &[
+            "fleet-accounts",
+            "fleet-ingest",
+            "fleet-analytics",
+            "fleet-ops",
+            "fleet-sim",
+            "fleet-notify",
+        ],
+    ),
     ("API", &["fleet-http"]),
     ("pages", &["fleet-web"]),
     ("binaries and harness", &["fleetd", "fleet-bench", "fleet-testkit"]),
