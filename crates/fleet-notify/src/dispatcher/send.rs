@@ -85,8 +85,10 @@ pub(crate) fn resolve(
         Outcome::Sent { .. } => Resolution::Sent,
         Outcome::Permanent { .. } => Resolution::Dead { retryable: false },
         Outcome::Retry { .. } => {
-            let wait = chrono::Duration::from_std(backoff::delay(config.retry_base, attempt))
-                .unwrap_or_default();
+            // the provider's own wait (Telegram's retry_after) when it asks for a longer one
+            let wait = backoff::delay(config.retry_base, attempt)
+                .max(outcome.retry_after().unwrap_or_default().min(backoff::CAP));
+            let wait = chrono::Duration::from_std(wait).unwrap_or_default();
             let give_up =
                 chrono::Duration::from_std(config.give_up_after).unwrap_or(chrono::Duration::MAX);
             if now + wait > created_at + give_up {
@@ -134,12 +136,13 @@ async fn send(config: &DispatcherConfig, channels: &Channels, c: &Claimed) -> Ou
 
 /// The message of a claimed row: its event, vehicle and rule, or a test message.
 fn render(config: &DispatcherConfig, channel: Channel, c: &Claimed) -> Result<Message, String> {
+    let local_time = template::local_time_text(c.local_time, &c.zone);
     if c.is_test {
         let rendered = template::render_test(
             channel,
             c.test_by.as_deref().unwrap_or(""),
             Utc::now(),
-            &c.local_time,
+            &local_time,
             &c.timezone,
             &config.public_url,
         );
@@ -161,7 +164,7 @@ fn render(config: &DispatcherConfig, channel: Channel, c: &Claimed) -> Result<Me
         plate: c.plate.clone(),
         driver: c.driver.clone(),
         event_time: time,
-        local_time: c.local_time.clone(),
+        local_time,
         timezone: c.timezone.clone(),
         link: template::event_link(&config.public_url, device_id, time),
     };
@@ -182,6 +185,12 @@ mod tests {
         let retry = Outcome::Retry { status: Some(503), error: "busy".into() };
         match resolve(&retry, 1, t0, t0, &config) {
             Resolution::Retry(at) => assert!(at > t0 && at < t0 + chrono::Duration::seconds(13)),
+            other => panic!("{other:?}"),
+        }
+        let limited =
+            Outcome::Retry { status: Some(429), error: "slow down (retry after 120 s)".into() };
+        match resolve(&limited, 1, t0, t0, &config) {
+            Resolution::Retry(at) => assert!(at >= t0 + chrono::Duration::seconds(120)),
             other => panic!("{other:?}"),
         }
         let late = t0 + chrono::Duration::minutes(59);
