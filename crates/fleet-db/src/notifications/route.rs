@@ -243,8 +243,9 @@ pub async fn route(
             }
         }
     }
-    // the throttle in event time order, so the first of a burst is the one told
-    matched.sort_by_key(|(_, e, r)| (e.event.time, r.rule_id, e.event_id));
+    // the throttle per (rule, vehicle) in that order, so concurrent transactions lock throttle
+    // rows in one order, and in event time order within, so the first of a burst is told
+    matched.sort_by_key(|(_, e, r)| (r.rule_id, e.event.device_id, e.event.time, e.event_id));
     let mut told = Vec::with_capacity(matched.len());
     for m in matched {
         if m.2.rule.throttle_s == 0 || throttle_allows(conn, m.2, &m.1.event).await? {

@@ -10,6 +10,7 @@ use fleet_core::notification::{Channel, EventKind, Severity};
 use fleet_db::notifications::outbox::{self, Claimed, Finished, Resolution};
 use futures_util::stream::{self, StreamExt};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 use super::{backoff, DispatcherConfig};
 use crate::channels::{Channels, Delivery, Message, Outcome, WebhookTarget};
@@ -22,8 +23,11 @@ pub(crate) async fn round(
 ) -> Result<usize, sqlx::Error> {
     let claimed = outbox::claim(pool, config.batch).await?;
     let n = claimed.len();
+    // sends run 16 at a time, but record their outcomes two at a time: the workers' pool is
+    // shared with the ingest writer
+    let recording = Semaphore::new(2);
     stream::iter(claimed)
-        .map(|c| deliver(pool, config, channels, c))
+        .map(|c| deliver(pool, config, channels, &recording, c))
         .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
@@ -32,7 +36,13 @@ pub(crate) async fn round(
 
 /// Sends one claimed message and records what became of it. A failure to record is logged: the
 /// row stays `sending`, and the next start resolves it like a send cut short.
-async fn deliver(pool: &PgPool, config: &DispatcherConfig, channels: &Channels, c: Claimed) {
+async fn deliver(
+    pool: &PgPool,
+    config: &DispatcherConfig,
+    channels: &Channels,
+    recording: &Semaphore,
+    c: Claimed,
+) {
     let started = Instant::now();
     let outcome = send(config, channels, &c).await;
     let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
@@ -67,6 +77,7 @@ async fn deliver(pool: &PgPool, config: &DispatcherConfig, channels: &Channels, 
         detail: outcome.detail(),
         latency_ms,
     };
+    let _permit = recording.acquire().await;
     if let Err(e) = outbox::finish(pool, &finished).await {
         tracing::error!(delivery_id = c.delivery_id, error = %e, "could not record a notification's outcome");
     }
