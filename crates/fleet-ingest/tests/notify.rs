@@ -285,14 +285,20 @@ async fn old_events_disabled_rules_and_later_rules_tell_nobody() {
         .expect("enable");
     f.write(vec![sos(1, t)]).await;
     assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
+    // nor does a rule created after the alarm reach back to it
+    let bob = f.user("bob", "bob@example.com").await;
+    f.rule(&["alarm.safety"], &[bob], 0, json!({})).await;
+    f.write(vec![sos(1, t)]).await;
+    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
+    assert_eq!(f.count("select count(*) from fleet.notify_inbox").await, 0);
     // an alarm older than a day (a tracker's buffered history) pages nobody
     f.write(vec![sos(1, recent(25 * 3600))]).await;
     assert_eq!(f.count("select count(*) from fleet.alarms").await, 2);
     assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
     assert_eq!(f.count("select count(*) from fleet.notify_inbox").await, 0);
-    // a fresh one does
+    // a fresh one does, to both rules' users
     f.write(vec![sos(1, recent(30))]).await;
-    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 1);
+    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 2);
 }
 
 #[tokio::test]
