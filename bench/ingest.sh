@@ -33,101 +33,12 @@ export FLEETD_KPI_INTERVAL_S=${FLEETD_KPI_INTERVAL_S:-86400}
 # every pushing connection comes from this one address, so each may have its body on the way
 export FLEETD_HTTP_UPLOADS_PER_ADDRESS=${FLEETD_HTTP_UPLOADS_PER_ADDRESS:-$concurrency}
 
-psql_bin=$(command -v psql || true)
-if [ -z "$psql_bin" ]; then
-    psql_bin=$(ls -1d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1 || true)
-fi
-[ -x "$psql_bin" ] || { echo "psql not found: install the PostgreSQL client" >&2; exit 2; }
-command -v curl >/dev/null || { echo "curl not found" >&2; exit 2; }
-
 say "building release binaries"
 cargo build --release --quiet -p fleetd -p fleet-bench
-fleetd="$repo/target/release/fleetd"
 push_load="$repo/target/release/push-load"
 
-work=$(mktemp -d -t fleetd-bench.XXXXXX)
-# as root the cluster runs as postgres, which must be able to enter the data directory
-chmod 755 "$work"
-data="$work/data"
-fleetd_pid=""
-sampler_pid=""
-
-stop_fleetd() {
-    [ -n "$fleetd_pid" ] || return 0
-    if kill -0 "$fleetd_pid" 2>/dev/null; then
-        kill -TERM "$fleetd_pid"
-        for _ in $(seq 1 300); do
-            kill -0 "$fleetd_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    wait "$fleetd_pid" 2>/dev/null || true
-    fleetd_pid=""
-    # fleetd stops its cluster on SIGTERM; if it could not, stop that postmaster (fast shutdown)
-    local pidfile="$data/postgres/pgdata/postmaster.pid"
-    if [ -f "$pidfile" ]; then
-        local pm
-        pm=$(head -n 1 "$pidfile")
-        if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
-            kill -INT "$pm" || true
-            for _ in $(seq 1 100); do
-                kill -0 "$pm" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-    fi
-}
-
-cleanup() {
-    if [ -n "$sampler_pid" ]; then kill "$sampler_pid" 2>/dev/null || true; fi
-    stop_fleetd
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# fleetd runs from the work directory so no .env of the checkout applies, on its embedded
-# cluster (no DATABASE_URL) and without pollers (no Tracksolid credentials)
-token="bench-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"
-say "starting fleetd serve on a fresh embedded cluster in $data"
-(
-    cd "$work"
-    exec env -u DATABASE_URL -u FLEETD_TRACKSOLID_URL -u FLEETD_TRACKSOLID_APP_KEY \
-        -u FLEETD_TRACKSOLID_APP_SECRET -u FLEETD_TRACKSOLID_USER -u FLEETD_TRACKSOLID_PASSWORD \
-        FLEETD_DATA_DIR="$data" FLEETD_PUSH_TOKEN="$token" FLEETD_LOG="${FLEETD_LOG:-warn}" \
-        "$fleetd" serve --data-dir "$data" --listen 127.0.0.1:0
-) >"$work/fleetd.out" 2>"$work/fleetd.log" &
-fleetd_pid=$!
-
-addr=""
-for _ in $(seq 1 1200); do
-    addr=$(sed -n 's|^fleetd listening on http://||p' "$work/fleetd.out" | head -n 1)
-    [ -n "$addr" ] && break
-    kill -0 "$fleetd_pid" 2>/dev/null || break
-    sleep 0.1
-done
-if [ -z "$addr" ]; then
-    echo "fleetd did not start; its log:" >&2
-    cat "$work/fleetd.log" >&2
-    exit 1
-fi
-for attempt in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ] && break
-    if ! kill -0 "$fleetd_pid" 2>/dev/null || [ "$attempt" = 600 ]; then
-        echo "fleetd did not become ready; its log:" >&2
-        cat "$work/fleetd.log" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-say "fleetd ready at http://$addr (pid $fleetd_pid)"
-
-# the same server, as its superuser
-pgroot="$data/postgres"
-[ -f "$pgroot/port" ] || { echo "no $pgroot/port: the cluster lives elsewhere" >&2; exit 1; }
-export PGHOST=127.0.0.1 PGPORT PGUSER=fleetd PGPASSWORD
-PGPORT=$(cat "$pgroot/port")
-PGPASSWORD=$(cat "$pgroot/superuser.password")
-q() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$@"; }
+source "$repo/bench/lib/serve.sh"
+start_fleetd
 
 # CPU accounting, to tell where a run's time went: seconds of a process, of the cluster (the
 # postmaster, its live children and the children it reaped), and of the whole machine

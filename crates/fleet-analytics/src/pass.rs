@@ -17,8 +17,11 @@ use sqlx::PgPool;
 
 use fleet_db::analytics::Claim;
 use fleet_db::changes::ChangeNotice;
+use fleet_db::notifications::route::Rules;
 use fleet_db::segments::{self, DeviceOutput};
 use fleet_db::tracks::{self, Since};
+
+use crate::notify::Speeding;
 
 /// A device's builder kept between passes.
 #[derive(Debug, Clone)]
@@ -29,6 +32,8 @@ pub(crate) struct Warm {
     settled_until: Option<DateTime<Utc>>,
     /// Geofences the newest fix read is in.
     inside: Option<BTreeSet<i32>>,
+    /// A run above the speed limit going on at the newest fix read.
+    speeding: Option<Speeding>,
 }
 
 /// The builders kept in memory, by device id.
@@ -87,6 +92,10 @@ pub async fn run_chunk(
 ) -> Result<ChunkStats, sqlx::Error> {
     let started = std::time::Instant::now();
     let mut conn = pool.acquire().await?;
+    // the enabled notification rules, once per chunk: which events to derive at all
+    let rules = Rules::load(&mut conn).await?;
+    let overspeed_after = rules.overspeed_thresholds();
+    let mut found = Vec::new();
     let fallback = AnalyticsSettings::default();
     let settings_of = |id: i32| settings.get(&id).unwrap_or(&fallback);
 
@@ -158,24 +167,25 @@ pub async fn run_chunk(
         // where the days whose KPIs may change begin: for a warm device, where its data ended
         // before (the open segment grows from there); for a cold one, its restart point
         let mut changed_from = None;
-        let (mut builder, segments_from, inside_before) = match plans.remove(&c.device_id) {
-            Some(Plan::Warm(w)) => {
-                let w = *w;
-                changed_from = Some(w.builder.last_time());
-                (w.builder, w.settled_until, w.inside)
-            }
-            Some(Plan::Cold { from }) => {
-                stats.cold += 1;
-                let inside = match from {
-                    Some(_) if !fences.is_empty() => {
-                        Some(stood.get(&c.device_id).map(|l| fences.ids_at(l)).unwrap_or_default())
-                    }
-                    _ => None,
-                };
-                (TripBuilder::new(s), from, inside)
-            }
-            None => continue,
-        };
+        let (mut builder, segments_from, inside_before, mut speeding) =
+            match plans.remove(&c.device_id) {
+                Some(Plan::Warm(w)) => {
+                    let w = *w;
+                    changed_from = Some(w.builder.last_time());
+                    (w.builder, w.settled_until, w.inside, w.speeding)
+                }
+                Some(Plan::Cold { from }) => {
+                    stats.cold += 1;
+                    let inside = match from {
+                        Some(_) if !fences.is_empty() => Some(
+                            stood.get(&c.device_id).map(|l| fences.ids_at(l)).unwrap_or_default(),
+                        ),
+                        _ => None,
+                    };
+                    (TripBuilder::new(s), from, inside, None)
+                }
+                None => continue,
+            };
         let emitted = match builder.push(&points) {
             Ok(emitted) => emitted,
             Err(e) => {
@@ -189,6 +199,16 @@ pub async fn run_chunk(
             if let Some(t) = [c.positions_from, first_new].into_iter().flatten().max() {
                 new_from.insert(c.device_id, t);
             }
+        }
+        if !overspeed_after.is_empty() {
+            found.extend(crate::notify::overspeed_events(
+                c.device_id,
+                &points,
+                s.speed_limit_kmh,
+                &overspeed_after,
+                new_from.get(&c.device_id).copied(),
+                &mut speeding,
+            ));
         }
         let settled_until = emitted.last().map(Segment::end).or(segments_from);
         let mut segments = emitted;
@@ -205,13 +225,17 @@ pub async fn run_chunk(
             kpi_to: points.last().map_or(now, |p| p.time.max(now)),
             version: c.version,
         });
-        next.push((c.device_id, Warm { builder, settings: s.clone(), settled_until, inside }));
+        next.push((
+            c.device_id,
+            Warm { builder, settings: s.clone(), settled_until, inside, speeding },
+        ));
     }
 
     let built = started.elapsed();
     let mut tx = pool.begin().await?;
     stats.trips_written = segments::write_chunk(&mut tx, &outputs, fences).await?;
-    let inbox = crate::notify::record(&mut tx, &outputs, &new_from, fences, now).await?;
+    let inbox =
+        crate::notify::record(&mut tx, &rules, &outputs, &new_from, fences, found, now).await?;
     if !inbox.is_empty() {
         let key = fleet_db::notify::NotifyKey::load(pool).await?;
         ChangeNotice { inbox, ..ChangeNotice::default() }.notify(&mut tx, &key).await?;

@@ -165,3 +165,68 @@ async fn trips_starting_outside_shift_hours_are_told_as_after_hours_movement() {
         .expect("events");
     assert_eq!(after, trips);
 }
+
+#[tokio::test]
+async fn sustained_overspeed_and_long_idling_are_told_once_per_rule_threshold() {
+    let db = TestDb::migrated().await;
+    exec(&db, "update fleet.analytics_config set timezone = 'UTC', speed_limit_kmh = 80 where scope = 'global'").await;
+    let fast = user(&db, "fast").await;
+    let slow = user(&db, "slow").await;
+    let idle = user(&db, "idle").await;
+    let with_params = |kinds: &'static str, user: i32, params: serde_json::Value| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query(
+                "insert into fleet.notify_rules (name, kinds, user_ids, channels, params)
+                 values ('r', array[$1], array[$2], '{email}', $3)",
+            )
+            .bind(kinds)
+            .bind(user)
+            .bind(params)
+            .execute(&pool)
+            .await
+            .expect("rule");
+        }
+    };
+    with_params("overspeed", fast, json!({"overspeed_for_s": 30})).await;
+    with_params("overspeed", slow, json!({"overspeed_for_s": 600})).await;
+    with_params("idling", idle, json!({"idle_min": 5})).await;
+    let start =
+        (Utc::now() - TimeDelta::hours(2)).duration_trunc(TimeDelta::minutes(1)).expect("t");
+    let points = day(
+        start,
+        &[
+            Leg::Park { mins: 10, every: 60 },
+            Leg::Drive { mins: 3, kmh: 100.0 },
+            Leg::Drive { mins: 2, kmh: 40.0 },
+            Leg::Idle { mins: 12 },
+            Leg::Park { mins: 30, every: 60 },
+        ],
+    );
+    let (w, _stop) = writer(&db);
+    // delivered in two halves, so the speeding run and the idle stop span passes
+    let half = points.len() / 2;
+    deliver(&w, 1, &points[..half]).await;
+    let mut builder = worker(&db);
+    builder.pass(|_| {}).await.expect("pass");
+    deliver(&w, 1, &points[half..]).await;
+    builder.pass(|_| {}).await.expect("pass");
+
+    let told: Vec<(String, i32)> = sqlx::query_as(
+        "select e.kind, o.user_id from fleet.notify_outbox o join fleet.notify_events e using (event_id)
+         order by 1, 2",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("outbox");
+    assert_eq!(told, [("idling".to_owned(), idle), ("overspeed".to_owned(), fast)]);
+    let (duration, top): (i64, f64) = sqlx::query_as(
+        "select (facts->>'duration_s')::int8, (facts->>'max_speed_kmh')::float8
+         from fleet.notify_events where kind = 'overspeed'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .expect("facts");
+    assert!((30..45).contains(&duration), "{duration}");
+    assert!((top - 100.0).abs() < 0.5, "{top}");
+}

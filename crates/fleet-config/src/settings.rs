@@ -204,7 +204,7 @@ pub const SETTINGS: &[Setting] = &[
         "1100",
         "Trips, stops, geofence events and vendor trips are kept this many days (0 = keep forever).",
     ),
-    int("retention_alarms_days", "FLEETD_RETENTION_ALARMS_DAYS", "1100", "Alarms are kept this many days (0 = keep forever)."),
+    int("retention_alarms_days", "FLEETD_RETENTION_ALARMS_DAYS", "1100", "Alarms, and notification events with their messages and in-app rows, are kept this many days (0 = keep forever)."),
     int(
         "retention_kpi_days",
         "FLEETD_RETENTION_KPI_DAYS",

@@ -40,6 +40,13 @@ const FEEDS: [(&str, &str); 4] = [
     ("fleet.cell_fixes", "gate_time"),
     ("fleet.sensor_readings", "reading_time"),
 ];
+/// Notifications follow the alarms' period: events (their outbox rows, attempts and in-app rows
+/// go with them), then what has no event of its own (test messages) or outlived it.
+const NOTIFICATION_TABLES: [(&str, &str); 3] = [
+    ("fleet.notify_events", "created_at"),
+    ("fleet.notify_outbox", "created_at"),
+    ("fleet.notify_inbox", "created_at"),
+];
 const TRIP_TABLES: [(&str, &str); 4] = [
     ("fleet.trips", "start_time"),
     ("fleet.stops", "start_time"),
@@ -87,6 +94,9 @@ pub async fn apply(
     }
     if let Some(cut) = cutoff(now, policy.alarms_days) {
         delete_older(pool, "fleet.alarms", "alarm_time", cut, &mut report).await?;
+        for (table, column) in NOTIFICATION_TABLES {
+            delete_older(pool, table, column, cut, &mut report).await?;
+        }
     }
     if let Some(cut) = cutoff(now, policy.kpi_days) {
         // KPI rows are keyed by local date, not by an instant

@@ -53,6 +53,37 @@ async fn alarm(db: &TestDb, device: i32, at: &str) {
     .unwrap_or_else(|e| panic!("alarm at {at}: {e}"));
 }
 
+/// A notification event at `at` with one sent webhook message and an in-app row, plus a test
+/// message (no event) sent then.
+async fn notification(db: &TestDb, device: i32, at: &str) {
+    let script = format!(
+        "with u as (insert into fleet.users (username, password_hash, role)
+                    values ('u-' || md5('{at}'), 'x', 'viewer') returning user_id),
+              e as (insert into fleet.notify_events (event_key, device_id, event_time, kind, created_at)
+                    values ('alarm:{at}', {device}, '{at}', 'alarm.safety', '{at}') returning event_id),
+              o as (insert into fleet.notify_outbox (event_id, channel, address, state, idempotency_key, created_at)
+                    select event_id, 'email', 'ops@example.com', 'sent', 'k-{at}', '{at}' from e
+                    returning delivery_id),
+              a as (insert into fleet.notify_attempts (delivery_id, attempt, outcome)
+                    select delivery_id, 1, 'sent' from o),
+              t as (insert into fleet.notify_outbox (channel, address, state, idempotency_key, is_test, created_at)
+                    values ('sms', '+254712345678', 'sent', 't-{at}', true, '{at}'))
+         insert into fleet.notify_inbox (user_id, event_id, device_id, event_time, kind, severity, title, body, created_at)
+         select user_id, event_id, {device}, '{at}', 'alarm.safety', 'critical', 'SOS', 'SOS', '{at}' from u, e"
+    );
+    sqlx::raw_sql(&script)
+        .execute(&db.pool)
+        .await
+        .unwrap_or_else(|e| panic!("notification at {at}: {e}"));
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("select count(*) from {table}"))
+        .fetch_one(&db.pool)
+        .await
+        .expect("count")
+}
+
 async fn kpi_day(db: &TestDb, device: i32, date: &str) {
     sqlx::query(
         "insert into fleet.kpi_daily (device_id, local_date, timezone, fixes, has_acc, trips,
@@ -103,6 +134,7 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
     for at in ["2026-01-10T08:00:00Z", "2026-04-01T08:00:00Z", "2026-05-01T08:00:00Z"] {
         trip(&db, d, at).await;
         alarm(&db, d, at).await;
+        notification(&db, d, at).await;
     }
     for date in ["2025-10-31", "2025-11-01", "2026-05-01"] {
         kpi_day(&db, d, date).await;
@@ -156,9 +188,22 @@ async fn retention_drops_exactly_the_expired_partitions_and_keeps_longer_periods
         vec![
             ("fleet.trips".to_owned(), 2),
             ("fleet.alarms".to_owned(), 1),
+            ("fleet.notify_events".to_owned(), 1),
+            ("fleet.notify_outbox".to_owned(), 1),
             ("fleet.kpi_daily".to_owned(), 1)
         ]
     );
+    // notifications follow the alarms: the old event took its message, attempt and in-app row
+    // with it, and the old test message went by its own age
+    for (table, left) in [
+        ("fleet.notify_events", 2),
+        ("fleet.notify_outbox where not is_test", 2),
+        ("fleet.notify_outbox where is_test", 2),
+        ("fleet.notify_attempts", 2),
+        ("fleet.notify_inbox", 2),
+    ] {
+        assert_eq!(count(&db, table).await, left, "{table}");
+    }
 
     // a second run finds nothing more to do
     let again = retention::apply(&db.pool, &policy, now).await.expect("again");

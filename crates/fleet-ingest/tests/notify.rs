@@ -141,9 +141,21 @@ async fn a_new_sos_alarm_writes_one_outbox_row_per_address_and_an_inbox_row_once
         }),
     )
     .await;
+    let mut changes = sqlx::postgres::PgListener::connect_with(&f.db.pool).await.expect("listener");
+    changes.listen(fleet_ingest::CHANGES_CHANNEL).await.expect("listen");
     let t = recent(60);
     f.write(vec![sos(1, t)]).await;
     assert_eq!(f.count("select count(*) from fleet.notify_events").await, 1);
+    // the flush's change notice announces the in-app notification
+    let key = fleet_db::notify::NotifyKey::load(&f.db.pool).await.expect("key");
+    let signed = changes.recv().await.expect("notice");
+    let verified = key.verify(fleet_ingest::CHANGES_CHANNEL, signed.payload()).expect("signed");
+    let notice = fleet_db::changes::ChangeNotice::parse(verified.payload).expect("notice");
+    let id: i64 = sqlx::query_scalar("select notification_id from fleet.notify_inbox")
+        .fetch_one(&f.db.pool)
+        .await
+        .expect("inbox id");
+    assert_eq!(notice.inbox, [(ann, id)]);
     let rows: Vec<(String, String, Option<i32>)> = sqlx::query_as(
         "select channel, address, user_id from fleet.notify_outbox
          where state = 'pending' order by address",
@@ -273,14 +285,20 @@ async fn old_events_disabled_rules_and_later_rules_tell_nobody() {
         .expect("enable");
     f.write(vec![sos(1, t)]).await;
     assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
+    // nor does a rule created after the alarm reach back to it
+    let bob = f.user("bob", "bob@example.com").await;
+    f.rule(&["alarm.safety"], &[bob], 0, json!({})).await;
+    f.write(vec![sos(1, t)]).await;
+    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
+    assert_eq!(f.count("select count(*) from fleet.notify_inbox").await, 0);
     // an alarm older than a day (a tracker's buffered history) pages nobody
     f.write(vec![sos(1, recent(25 * 3600))]).await;
     assert_eq!(f.count("select count(*) from fleet.alarms").await, 2);
     assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 0);
     assert_eq!(f.count("select count(*) from fleet.notify_inbox").await, 0);
-    // a fresh one does
+    // a fresh one does, to both rules' users
     f.write(vec![sos(1, recent(30))]).await;
-    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 1);
+    assert_eq!(f.count("select count(*) from fleet.notify_outbox").await, 2);
 }
 
 #[tokio::test]

@@ -92,6 +92,7 @@ async fn answers_map_to_outcomes_and_the_token_never_shows() {
         matches!(&limited, Outcome::Retry { status: Some(429), error } if error.contains("retry after 17 s")),
         "{limited:?}"
     );
+    assert_eq!(limited.retry_after(), Some(Duration::from_secs(17)));
     let down = send("500").await;
     assert!(matches!(&down, Outcome::Retry { status: Some(500), .. }), "{down:?}");
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 pub use address::AddressError;
 pub use rule::{FieldError, LocalMoment, Params, QuietHours, Rule, Schedule, Scope, VehicleScope};
 pub use template::{
-    event_link, render, render_test, MessageInput, Rendered, WebhookDevice, WebhookPayload,
+    event_link, local_time_text, render, render_test, MessageInput, Rendered, WebhookDevice,
+    WebhookPayload,
 };
 
 /// What happened, as rules name it. Alarms are grouped by their class (the vendor's type code is

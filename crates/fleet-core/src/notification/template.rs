@@ -3,7 +3,7 @@
 //! webhooks as JSON. Each says which vehicle, what happened, where, when (in the fleet's
 //! timezone, formatted by the caller) and links to the moment in FleetNow.
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, NaiveDateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{Channel, EventKind, Facts, Severity};
@@ -83,6 +83,16 @@ pub fn event_link(public_url: &str, device_id: i32, at: DateTime<Utc>) -> String
         public_url.trim_end_matches('/'),
         at.to_rfc3339_opts(SecondsFormat::Secs, true)
     )
+}
+
+/// A moment in the fleet's timezone as messages show it: `Sat 5 Dec 23:14 EAT`. `local` is the
+/// wall-clock time there (PostgreSQL's `at time zone`), `zone` its abbreviation or name.
+pub fn local_time_text(local: NaiveDateTime, zone: &str) -> String {
+    let text = local.format("%a %-d %b %H:%M").to_string();
+    match zone.trim() {
+        "" => text,
+        zone => format!("{text} {zone}"),
+    }
 }
 
 /// What happened, in a few words: `SOS alarm`, `Entered Depot`, `Offline for 45 min`.

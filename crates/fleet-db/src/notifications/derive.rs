@@ -31,6 +31,7 @@ pub async fn back_online(
                select s.device_id, s.offline_since
                from fleet.notify_device_state s
                where s.device_id = any($1) and s.offline_since is not null
+               order by s.device_id
                for update
            )
            update fleet.notify_device_state s
@@ -94,6 +95,8 @@ pub async fn offline_due(
                    (device_id, offline_since, offline_thresholds, updated_at)
                select device_id, gps_time, array_agg(threshold order by threshold), now()
                from due group by device_id, gps_time
+               -- device order, as the writer locks these rows: the two never deadlock
+               order by device_id
                on conflict (device_id) do update set
                    offline_thresholds = case
                        when s.offline_since is not distinct from excluded.offline_since

@@ -5,7 +5,7 @@
 //! row `started` in one statement before anything leaves fleetd, so a process killed mid-send
 //! leaves evidence; [`recover`] resolves it at the next start. [`finish`] records the outcome.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use fleet_core::notification::Facts;
 use sqlx::PgPool;
 
@@ -37,9 +37,11 @@ pub struct Claimed {
     pub severity: Option<String>,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
-    /// The event's time (the claim's, for tests) in the fleet's timezone, `Tue 5 Dec 23:14`.
-    pub local_time: String,
+    /// The event's time (the claim's, for tests) on the wall clock of the fleet's timezone.
+    pub local_time: NaiveDateTime,
+    /// The fleet's timezone (`Africa/Nairobi`) and its abbreviation now (`EAT`).
     pub timezone: String,
+    pub zone: String,
 }
 
 /// Claims up to `limit` due pending messages (oldest due first; rows other dispatchers hold
@@ -69,15 +71,16 @@ pub async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Claimed>, sqlx::Erro
                   d.name as "vehicle_name?", d.plate, d.driver_name,
                   r.name as "rule_name?", r.severity as "severity?",
                   w.url as "webhook_url?", w.secret as "webhook_secret?",
-                  to_char(coalesce(e.event_time, now()) at time zone g.timezone,
-                          'Dy FMDD Mon HH24:MI') as "local_time!",
-                  g.timezone as "timezone!"
+                  (coalesce(e.event_time, now()) at time zone g.timezone) as "local_time!",
+                  g.timezone as "timezone!", coalesce(z.abbrev, '') as "zone!"
            from taken t
            left join fleet.notify_events e on e.event_id = t.event_id
            left join fleet.devices d on d.device_id = e.device_id
            left join fleet.notify_rules r on r.rule_id = t.rule_id
            left join fleet.notify_webhooks w on w.webhook_id = t.webhook_id and w.active
            cross join (select timezone from fleet.analytics_config where scope = 'global') g
+           left join lateral (select abbrev from pg_timezone_names where name = g.timezone) z
+               on true
            order by t.delivery_id"#,
         limit
     )
@@ -108,6 +111,7 @@ pub async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Claimed>, sqlx::Erro
             webhook_secret: r.webhook_secret,
             local_time: r.local_time,
             timezone: r.timezone,
+            zone: r.zone,
         })
         .collect())
 }

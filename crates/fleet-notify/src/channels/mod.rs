@@ -23,6 +23,9 @@ pub use webhook::{sign, verify_signature, SignatureError, SIGNATURE_TOLERANCE};
 /// Longest one send may take, connection included, unless the caller chooses another.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How a retry outcome's error text names the wait the provider asked for.
+pub(crate) const RETRY_AFTER: &str = "(retry after ";
+
 /// Provider responses and errors are kept to this many characters.
 pub const MAX_RESPONSE_CHARS: usize = 1000;
 
@@ -102,6 +105,15 @@ impl Outcome {
             Outcome::Sent { response, .. } => response,
             Outcome::Retry { error, .. } | Outcome::Permanent { error, .. } => error,
         }
+    }
+
+    /// How long the provider asked to wait before the next try (Telegram's `retry_after` on
+    /// 429, carried in the error text as `(retry after <n> s)`), for the dispatcher's backoff.
+    pub fn retry_after(&self) -> Option<Duration> {
+        let Outcome::Retry { error, .. } = self else { return None };
+        let rest = &error[error.rfind(RETRY_AFTER)? + RETRY_AFTER.len()..];
+        let secs = rest.strip_suffix(" s)")?.parse::<u64>().ok()?;
+        Some(Duration::from_secs(secs))
     }
 
     pub(crate) fn sent(status: Option<u16>, response: impl AsRef<str>) -> Self {
@@ -236,6 +248,14 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_retry_outcome_can_name_the_wait_asked_for() {
+        let limited = Outcome::retry(Some(429), "HTTP 429: Too Many Requests (retry after 17 s)");
+        assert_eq!(limited.retry_after(), Some(Duration::from_secs(17)));
+        assert_eq!(Outcome::retry(Some(503), "HTTP 503: busy").retry_after(), None);
+        assert_eq!(Outcome::sent(Some(200), "(retry after 3 s)").retry_after(), None);
+    }
 
     #[test]
     fn truncation_counts_characters_and_marks_the_cut() {

@@ -5,7 +5,7 @@
 use fleet_config::TelegramConfig;
 use fleet_core::notification::{address, Channel};
 
-use super::{http, truncate, Delivery, Outcome};
+use super::{http, truncate, Delivery, Outcome, RETRY_AFTER};
 
 /// Telegram refuses longer texts.
 const MAX_TEXT_CHARS: usize = 4096;
@@ -65,7 +65,7 @@ fn outcome(status: u16, body: &str) -> Outcome {
     if status == 429 {
         let after = field("parameters").and_then(|p| p.get("retry_after")).and_then(|v| v.as_i64());
         let error = match after {
-            Some(s) => format!("HTTP 429: {description} (retry after {s} s)"),
+            Some(s) => format!("HTTP 429: {description} {RETRY_AFTER}{s} s)"),
             None => format!("HTTP 429: {description}"),
         };
         return Outcome::retry(Some(status), error);

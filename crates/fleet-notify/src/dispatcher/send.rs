@@ -10,6 +10,7 @@ use fleet_core::notification::{Channel, EventKind, Severity};
 use fleet_db::notifications::outbox::{self, Claimed, Finished, Resolution};
 use futures_util::stream::{self, StreamExt};
 use sqlx::PgPool;
+use tokio::sync::Semaphore;
 
 use super::{backoff, DispatcherConfig};
 use crate::channels::{Channels, Delivery, Message, Outcome, WebhookTarget};
@@ -22,8 +23,11 @@ pub(crate) async fn round(
 ) -> Result<usize, sqlx::Error> {
     let claimed = outbox::claim(pool, config.batch).await?;
     let n = claimed.len();
+    // sends run 16 at a time, but record their outcomes two at a time: the workers' pool is
+    // shared with the ingest writer
+    let recording = Semaphore::new(2);
     stream::iter(claimed)
-        .map(|c| deliver(pool, config, channels, c))
+        .map(|c| deliver(pool, config, channels, &recording, c))
         .buffer_unordered(config.concurrency.max(1))
         .collect::<Vec<()>>()
         .await;
@@ -32,7 +36,13 @@ pub(crate) async fn round(
 
 /// Sends one claimed message and records what became of it. A failure to record is logged: the
 /// row stays `sending`, and the next start resolves it like a send cut short.
-async fn deliver(pool: &PgPool, config: &DispatcherConfig, channels: &Channels, c: Claimed) {
+async fn deliver(
+    pool: &PgPool,
+    config: &DispatcherConfig,
+    channels: &Channels,
+    recording: &Semaphore,
+    c: Claimed,
+) {
     let started = Instant::now();
     let outcome = send(config, channels, &c).await;
     let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
@@ -67,6 +77,7 @@ async fn deliver(pool: &PgPool, config: &DispatcherConfig, channels: &Channels, 
         detail: outcome.detail(),
         latency_ms,
     };
+    let _permit = recording.acquire().await;
     if let Err(e) = outbox::finish(pool, &finished).await {
         tracing::error!(delivery_id = c.delivery_id, error = %e, "could not record a notification's outcome");
     }
@@ -85,8 +96,10 @@ pub(crate) fn resolve(
         Outcome::Sent { .. } => Resolution::Sent,
         Outcome::Permanent { .. } => Resolution::Dead { retryable: false },
         Outcome::Retry { .. } => {
-            let wait = chrono::Duration::from_std(backoff::delay(config.retry_base, attempt))
-                .unwrap_or_default();
+            // the provider's own wait (Telegram's retry_after) when it asks for a longer one
+            let wait = backoff::delay(config.retry_base, attempt)
+                .max(outcome.retry_after().unwrap_or_default().min(backoff::CAP));
+            let wait = chrono::Duration::from_std(wait).unwrap_or_default();
             let give_up =
                 chrono::Duration::from_std(config.give_up_after).unwrap_or(chrono::Duration::MAX);
             if now + wait > created_at + give_up {
@@ -134,12 +147,13 @@ async fn send(config: &DispatcherConfig, channels: &Channels, c: &Claimed) -> Ou
 
 /// The message of a claimed row: its event, vehicle and rule, or a test message.
 fn render(config: &DispatcherConfig, channel: Channel, c: &Claimed) -> Result<Message, String> {
+    let local_time = template::local_time_text(c.local_time, &c.zone);
     if c.is_test {
         let rendered = template::render_test(
             channel,
             c.test_by.as_deref().unwrap_or(""),
             Utc::now(),
-            &c.local_time,
+            &local_time,
             &c.timezone,
             &config.public_url,
         );
@@ -161,7 +175,7 @@ fn render(config: &DispatcherConfig, channel: Channel, c: &Claimed) -> Result<Me
         plate: c.plate.clone(),
         driver: c.driver.clone(),
         event_time: time,
-        local_time: c.local_time.clone(),
+        local_time,
         timezone: c.timezone.clone(),
         link: template::event_link(&config.public_url, device_id, time),
     };
@@ -182,6 +196,12 @@ mod tests {
         let retry = Outcome::Retry { status: Some(503), error: "busy".into() };
         match resolve(&retry, 1, t0, t0, &config) {
             Resolution::Retry(at) => assert!(at > t0 && at < t0 + chrono::Duration::seconds(13)),
+            other => panic!("{other:?}"),
+        }
+        let limited =
+            Outcome::Retry { status: Some(429), error: "slow down (retry after 120 s)".into() };
+        match resolve(&limited, 1, t0, t0, &config) {
+            Resolution::Retry(at) => assert!(at >= t0 + chrono::Duration::seconds(120)),
             other => panic!("{other:?}"),
         }
         let late = t0 + chrono::Duration::minutes(59);

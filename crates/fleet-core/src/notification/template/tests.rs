@@ -44,6 +44,15 @@ fn the_link_points_at_the_moment_in_fleetnow() {
 }
 
 #[test]
+fn local_times_read_like_people_write_them() {
+    let local = chrono::NaiveDate::from_ymd_opt(2026, 12, 5)
+        .and_then(|d| d.and_hms_opt(23, 14, 59))
+        .expect("time");
+    assert_eq!(local_time_text(local, "EAT"), "Sat 5 Dec 23:14 EAT");
+    assert_eq!(local_time_text(local, ""), "Sat 5 Dec 23:14");
+}
+
+#[test]
 fn headlines_say_what_happened_per_kind() {
     let f = |facts: Facts| facts;
     let cases: Vec<(EventKind, Facts, &str)> = vec![
