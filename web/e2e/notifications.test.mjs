@@ -67,6 +67,8 @@ test('the demo starts with a rule that rings the admin for SOS and power cuts', 
 test('FleetOps: a rule made in the form shows the 422 error next to a bad e-mail, then saves', async () => {
   const page = await newPage(browser);
   await login(page, fleet.base, fleet.admin, '/ops?tab=notifications');
+  await page.getByRole('button', { name: 'New rule' }).waitFor();
+  assert.equal(await page.locator('#rule-form').isVisible(), false, 'the form opens on demand');
   await page.getByRole('button', { name: 'New rule' }).click();
   await page.getByLabel('Rule name').fill('Night SOS to the control room');
   await page.getByLabel(/^Safety alarm/).check();

@@ -9,7 +9,6 @@ let parts = null;
 export async function loadNotifications(ctx) {
   const admin = ctx.me.role === 'admin';
   if (!parts) {
-    document.getElementById('notify-admin').hidden = !admin;
     const rules = admin ? new Rules(ctx) : null;
     parts = {
       rules,
@@ -19,4 +18,6 @@ export async function loadNotifications(ctx) {
     };
   }
   await Promise.all([parts.rules?.load(), parts.webhooks?.load(), parts.log?.load(), parts.mine.load()]);
+  // shown once loaded, so its buttons work from the first click
+  document.getElementById('notify-admin').hidden = !admin;
 }
