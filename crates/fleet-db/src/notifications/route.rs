@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use fleet_core::notification::rule::same_kmh;
 use fleet_core::notification::{
     address, Channel, Event, EventKind, LocalMoment, QuietHours, Rule, Schedule, VehicleScope,
 };
@@ -209,11 +210,15 @@ pub async fn route(
 }
 
 /// Overspeed and idling events are derived once per threshold a rule asks for (a growing
-/// episode is told when it reaches each): such an event is for the rules of that threshold
-/// only, so a rule is not told the same episode again at every longer threshold.
+/// episode is told when it reaches each; overspeed per duration and speed): such an event is
+/// for the rules of that threshold only, so a rule is not told the same episode again at every
+/// longer threshold.
 fn threshold_fits(rule: &Rule, event: &Event) -> bool {
     match (event.kind, event.facts.threshold_s) {
-        (EventKind::Overspeed, Some(t)) => rule.params.overspeed_for_s() == t,
+        (EventKind::Overspeed, Some(t)) => {
+            rule.params.overspeed_for_s() == t
+                && same_kmh(rule.params.overspeed_kmh, event.facts.asked_kmh)
+        }
         (EventKind::Idling, Some(t)) => rule.params.idle_s() == t,
         _ => true,
     }
