@@ -238,7 +238,8 @@ async fn contexts(
                   (v.t at time zone g.timezone)::time as "local_time!"
            from unnest($1::int[], $2::timestamptz[]) with ordinality as v(device_id, t, i)
            join fleet.devices d on d.device_id = v.device_id
-           cross join (select timezone from fleet.analytics_config where scope = 'global') g"#,
+           left join fleet.analytics_config c on c.scope = 'global'
+           cross join lateral (select coalesce(c.timezone, 'UTC') as timezone) g"#,
         &devices,
         &times,
     )
@@ -262,20 +263,24 @@ async fn contexts(
         .collect())
 }
 
-/// Takes the rule's per-vehicle throttle slot for `event`: true when the rule last told of this
-/// vehicle at least `throttle_s` away from the event's time (or never), and then moves the
-/// slot to the event's time.
+/// Takes the rule's per-vehicle throttle slot for `event`: true when the rule never told of this
+/// vehicle, or the event is at least `throttle_s` after the latest event it told of or at least
+/// `throttle_s` before the earliest; the told span then widens to the event's time. An event
+/// inside the span (a backlog arriving after a live event: buffered alarms 11:00–11:50 after a
+/// live one at 12:00) is throttled, as it falls among events already told.
 async fn throttle_allows(
     conn: &mut PgConnection,
     rule: &StoredRule,
     event: &Event,
 ) -> Result<bool, sqlx::Error> {
     let taken = sqlx::query_scalar!(
-        r#"insert into fleet.notify_throttle as t (rule_id, device_id, last_at)
-           values ($1, $2, $3)
-           on conflict (rule_id, device_id) do update set last_at = greatest(t.last_at, excluded.last_at)
+        r#"insert into fleet.notify_throttle as t (rule_id, device_id, first_at, last_at)
+           values ($1, $2, $3, $3)
+           on conflict (rule_id, device_id) do update
+           set first_at = least(t.first_at, excluded.first_at),
+               last_at = greatest(t.last_at, excluded.last_at)
            where excluded.last_at >= t.last_at + make_interval(secs => $4)
-              or excluded.last_at <= t.last_at - make_interval(secs => $4)
+              or excluded.first_at <= t.first_at - make_interval(secs => $4)
            returning true as "taken!""#,
         rule.rule_id,
         event.device_id,
