@@ -2277,7 +2277,7 @@ CREATE TABLE fleet.notify_outbox (
 -- Name: TABLE notify_outbox; Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON TABLE fleet.notify_outbox IS 'One message to one address, written with its event; the dispatcher sends it. pending → sending → sent, or back to pending with next_attempt_at on a retryable failure, or dead (permanent failure or give-up horizon passed). suppressed: held back by quiet hours. unknown: the process stopped mid-send on a channel without idempotency, so it is not sent again.';
+COMMENT ON TABLE fleet.notify_outbox IS 'One message to one address, written with its event; the dispatcher sends it. pending → sending → sent, or back to pending with next_attempt_at on a retryable failure, or dead (permanent failure or give-up horizon passed). suppressed: dropped by the recipient''s quiet hours, never sent. unknown: the process stopped mid-send on a channel without idempotency, so it is not sent again.';
 
 --
 -- Name: COLUMN notify_outbox.idempotency_key; Type: COMMENT; Schema: fleet; Owner: -
@@ -2316,7 +2316,7 @@ CREATE TABLE fleet.notify_prefs (
 -- Name: TABLE notify_prefs; Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON TABLE fleet.notify_prefs IS 'A user''s quiet hours in the fleet''s timezone: e-mail, SMS and Telegram wait them out (the in-app bell still rings); critical rules get through unless quiet_except_critical is off.';
+COMMENT ON TABLE fleet.notify_prefs IS 'A user''s quiet hours in the fleet''s timezone: e-mail, SMS and Telegram messages falling in them are dropped, not sent later (they stay in the delivery log as suppressed; the in-app bell still rings); critical rules get through unless quiet_except_critical is off.';
 
 --
 -- Name: notify_rules; Type: TABLE; Schema: fleet; Owner: -
@@ -2376,14 +2376,16 @@ ALTER TABLE fleet.notify_rules ALTER COLUMN rule_id ADD GENERATED ALWAYS AS IDEN
 CREATE TABLE fleet.notify_throttle (
     rule_id integer NOT NULL,
     device_id integer NOT NULL,
-    last_at timestamp with time zone NOT NULL
+    first_at timestamp with time zone NOT NULL,
+    last_at timestamp with time zone NOT NULL,
+    CONSTRAINT notify_throttle_check CHECK ((first_at <= last_at))
 );
 
 --
 -- Name: TABLE notify_throttle; Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON TABLE fleet.notify_throttle IS 'When a rule last told of each vehicle, for its minimum interval (throttle_s).';
+COMMENT ON TABLE fleet.notify_throttle IS 'The earliest and latest event times a rule told of each vehicle, for its minimum interval (throttle_s): an event is told only when it is at least throttle_s after the latest or before the earliest, so a backlog arriving after a live event is throttled like live data.';
 
 --
 -- Name: notify_webhooks; Type: TABLE; Schema: fleet; Owner: -
@@ -4945,10 +4947,46 @@ GRANT SELECT ON TABLE fleet.kpi_backlog TO fleet_ro;
 GRANT SELECT ON TABLE fleet.kpi_daily TO fleet_ro;
 
 --
--- Name: TABLE notify_attempts; Type: ACL; Schema: fleet; Owner: -
+-- Name: COLUMN notify_attempts.delivery_id; Type: ACL; Schema: fleet; Owner: -
 --
 
-GRANT SELECT ON TABLE fleet.notify_attempts TO fleet_ro;
+GRANT SELECT(delivery_id) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.attempt; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(attempt) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.started_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(started_at) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.finished_at; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(finished_at) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.latency_ms; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(latency_ms) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.outcome; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(outcome) ON TABLE fleet.notify_attempts TO fleet_ro;
+
+--
+-- Name: COLUMN notify_attempts.status_code; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT(status_code) ON TABLE fleet.notify_attempts TO fleet_ro;
 
 --
 -- Name: TABLE notify_events; Type: ACL; Schema: fleet; Owner: -

@@ -21,7 +21,7 @@ use fleet_db::notifications::route::Rules;
 use fleet_db::segments::{self, DeviceOutput};
 use fleet_db::tracks::{self, Since};
 
-use crate::notify::Speeding;
+use crate::notify::SpeedingRuns;
 
 /// A device's builder kept between passes.
 #[derive(Debug, Clone)]
@@ -32,14 +32,17 @@ pub(crate) struct Warm {
     settled_until: Option<DateTime<Utc>>,
     /// Geofences the newest fix read is in.
     inside: Option<BTreeSet<i32>>,
-    /// A run above the speed limit going on at the newest fix read.
-    speeding: Option<Speeding>,
+    /// Runs above the speeds overspeed rules ask for going on at the newest fix read.
+    speeding: SpeedingRuns,
 }
 
 /// The builders kept in memory, by device id.
 #[derive(Debug, Default)]
 pub struct BuilderCache {
     devices: HashMap<i32, Warm>,
+    /// The key in-app notifications are announced with: loaded once per worker, outside the
+    /// chunk's transaction.
+    notify_key: Option<fleet_db::notify::NotifyKey>,
 }
 
 impl BuilderCache {
@@ -182,7 +185,7 @@ pub async fn run_chunk(
                         ),
                         _ => None,
                     };
-                    (TripBuilder::new(s), from, inside, None)
+                    (TripBuilder::new(s), from, inside, SpeedingRuns::new())
                 }
                 None => continue,
             };
@@ -232,13 +235,15 @@ pub async fn run_chunk(
     }
 
     let built = started.elapsed();
+    if cache.notify_key.is_none() && !rules.is_empty() {
+        cache.notify_key = Some(fleet_db::notify::NotifyKey::load(pool).await?);
+    }
     let mut tx = pool.begin().await?;
     stats.trips_written = segments::write_chunk(&mut tx, &outputs, fences).await?;
     let inbox =
         crate::notify::record(&mut tx, &rules, &outputs, &new_from, fences, found, now).await?;
-    if !inbox.is_empty() {
-        let key = fleet_db::notify::NotifyKey::load(pool).await?;
-        ChangeNotice { inbox, ..ChangeNotice::default() }.notify(&mut tx, &key).await?;
+    if let (false, Some(key)) = (inbox.is_empty(), &cache.notify_key) {
+        ChangeNotice { inbox, ..ChangeNotice::default() }.notify(&mut tx, key).await?;
     }
     tx.commit().await?;
     tracing::debug!(

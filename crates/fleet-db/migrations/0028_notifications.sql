@@ -75,7 +75,7 @@ create table fleet.notify_prefs (
     updated_at timestamptz not null default now(),
     check ((quiet_from is null) = (quiet_to is null))
 );
-comment on table fleet.notify_prefs is 'A user''s quiet hours in the fleet''s timezone: e-mail, SMS and Telegram wait them out (the in-app bell still rings); critical rules get through unless quiet_except_critical is off.';
+comment on table fleet.notify_prefs is 'A user''s quiet hours in the fleet''s timezone: e-mail, SMS and Telegram messages falling in them are dropped, not sent later (they stay in the delivery log as suppressed; the in-app bell still rings); critical rules get through unless quiet_except_critical is off.';
 
 create table fleet.notify_mutes (
     user_id integer not null references fleet.users on delete cascade,
@@ -89,10 +89,12 @@ comment on table fleet.notify_mutes is 'A user who silenced a rule for themselve
 create table fleet.notify_throttle (
     rule_id integer not null references fleet.notify_rules on delete cascade,
     device_id integer not null references fleet.devices,
+    first_at timestamptz not null,
     last_at timestamptz not null,
-    primary key (rule_id, device_id)
+    primary key (rule_id, device_id),
+    check (first_at <= last_at)
 );
-comment on table fleet.notify_throttle is 'When a rule last told of each vehicle, for its minimum interval (throttle_s).';
+comment on table fleet.notify_throttle is 'The earliest and latest event times a rule told of each vehicle, for its minimum interval (throttle_s): an event is told only when it is at least throttle_s after the latest or before the earliest, so a backlog arriving after a live event is throttled like live data.';
 
 create table fleet.notify_outbox (
     delivery_id bigint generated always as identity primary key,
@@ -118,7 +120,7 @@ create unique index notify_outbox_once on fleet.notify_outbox (event_id, rule_id
     where not is_test;
 create index notify_outbox_due on fleet.notify_outbox (next_attempt_at) where state = 'pending';
 create index notify_outbox_created on fleet.notify_outbox (created_at desc);
-comment on table fleet.notify_outbox is 'One message to one address, written with its event; the dispatcher sends it. pending → sending → sent, or back to pending with next_attempt_at on a retryable failure, or dead (permanent failure or give-up horizon passed). suppressed: held back by quiet hours. unknown: the process stopped mid-send on a channel without idempotency, so it is not sent again.';
+comment on table fleet.notify_outbox is 'One message to one address, written with its event; the dispatcher sends it. pending → sending → sent, or back to pending with next_attempt_at on a retryable failure, or dead (permanent failure or give-up horizon passed). suppressed: dropped by the recipient''s quiet hours, never sent. unknown: the process stopped mid-send on a channel without idempotency, so it is not sent again.';
 comment on column fleet.notify_outbox.idempotency_key is 'Sent to providers that deduplicate (X-Fleetd-Delivery on webhooks), the same on every attempt.';
 
 create table fleet.notify_attempts (
@@ -164,7 +166,10 @@ create table fleet.notify_device_state (
 comment on table fleet.notify_device_state is 'Edges the notifiers keep per vehicle: since which fix it is offline and which offline thresholds were already told (so back-online is told once), when external power was lost.';
 
 -- analysts see events and the delivery log, not addresses, contacts or secrets
-grant select on fleet.notify_events, fleet.notify_attempts to fleet_ro;
+-- (not an attempt's response: SMTP and gateway errors echo addresses)
+grant select on fleet.notify_events to fleet_ro;
+grant select (delivery_id, attempt, started_at, finished_at, latency_ms, outcome, status_code)
+    on fleet.notify_attempts to fleet_ro;
 grant select (delivery_id, event_id, rule_id, channel, state, attempts, created_at, sent_at,
               finished_at, is_test) on fleet.notify_outbox to fleet_ro;
 grant select (rule_id, name, enabled, kinds, scope, schedule, throttle_s, params, channels,

@@ -64,6 +64,17 @@ async fn fleet_ro_cannot_read_credentials() {
 }
 
 #[tokio::test]
+async fn fleet_ro_reads_the_delivery_log_but_not_the_providers_answers() {
+    let db = TestDb::migrated().await;
+    let log = "select delivery_id, attempt, started_at, finished_at, latency_ms, outcome,
+                      status_code from fleet.notify_attempts";
+    as_analyst(&db.pool, log).await.expect("the delivery log without answers");
+    // SMTP and gateway errors echo addresses
+    let r = as_analyst(&db.pool, "select response from fleet.notify_attempts").await;
+    assert!(is_permission_denied(&r), "{r:?}");
+}
+
+#[tokio::test]
 async fn fleet_ro_cannot_insert_update_or_delete_anywhere() {
     let db = TestDb::migrated().await;
     let all = relations(&db.pool, "'r', 'p', 'v'").await;

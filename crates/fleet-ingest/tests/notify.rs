@@ -339,3 +339,74 @@ async fn a_cut_supply_is_told_once_and_a_silent_tracker_back_online_once() {
     );
     assert_eq!(f.count("select count(*) from fleet.notify_inbox").await, 2);
 }
+
+#[tokio::test]
+async fn a_backlog_arriving_after_a_live_alarm_is_throttled_like_live_data() {
+    let f = Fleet::new().await;
+    let ann = f.user("ann", "ann@example.com").await;
+    f.rule(&["alarm.safety"], &[ann], 1800, json!({})).await;
+    // a live alarm, then the tracker's buffer: alarms from an hour to ten minutes before it
+    let live = recent(60);
+    f.write(vec![sos(1, live)]).await;
+    let backlog: Vec<Record> =
+        (1..=6).rev().map(|i| sos(1, live - TimeDelta::minutes(10 * i))).collect();
+    f.write(backlog).await;
+    assert_eq!(f.count("select count(*) from fleet.notify_events").await, 7, "all stored");
+    // told: the live one, and the one an hour before it (30 min and more from every told
+    // alarm); 11:10–11:50 fall within 30 min of one told
+    let told: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "select e.event_time from fleet.notify_outbox o join fleet.notify_events e using (event_id)
+         order by e.event_time",
+    )
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("told");
+    assert_eq!(told, [live - TimeDelta::minutes(60), live]);
+}
+
+/// The latest `h:m` UTC at least a minute ago.
+fn last_utc(h: u32, m: u32) -> DateTime<Utc> {
+    let now = Utc::now() - TimeDelta::minutes(1);
+    let today = now.date_naive().and_hms_opt(h, m, 0).expect("time").and_utc();
+    if today <= now {
+        today
+    } else {
+        today - TimeDelta::days(1)
+    }
+}
+
+#[tokio::test]
+async fn a_night_schedule_is_read_in_the_fleets_timezone_across_local_midnight() {
+    let f = Fleet::new().await;
+    exec(
+        &f.db,
+        "update fleet.analytics_config set timezone = 'Africa/Nairobi' where scope = 'global'",
+    )
+    .await;
+    let ann = f.user("ann", "ann@example.com").await;
+    // nights, 22:00–06:00 in Nairobi (UTC+3)
+    f.rule(
+        &["alarm.safety"],
+        &[ann],
+        0,
+        json!({"schedule": {"days": [1,2,3,4,5,6,7], "from": "22:00:00", "to": "06:00:00"}}),
+    )
+    .await;
+    // 20:30 UTC = 23:30 EAT and 02:00 UTC = 05:00 EAT are in it; 18:00 UTC = 21:00 EAT and
+    // 03:30 UTC = 06:30 EAT are not (read in UTC, the answers would be the other way round)
+    let (in_late, in_early) = (last_utc(20, 30), last_utc(2, 0));
+    let (out_evening, out_morning) = (last_utc(18, 0), last_utc(3, 30));
+    f.write(vec![sos(1, in_late), sos(1, in_early), sos(1, out_evening), sos(1, out_morning)])
+        .await;
+    assert_eq!(f.count("select count(*) from fleet.notify_events").await, 4);
+    let mut told: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "select e.event_time from fleet.notify_outbox o join fleet.notify_events e using (event_id)",
+    )
+    .fetch_all(&f.db.pool)
+    .await
+    .expect("told");
+    told.sort();
+    let mut expected = vec![in_late, in_early];
+    expected.sort();
+    assert_eq!(told, expected);
+}

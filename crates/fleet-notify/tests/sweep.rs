@@ -139,3 +139,39 @@ async fn a_vehicle_not_moved_by_the_deadline_is_told_once_a_day() {
     assert_eq!(keys(&db).await, [format!("not_moved:{idle}:{today}:0")]);
     assert_eq!(sweep(&db.pool, &key).await.expect("again").events, 0, "once a day");
 }
+
+#[tokio::test]
+async fn a_rule_wanting_only_online_is_told_when_a_silent_tracker_comes_back() {
+    let db = TestDb::migrated().await;
+    let key = NotifyKey::load(&db.pool).await.expect("key");
+    let ann = user(&db).await;
+    let silent = vehicle(&db, "861234567800001", 45).await;
+    rule(&db, "online", ann, serde_json::json!({})).await;
+
+    // no offline rule, yet the sweep marks the vehicle offline at the default 30 min, so that
+    // its return can be told (the offline event itself is stored for nobody)
+    let swept = sweep(&db.pool, &key).await.expect("sweep");
+    assert_eq!(swept, SweepReport::default());
+    assert!(keys(&db).await.is_empty(), "nobody asked to hear of offline");
+    let offline_since: Option<chrono::DateTime<Utc>> = sqlx::query_scalar(
+        "select offline_since from fleet.notify_device_state where device_id = $1",
+    )
+    .bind(silent)
+    .fetch_optional(&db.pool)
+    .await
+    .expect("state")
+    .flatten();
+    assert!(offline_since.is_some());
+
+    // the tracker reports again; the writer's flush tells it back online
+    exec(&db, "update fleet.device_latest set gps_time = now()").await;
+    let mut tx = db.pool.begin().await.expect("tx");
+    let back = fleet_db::notifications::derive::back_online(&mut tx, &[silent])
+        .await
+        .expect("back online");
+    fleet_db::notifications::events::record_now(&mut tx, &back).await.expect("recorded");
+    tx.commit().await.expect("commit");
+    let told = keys(&db).await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].starts_with(&format!("online:{silent}:")), "{told:?}");
+}

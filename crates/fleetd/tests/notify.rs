@@ -1,6 +1,7 @@
-//! Notifications survive `kill -9`: fleetd is killed while webhook sends hang (rows left
-//! `sending`), more messages are queued while it is down (rows `pending`), and after a restart
-//! the receiver accepts every delivery id exactly once.
+//! Notifications survive `kill -9`: fleetd is killed while webhook sends hang with more messages
+//! queued than it sends at once (the sends in flight are `sending`, the rest still `pending`),
+//! more messages are queued while it is down, and after a restart the receiver accepts every
+//! delivery id exactly once.
 
 mod support;
 
@@ -16,6 +17,7 @@ use axum::Router;
 use chrono::Utc;
 use fleet_core::notification::{Event, EventKind, Facts};
 use fleet_db::notifications::events;
+use fleet_notify::dispatcher::DispatcherConfig;
 use fleet_testkit::{eventually, TestDb};
 use nix::sys::signal::Signal;
 use support::{fleetd, spawn_until, stop};
@@ -120,29 +122,40 @@ async fn after_kill_9_every_webhook_message_is_accepted_exactly_once() {
     .await
     .expect("rule");
 
-    // sends hang at the receiver; fleetd is killed with them in flight
+    // sends hang at the receiver; fleetd is killed with as many in flight as it sends at once
+    // and more waiting their turn
+    let in_flight = DispatcherConfig::default().concurrency;
+    let queued = in_flight + 4;
     receiver.hang.store(true, Ordering::SeqCst);
     let fleetd = start_fleetd(db.url());
-    alarms(&db, device, 5, "before").await;
+    alarms(&db, device, queued, "before").await;
     eventually("the sends reach the receiver", Duration::from_secs(30), async || {
-        receiver.arrived() == 5
+        receiver.arrived() == in_flight
     })
     .await;
     let mut fleetd = fleetd;
     fleetd.kill().expect("SIGKILL");
     fleetd.wait().expect("reaped");
+    assert_eq!(receiver.arrived(), in_flight, "no more sends than the dispatcher's concurrency");
     assert_eq!(
         count(&db, "select count(*) from fleet.notify_outbox where state = 'sending'").await,
-        5,
-        "recorded as sending before the send"
+        in_flight as i64,
+        "recorded as sending before the send, and only those in flight"
+    );
+    assert_eq!(
+        count(&db, "select count(*) from fleet.notify_outbox where state = 'pending'").await,
+        4,
+        "the messages waiting their turn were not claimed"
     );
 
     // messages queued while fleetd is down
     alarms(&db, device, 5, "while-down").await;
+    let total = queued + 5;
     receiver.hang.store(false, Ordering::SeqCst);
     let fleetd = start_fleetd(db.url());
     eventually("every message delivered", Duration::from_secs(60), async || {
-        count(&db, "select count(*) from fleet.notify_outbox where state = 'sent'").await == 10
+        count(&db, "select count(*) from fleet.notify_outbox where state = 'sent'").await
+            == total as i64
     })
     .await;
     stop(fleetd, Signal::SIGTERM, Duration::from_secs(30));
@@ -152,17 +165,17 @@ async fn after_kill_9_every_webhook_message_is_accepted_exactly_once() {
         .await
         .expect("keys");
     let accepted = receiver.accepted.lock().expect("accepted").clone();
-    assert_eq!(accepted.len(), 10, "{accepted:?}");
+    assert_eq!(accepted.len(), total, "{accepted:?}");
     for k in &keys {
         assert_eq!(accepted.get(k), Some(&1), "delivery {k} accepted once");
     }
-    // the five cut short were sent again under the same id: one unknown attempt, one sent
+    // those cut short were sent again under the same id: one unknown attempt, one sent
     assert_eq!(
         count(&db, "select count(*) from fleet.notify_attempts where outcome = 'unknown'").await,
-        5
+        in_flight as i64
     );
     assert_eq!(
         count(&db, "select count(*) from fleet.notify_attempts where outcome = 'sent'").await,
-        10
+        total as i64
     );
 }

@@ -233,9 +233,14 @@ pub struct Facts {
     /// How long the condition lasted or has lasted (overspeed, idling, offline), seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_s: Option<i64>,
-    /// The limit that was exceeded (overspeed: km/h).
+    /// The limit that was exceeded (overspeed: km/h, the greater of the vehicle's configured
+    /// limit and the speed the rule asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_kmh: Option<f64>,
+    /// Overspeed: the speed rules asked for (`params.overspeed_kmh`) that this run was measured
+    /// above, with the configured limit; absent: the configured limit alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked_kmh: Option<f64>,
     /// The highest speed seen (overspeed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_speed_kmh: Option<f64>,

@@ -52,7 +52,8 @@ pub struct Schedule {
     pub to: NaiveTime,
 }
 
-/// A person's quiet hours: external channels hold their messages back (the bell still rings),
+/// A person's quiet hours: e-mail, SMS and Telegram messages falling in them are dropped, not
+/// sent later (they stay in the delivery log as `suppressed`; the in-app bell still rings),
 /// except critical ones unless `except_critical` is off.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuietHours {
@@ -70,7 +71,8 @@ pub struct Params {
     /// Overspeed: sustained at least this long (default 30 s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overspeed_for_s: Option<i64>,
-    /// Overspeed: only when the top speed exceeded this (default: the configured limit).
+    /// Overspeed: above this speed (and the vehicle's configured limit) for `overspeed_for_s`
+    /// (default: above the configured limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overspeed_kmh: Option<f64>,
     /// Idling: longer than this many minutes (default 10).
@@ -185,7 +187,7 @@ impl Schedule {
 }
 
 impl QuietHours {
-    /// Whether a message of `severity` waits at `at`.
+    /// Whether an external message of `severity` at `at` is dropped.
     pub fn holds(&self, at: LocalMoment, severity: Severity) -> bool {
         self.window.contains(at) && !(self.except_critical && severity == Severity::Critical)
     }
@@ -208,6 +210,18 @@ impl Scope {
     }
 }
 
+/// Speeds closer than this are the same (they come from JSON, the rule's and the event's).
+const KMH_EPS: f64 = 1e-6;
+
+/// Whether two asked speeds (`None`: the configured limit) are the same.
+pub fn same_kmh(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(a), Some(b)) => (a - b).abs() < KMH_EPS,
+        _ => false,
+    }
+}
+
 impl Rule {
     /// Whether `event` of `vehicle`, happening at local moment `at`, is one this rule tells of
     /// (the throttle aside).
@@ -227,9 +241,12 @@ impl Rule {
                 p.alarm_types.is_empty()
                     || f.alarm_type.as_ref().is_some_and(|t| p.alarm_types.iter().any(|x| x == t))
             }
+            // overspeed runs are measured per speed rules ask for: the event's must be this
+            // rule's, and its limit at least the speed asked
             EventKind::Overspeed => {
                 f.duration_s.unwrap_or(0) >= p.overspeed_for_s()
-                    && p.overspeed_kmh.is_none_or(|lim| f.max_speed_kmh.unwrap_or(0.0) > lim)
+                    && same_kmh(f.asked_kmh, p.overspeed_kmh)
+                    && p.overspeed_kmh.is_none_or(|x| f.limit_kmh.is_some_and(|l| l >= x - KMH_EPS))
             }
             EventKind::Idling => f.duration_s.unwrap_or(0) >= p.idle_s(),
             // clock-derived events are raised once per threshold a rule asks for

@@ -5,7 +5,10 @@
 //! row `started` in one statement before anything leaves fleetd, so a process killed mid-send
 //! leaves evidence; [`recover`] resolves it at the next start. [`finish`] records the outcome.
 
+use std::time::Duration;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
+use fleet_config::Secret;
 use fleet_core::notification::Facts;
 use sqlx::PgPool;
 
@@ -36,7 +39,8 @@ pub struct Claimed {
     pub rule_name: Option<String>,
     pub severity: Option<String>,
     pub webhook_url: Option<String>,
-    pub webhook_secret: Option<String>,
+    /// Redacted in `Debug`: claimed rows end up in logs and panics.
+    pub webhook_secret: Option<Secret<String>>,
     /// The event's time (the claim's, for tests) on the wall clock of the fleet's timezone.
     pub local_time: NaiveDateTime,
     /// The fleet's timezone (`Africa/Nairobi`) and its abbreviation now (`EAT`).
@@ -45,7 +49,9 @@ pub struct Claimed {
 }
 
 /// Claims up to `limit` due pending messages (oldest due first; rows other dispatchers hold
-/// are skipped) and records the attempt as started, committed before the send.
+/// are skipped) and records the attempt as started, committed before the send. The caller
+/// claims no more than it sends at once: a row is `sending` only while its send is in flight,
+/// so a stopped process leaves only those it had actually started.
 pub async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Claimed>, sqlx::Error> {
     let rows = sqlx::query!(
         r#"with due as (
@@ -78,7 +84,8 @@ pub async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Claimed>, sqlx::Erro
            left join fleet.devices d on d.device_id = e.device_id
            left join fleet.notify_rules r on r.rule_id = t.rule_id
            left join fleet.notify_webhooks w on w.webhook_id = t.webhook_id and w.active
-           cross join (select timezone from fleet.analytics_config where scope = 'global') g
+           left join fleet.analytics_config c on c.scope = 'global'
+           cross join lateral (select coalesce(c.timezone, 'UTC') as timezone) g
            left join lateral (select abbrev from pg_timezone_names where name = g.timezone) z
                on true
            order by t.delivery_id"#,
@@ -108,7 +115,7 @@ pub async fn claim(pool: &PgPool, limit: i64) -> Result<Vec<Claimed>, sqlx::Erro
             rule_name: r.rule_name,
             severity: r.severity,
             webhook_url: r.webhook_url,
-            webhook_secret: r.webhook_secret,
+            webhook_secret: r.webhook_secret.map(Secret::new),
             local_time: r.local_time,
             timezone: r.timezone,
             zone: r.zone,
@@ -141,8 +148,11 @@ pub struct Finished<'a> {
     pub latency_ms: i32,
 }
 
-/// Records an attempt's outcome and the message's new state, in one transaction.
-pub async fn finish(pool: &PgPool, f: &Finished<'_>) -> Result<(), sqlx::Error> {
+/// Records an attempt's outcome and the message's new state, in one transaction. Only the
+/// attempt still `started` and the message still `sending` with this attempt are touched: an
+/// attempt [`recover`] already resolved (a send that outlived the lease or the stale limit) is
+/// left as recovery decided. Returns whether the outcome was recorded.
+pub async fn finish(pool: &PgPool, f: &Finished<'_>) -> Result<bool, sqlx::Error> {
     let detail: String = f.detail.chars().take(MAX_RESPONSE_CHARS).collect();
     let (outcome, state, next) = match f.resolution {
         Resolution::Sent => ("sent", "sent", None),
@@ -151,10 +161,10 @@ pub async fn finish(pool: &PgPool, f: &Finished<'_>) -> Result<(), sqlx::Error> 
         Resolution::Dead { retryable: false } => ("failed", "dead", None),
     };
     let mut tx = pool.begin().await?;
-    sqlx::query!(
+    let attempt = sqlx::query!(
         "update fleet.notify_attempts
          set finished_at = now(), latency_ms = $3, outcome = $4, status_code = $5, response = $6
-         where delivery_id = $1 and attempt = $2",
+         where delivery_id = $1 and attempt = $2 and outcome = 'started'",
         f.delivery_id,
         f.attempt,
         f.latency_ms,
@@ -163,7 +173,11 @@ pub async fn finish(pool: &PgPool, f: &Finished<'_>) -> Result<(), sqlx::Error> 
         &detail,
     )
     .execute(&mut *tx)
-    .await?;
+    .await?
+    .rows_affected();
+    if attempt == 0 {
+        return Ok(false);
+    }
     sqlx::query!(
         "update fleet.notify_outbox
          set state = $2,
@@ -171,15 +185,17 @@ pub async fn finish(pool: &PgPool, f: &Finished<'_>) -> Result<(), sqlx::Error> 
              sent_at = case when $2 = 'sent' then now() else sent_at end,
              finished_at = case when $2 in ('sent', 'dead') then now() else finished_at end,
              last_error = case when $2 = 'sent' then null else $4 end
-         where delivery_id = $1 and state = 'sending'",
+         where delivery_id = $1 and state = 'sending' and attempts = $5",
         f.delivery_id,
         state,
         next,
         &detail,
+        f.attempt,
     )
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// What [`recover`] did.
@@ -191,26 +207,34 @@ pub struct Recovered {
     pub unknown: u64,
 }
 
-/// Resolves messages left in `sending` by a process that stopped mid-send (call at start-up,
-/// holding the dispatcher's lease, before claiming). Their started attempts become `unknown`.
+/// Resolves messages left in `sending` whose attempt started before `now() - stale_after`
+/// (longer ago than any send may take, so none of them is still in flight): by a process that
+/// stopped mid-send, or an outcome that could not be recorded. Called at start-up and
+/// periodically, holding the dispatcher's lease. Their started attempts become `unknown`.
 /// Webhooks go back to pending with the same idempotency key; e-mail, SMS and Telegram cannot
 /// be deduplicated by their receivers, so they are marked `unknown` and never re-sent: at most
-/// once for the one message in flight, rather than a possible duplicate.
-pub async fn recover(pool: &PgPool) -> Result<Recovered, sqlx::Error> {
+/// once for a message in flight, rather than a possible duplicate.
+pub async fn recover(pool: &PgPool, stale_after: Duration) -> Result<Recovered, sqlx::Error> {
+    let stale_s = stale_after.as_secs_f64();
     let mut tx = pool.begin().await?;
-    sqlx::query!(
+    let stale = sqlx::query_scalar!(
         "update fleet.notify_attempts a
          set outcome = 'unknown', finished_at = now(),
-             response = 'fleetd stopped during this attempt; whether it arrived is unknown'
+             response = 'this attempt''s outcome was never recorded (fleetd stopped or lost its \
+                         database during it); whether it arrived is unknown'
          from fleet.notify_outbox o
          where o.delivery_id = a.delivery_id and o.state = 'sending'
-           and a.attempt = o.attempts and a.outcome = 'started'"
+           and a.attempt = o.attempts and a.outcome = 'started'
+           and a.started_at < now() - make_interval(secs => $1)
+         returning a.delivery_id",
+        stale_s
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
     let retried = sqlx::query!(
         "update fleet.notify_outbox set state = 'pending', next_attempt_at = now()
-         where state = 'sending' and channel = 'webhook'"
+         where delivery_id = any($1) and state = 'sending' and channel = 'webhook'",
+        &stale
     )
     .execute(&mut *tx)
     .await?
@@ -220,7 +244,8 @@ pub async fn recover(pool: &PgPool) -> Result<Recovered, sqlx::Error> {
          set state = 'unknown', finished_at = now(),
              last_error = 'fleetd stopped while sending; not sent again, as this channel cannot \
                            tell a repeat from a new message'
-         where state = 'sending'"
+         where delivery_id = any($1) and state = 'sending'",
+        &stale
     )
     .execute(&mut *tx)
     .await?

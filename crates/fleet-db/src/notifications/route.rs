@@ -16,6 +16,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
+use fleet_core::notification::rule::same_kmh;
 use fleet_core::notification::{
     address, Channel, Event, EventKind, LocalMoment, QuietHours, Rule, Schedule, VehicleScope,
 };
@@ -209,11 +210,15 @@ pub async fn route(
 }
 
 /// Overspeed and idling events are derived once per threshold a rule asks for (a growing
-/// episode is told when it reaches each): such an event is for the rules of that threshold
-/// only, so a rule is not told the same episode again at every longer threshold.
+/// episode is told when it reaches each; overspeed per duration and speed): such an event is
+/// for the rules of that threshold only, so a rule is not told the same episode again at every
+/// longer threshold.
 fn threshold_fits(rule: &Rule, event: &Event) -> bool {
     match (event.kind, event.facts.threshold_s) {
-        (EventKind::Overspeed, Some(t)) => rule.params.overspeed_for_s() == t,
+        (EventKind::Overspeed, Some(t)) => {
+            rule.params.overspeed_for_s() == t
+                && same_kmh(rule.params.overspeed_kmh, event.facts.asked_kmh)
+        }
         (EventKind::Idling, Some(t)) => rule.params.idle_s() == t,
         _ => true,
     }
@@ -233,7 +238,8 @@ async fn contexts(
                   (v.t at time zone g.timezone)::time as "local_time!"
            from unnest($1::int[], $2::timestamptz[]) with ordinality as v(device_id, t, i)
            join fleet.devices d on d.device_id = v.device_id
-           cross join (select timezone from fleet.analytics_config where scope = 'global') g"#,
+           left join fleet.analytics_config c on c.scope = 'global'
+           cross join lateral (select coalesce(c.timezone, 'UTC') as timezone) g"#,
         &devices,
         &times,
     )
@@ -257,20 +263,24 @@ async fn contexts(
         .collect())
 }
 
-/// Takes the rule's per-vehicle throttle slot for `event`: true when the rule last told of this
-/// vehicle at least `throttle_s` away from the event's time (or never), and then moves the
-/// slot to the event's time.
+/// Takes the rule's per-vehicle throttle slot for `event`: true when the rule never told of this
+/// vehicle, or the event is at least `throttle_s` after the latest event it told of or at least
+/// `throttle_s` before the earliest; the told span then widens to the event's time. An event
+/// inside the span (a backlog arriving after a live event: buffered alarms 11:00–11:50 after a
+/// live one at 12:00) is throttled, as it falls among events already told.
 async fn throttle_allows(
     conn: &mut PgConnection,
     rule: &StoredRule,
     event: &Event,
 ) -> Result<bool, sqlx::Error> {
     let taken = sqlx::query_scalar!(
-        r#"insert into fleet.notify_throttle as t (rule_id, device_id, last_at)
-           values ($1, $2, $3)
-           on conflict (rule_id, device_id) do update set last_at = greatest(t.last_at, excluded.last_at)
+        r#"insert into fleet.notify_throttle as t (rule_id, device_id, first_at, last_at)
+           values ($1, $2, $3, $3)
+           on conflict (rule_id, device_id) do update
+           set first_at = least(t.first_at, excluded.first_at),
+               last_at = greatest(t.last_at, excluded.last_at)
            where excluded.last_at >= t.last_at + make_interval(secs => $4)
-              or excluded.last_at <= t.last_at - make_interval(secs => $4)
+              or excluded.first_at <= t.first_at - make_interval(secs => $4)
            returning true as "taken!""#,
         rule.rule_id,
         event.device_id,

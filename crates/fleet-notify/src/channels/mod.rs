@@ -179,11 +179,15 @@ impl Channels {
         }
     }
 
-    /// Sends one delivery and says what became of it. Never longer than the timeout (plus the
-    /// moment it takes to notice).
+    /// The longest a [`Channels::send`] may take: the timeout and the moment it takes to notice.
+    pub fn send_limit(&self) -> Duration {
+        self.timeout + Duration::from_millis(500)
+    }
+
+    /// Sends one delivery and says what became of it. Never longer than [`Self::send_limit`].
     pub async fn send(&self, d: &Delivery<'_>) -> Outcome {
         let send = self.send_unbounded(d);
-        match tokio::time::timeout(self.timeout + Duration::from_millis(500), send).await {
+        match tokio::time::timeout(self.send_limit(), send).await {
             Ok(outcome) => outcome,
             Err(_) => Outcome::retry(None, format!("timed out after {:?}", self.timeout)),
         }

@@ -1,11 +1,15 @@
 //! The dispatcher: one per database, under the `notify-dispatcher` lease. At start it resolves
-//! messages a stopped process left mid-send ([`outbox::recover`]); then it delivers due outbox
-//! rows round after round, woken by `NOTIFY fleet_notify_outbox` (sent by the transaction that
-//! routed them) and polling as a fallback, and runs the notify sweep every `sweep_every`.
+//! every message a stopped process left mid-send ([`outbox::recover`]); then it delivers due
+//! outbox rows round after round, woken by `NOTIFY fleet_notify_outbox` (sent by the transaction
+//! that routed them) and polling as a fallback. Every `sweep_every`, even while a backlog keeps
+//! the rounds busy, it runs the notify sweep and resolves messages whose attempt started longer
+//! ago than any send may take (an outcome that could not be recorded).
 //!
 //! Delivery is record-before-send: a message is marked `sending` with its attempt `started` and
-//! committed before it leaves; the outcome is recorded after. See docs/NOTIFICATIONS.md,
-//! "Delivery, retries and exactly once".
+//! committed before it leaves; the outcome is recorded after. A round claims no more messages
+//! than it sends at once, so `sending` means a send in flight. The lease is checked before each
+//! claim: a dispatcher that lost it claims nothing more. See docs/NOTIFICATIONS.md, "Delivery,
+//! retries and exactly once".
 
 mod backoff;
 mod send;
@@ -31,9 +35,7 @@ use crate::channels::Channels;
 pub struct DispatcherConfig {
     /// Poll for due messages this often when no NOTIFY arrives (retries fall due silently).
     pub poll: Duration,
-    /// Messages claimed per round.
-    pub batch: i64,
-    /// Sends in flight at once.
+    /// Sends in flight at once, and so messages claimed per round.
     pub concurrency: usize,
     /// The first retry of a failed send waits about this long; each next one twice as long
     /// (jittered, at most [`BACKOFF_CAP`]).
@@ -43,8 +45,11 @@ pub struct DispatcherConfig {
     pub give_up_after: Duration,
     /// Links in messages start with it (`FLEETD_PUBLIC_URL`).
     pub public_url: String,
-    /// Run the offline / not-moved sweep this often.
+    /// Run the offline / not-moved sweep, and resolve stale `sending` messages, this often.
     pub sweep_every: Duration,
+    /// A message `sending` this much longer than a send may take is resolved as a stopped one
+    /// would be (its outcome could not be recorded).
+    pub stale_margin: Duration,
     pub lease_name: String,
     pub lease_check: Duration,
 }
@@ -53,12 +58,12 @@ impl Default for DispatcherConfig {
     fn default() -> Self {
         Self {
             poll: Duration::from_secs(2),
-            batch: 50,
             concurrency: 16,
             retry_base: BACKOFF_BASE,
             give_up_after: Duration::from_secs(24 * 3600),
             public_url: "http://localhost:8080".to_owned(),
             sweep_every: Duration::from_secs(30),
+            stale_margin: Duration::from_secs(30),
             lease_name: "notify-dispatcher".to_owned(),
             lease_check: Duration::from_secs(5),
         }
@@ -87,7 +92,9 @@ pub async fn run(
 ) {
     loop {
         let Some(lease) = acquire(&pool, &config, &shutdown).await else { return };
-        match outbox::recover(&pool).await {
+        // holding the lease, nothing else claims: every `sending` row is a stopped process's
+        // (or one that lost the lease, whose late outcome `finish` then leaves alone)
+        match outbox::recover(&pool, Duration::ZERO).await {
             Ok(r) if r.retried + r.unknown > 0 => warn!(
                 retried = r.retried,
                 unknown = r.unknown,
@@ -123,21 +130,46 @@ async fn hold(
 ) -> bool {
     let mut listener = listen(pool).await;
     let mut key: Option<NotifyKey> = None;
-    let mut last_sweep: Option<Instant> = None;
+    let mut next_sweep = Instant::now();
+    let stale_after = channels.send_limit() + config.stale_margin;
     loop {
-        // rounds until nothing more is due (a full batch suggests more)
+        // rounds until nothing more is due (a full round suggests more) or the sweep is due
+        let mut more = false;
         loop {
-            match send::round(pool, config, channels).await {
-                Ok(n) if n as i64 >= config.batch && !shutdown.is_cancelled() => continue,
-                Ok(_) => break,
+            if shutdown.is_cancelled() {
+                return true;
+            }
+            if !lease.is_held() {
+                error!(lease = lease.name(), "notification dispatcher lease lost; standing by");
+                return false;
+            }
+            if Instant::now() >= next_sweep {
+                break;
+            }
+            match send::round(pool, config, channels, lease).await {
+                Ok(n) if n >= config.concurrency.max(1) => more = true,
+                Ok(_) => {
+                    more = false;
+                    break;
+                }
                 Err(e) => {
                     error!(error = %e, "notification dispatch failed; retrying");
+                    more = false;
                     break;
                 }
             }
         }
-        if last_sweep.is_none_or(|t| t.elapsed() >= config.sweep_every) {
-            last_sweep = Some(Instant::now());
+        if Instant::now() >= next_sweep {
+            next_sweep = Instant::now() + config.sweep_every;
+            match outbox::recover(pool, stale_after).await {
+                Ok(r) if r.retried + r.unknown > 0 => warn!(
+                    retried = r.retried,
+                    unknown = r.unknown,
+                    "notifications whose outcome was never recorded resolved"
+                ),
+                Ok(_) => {}
+                Err(e) => error!(error = %e, "could not resolve stale notifications; retrying"),
+            }
             if key.is_none() {
                 key = NotifyKey::load(pool)
                     .await
@@ -153,6 +185,9 @@ async fn hold(
                     Err(e) => error!(error = %e, "notify sweep failed; retrying"),
                 }
             }
+        }
+        if more {
+            continue;
         }
         let woken = async {
             match listener.as_mut() {
@@ -173,7 +208,7 @@ async fn hold(
                     true
                 }
             },
-            _ = tokio::time::sleep(config.poll) => false,
+            _ = tokio::time::sleep(config.poll.min(next_sweep.saturating_duration_since(Instant::now()))) => false,
         };
         if listener_failed {
             listener = None;

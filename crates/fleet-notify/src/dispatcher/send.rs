@@ -1,13 +1,14 @@
-//! One dispatch round: claim due messages (recorded as started before anything is sent), render
-//! each from its event, send them with bounded concurrency, record every outcome.
+//! One dispatch round: claim as many due messages as may be sent at once (each recorded as
+//! started before anything is sent), render each from its event, send them all, record every
+//! outcome.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use fleet_config::Secret;
 use fleet_core::notification::template::{self, MessageInput};
 use fleet_core::notification::{Channel, EventKind, Severity};
 use fleet_db::notifications::outbox::{self, Claimed, Finished, Resolution};
+use fleet_db::Lease;
 use futures_util::stream::{self, StreamExt};
 use sqlx::PgPool;
 use tokio::sync::Semaphore;
@@ -15,31 +16,41 @@ use tokio::sync::Semaphore;
 use super::{backoff, DispatcherConfig};
 use crate::channels::{Channels, Delivery, Message, Outcome, WebhookTarget};
 
-/// Claims and delivers one batch; returns how many messages were claimed.
+/// Claims at most `concurrency` messages and delivers them; returns how many were claimed. No
+/// more are claimed than are sent at once: a claimed row is `sending`, and one that waited its
+/// turn while a process was killed would be resolved as cut short (`unknown`, never sent)
+/// without having been tried.
 pub(crate) async fn round(
     pool: &PgPool,
     config: &DispatcherConfig,
     channels: &Channels,
+    lease: &Lease,
 ) -> Result<usize, sqlx::Error> {
-    let claimed = outbox::claim(pool, config.batch).await?;
+    let concurrency = config.concurrency.max(1);
+    let claimed = outbox::claim(pool, i64::try_from(concurrency).unwrap_or(i64::MAX)).await?;
     let n = claimed.len();
-    // sends run 16 at a time, but record their outcomes two at a time: the workers' pool is
-    // shared with the ingest writer
+    // every claimed message is sent at once, but outcomes are recorded two at a time: the
+    // workers' pool is shared with the ingest writer
     let recording = Semaphore::new(2);
     stream::iter(claimed)
-        .map(|c| deliver(pool, config, channels, &recording, c))
-        .buffer_unordered(config.concurrency.max(1))
+        .map(|c| deliver(pool, config, channels, lease, &recording, c))
+        .buffer_unordered(concurrency)
         .collect::<Vec<()>>()
         .await;
     Ok(n)
 }
 
-/// Sends one claimed message and records what became of it. A failure to record is logged: the
-/// row stays `sending`, and the next start resolves it like a send cut short.
+/// Recording an outcome is retried this long at most (waits doubling from 200 ms, up to 5 s);
+/// after that, or once the lease is lost, the row stays `sending` and the periodic recovery
+/// resolves it.
+const FINISH_RETRY_FOR: Duration = Duration::from_secs(30);
+
+/// Sends one claimed message and records what became of it (see [`record`]).
 async fn deliver(
     pool: &PgPool,
     config: &DispatcherConfig,
     channels: &Channels,
+    lease: &Lease,
     recording: &Semaphore,
     c: Claimed,
 ) {
@@ -77,9 +88,41 @@ async fn deliver(
         detail: outcome.detail(),
         latency_ms,
     };
-    let _permit = recording.acquire().await;
-    if let Err(e) = outbox::finish(pool, &finished).await {
-        tracing::error!(delivery_id = c.delivery_id, error = %e, "could not record a notification's outcome");
+    record(pool, lease, recording, &finished).await;
+}
+
+/// Records an outcome, retrying a failed write with backoff while the lease is held (for at
+/// most [`FINISH_RETRY_FOR`]): a row left `sending` is resolved only by recovery, as `unknown`
+/// for channels without idempotency, though its outcome was known.
+async fn record(pool: &PgPool, lease: &Lease, recording: &Semaphore, f: &Finished<'_>) {
+    let give_up = Instant::now() + FINISH_RETRY_FOR;
+    let mut wait = Duration::from_millis(200);
+    loop {
+        let result = {
+            let _permit = recording.acquire().await;
+            outbox::finish(pool, f).await
+        };
+        match result {
+            Ok(true) => return,
+            Ok(false) => {
+                tracing::warn!(
+                    delivery_id = f.delivery_id,
+                    attempt = f.attempt,
+                    "a notification's outcome came after recovery had resolved its attempt; \
+                     recovery's verdict stands"
+                );
+                return;
+            }
+            Err(e) if lease.is_held() && Instant::now() + wait < give_up => {
+                tracing::error!(delivery_id = f.delivery_id, error = %e, retry_in = ?wait, "could not record a notification's outcome; retrying");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => {
+                tracing::error!(delivery_id = f.delivery_id, error = %e, "could not record a notification's outcome; recovery will resolve it");
+                return;
+            }
+        }
     }
 }
 
@@ -124,7 +167,7 @@ async fn send(config: &DispatcherConfig, channels: &Channels, c: &Claimed) -> Ou
     };
     let target = match (&c.webhook_url, &c.webhook_secret) {
         (Some(url), Some(secret)) => {
-            Some(WebhookTarget { url: url.clone(), secret: Secret::new(secret.clone()) })
+            Some(WebhookTarget { url: url.clone(), secret: secret.clone() })
         }
         _ => None,
     };

@@ -100,17 +100,27 @@ fn per_kind_params_filter_events() {
     r.params.alarm_types = vec!["44".into()];
     assert!(!r.matches(&sos, &van(), noon));
 
-    let brief = event(
-        EventKind::Overspeed,
-        Facts { duration_s: Some(20), max_speed_kmh: Some(95.0), ..Facts::default() },
-    );
-    let long = event(
-        EventKind::Overspeed,
-        Facts { duration_s: Some(45), max_speed_kmh: Some(95.0), ..Facts::default() },
-    );
-    assert!(!r.matches(&brief, &van(), noon) && r.matches(&long, &van(), noon));
+    // above the configured limit (80) for 20 s and 45 s
+    let over = |s, asked: Option<f64>| {
+        event(
+            EventKind::Overspeed,
+            Facts {
+                duration_s: Some(s),
+                limit_kmh: Some(asked.unwrap_or(80.0).max(80.0)),
+                asked_kmh: asked,
+                max_speed_kmh: Some(125.0),
+                ..Facts::default()
+            },
+        )
+    };
+    assert!(!r.matches(&over(20, None), &van(), noon) && r.matches(&over(45, None), &van(), noon));
+    // "above 100 km/h for 30 s": told of the run measured above 100 km/h, not of the run above
+    // the configured limit, however fast its top speed
     r.params.overspeed_kmh = Some(100.0);
-    assert!(!r.matches(&long, &van(), noon));
+    assert!(!r.matches(&over(45, None), &van(), noon));
+    assert!(r.matches(&over(45, Some(100.0)), &van(), noon));
+    assert!(!r.matches(&over(45, Some(120.0)), &van(), noon));
+    assert!(!r.matches(&over(20, Some(100.0)), &van(), noon));
 
     let off = |s| event(EventKind::Offline, Facts { threshold_s: Some(s), ..Facts::default() });
     assert!(r.matches(&off(1_800), &van(), noon) && !r.matches(&off(3_600), &van(), noon));

@@ -1,6 +1,6 @@
 //! The enabled rules as routing and the derivers read them: loaded once per flush, pass or sweep.
 
-use fleet_core::notification::rule::{Address, Recipients};
+use fleet_core::notification::rule::{same_kmh, Address, Recipients, DEFAULT_OFFLINE_MIN};
 use fleet_core::notification::{Channel, EventKind, Params, Rule, Schedule, Scope, Severity};
 use sqlx::PgConnection;
 
@@ -92,7 +92,9 @@ impl Rules {
         self.rules.iter()
     }
 
-    /// Distinct thresholds (seconds) that enabled offline rules ask for.
+    /// Distinct thresholds (seconds) that enabled offline rules ask for. A rule wanting `online`
+    /// needs the offline edge too (back online is told only of a vehicle marked offline), so
+    /// with one the default threshold is tracked even when no offline rule exists.
     pub fn offline_thresholds(&self) -> Vec<i64> {
         let mut t: Vec<i64> = self
             .rules
@@ -100,14 +102,35 @@ impl Rules {
             .filter(|r| r.rule.kinds.contains(&EventKind::Offline))
             .map(|r| r.rule.params.offline_s())
             .collect();
+        if self.wants(EventKind::Online) {
+            t.push(DEFAULT_OFFLINE_MIN * 60);
+        }
         t.sort_unstable();
         t.dedup();
         t
     }
 
-    /// Distinct sustained-overspeed durations (seconds) enabled overspeed rules ask for.
-    pub fn overspeed_thresholds(&self) -> Vec<i64> {
-        self.thresholds(EventKind::Overspeed, |p| Some(p.overspeed_for_s()))
+    /// Distinct (duration in seconds, speed in km/h) pairs enabled overspeed rules ask for;
+    /// `None`: above the vehicle's configured limit alone.
+    pub fn overspeed_thresholds(&self) -> Vec<(i64, Option<f64>)> {
+        let mut t: Vec<(i64, Option<f64>)> = Vec::new();
+        for p in self
+            .rules
+            .iter()
+            .filter(|r| r.rule.kinds.contains(&EventKind::Overspeed))
+            .map(|r| &r.rule.params)
+        {
+            let ask = (p.overspeed_for_s(), p.overspeed_kmh);
+            if !t.iter().any(|(s, k)| *s == ask.0 && same_kmh(*k, ask.1)) {
+                t.push(ask);
+            }
+        }
+        t.sort_by(|a, b| {
+            (a.0, a.1.unwrap_or(-1.0))
+                .partial_cmp(&(b.0, b.1.unwrap_or(-1.0)))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        t
     }
 
     /// Distinct idling limits (seconds) enabled idling rules ask for.
