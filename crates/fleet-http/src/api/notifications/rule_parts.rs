@@ -46,7 +46,8 @@ pub struct RuleParams {
     /// Overspeed: sustained at least this long, seconds (default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overspeed_for_s: Option<i64>,
-    /// Overspeed: only when the top speed exceeded this, km/h (default: the configured limit).
+    /// Overspeed: above this speed, km/h (and above the vehicle's configured limit), for
+    /// `overspeed_for_s` (default: above the configured limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub overspeed_kmh: Option<f64>,
     /// Idling: longer than this many minutes (default 10).
