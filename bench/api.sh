@@ -19,80 +19,17 @@ connections=${BENCH_CONNECTIONS:-16}
 seconds=${BENCH_SECONDS:-15}
 say() { printf '[bench] %s\n' "$*" >&2; }
 
-psql_bin=$(command -v psql || true)
-if [ -z "$psql_bin" ]; then
-    psql_bin=$(ls -1d /usr/lib/postgresql/*/bin/psql 2>/dev/null | sort -V | tail -n 1 || true)
-fi
-[ -x "$psql_bin" ] || { echo "psql not found: install the PostgreSQL client" >&2; exit 2; }
-command -v curl >/dev/null || { echo "curl not found" >&2; exit 2; }
-
 say "building release binaries"
 cargo build --release --quiet -p fleetd -p fleet-bench
-fleetd="$repo/target/release/fleetd"
 api_load="$repo/target/release/api-load"
 
-work=$(mktemp -d -t fleetd-apibench.XXXXXX)
-chmod 755 "$work"
-data="$work/data"
-fleetd_pid=""
-stop_fleetd() {
-    [ -n "$fleetd_pid" ] || return 0
-    if kill -0 "$fleetd_pid" 2>/dev/null; then
-        kill -TERM "$fleetd_pid"
-        for _ in $(seq 1 300); do
-            kill -0 "$fleetd_pid" 2>/dev/null || break
-            sleep 0.1
-        done
-    fi
-    wait "$fleetd_pid" 2>/dev/null || true
-    fleetd_pid=""
-    local pidfile="$data/postgres/pgdata/postmaster.pid"
-    if [ -f "$pidfile" ]; then
-        local pm
-        pm=$(head -n 1 "$pidfile")
-        if [ -n "$pm" ] && kill -0 "$pm" 2>/dev/null; then
-            kill -INT "$pm" || true
-            for _ in $(seq 1 100); do
-                kill -0 "$pm" 2>/dev/null || break
-                sleep 0.1
-            done
-        fi
-    fi
-}
-trap 'stop_fleetd; rm -rf "$work"' EXIT
-
+source "$repo/bench/lib/serve.sh"
+start_fleetd
+export PGDATABASE=fleetd
+# the CLI runs as serve does: from the work directory, on its cluster
 fenv=(env -u DATABASE_URL -u FLEETD_TRACKSOLID_URL -u FLEETD_TRACKSOLID_APP_KEY
     -u FLEETD_TRACKSOLID_APP_SECRET -u FLEETD_TRACKSOLID_USER -u FLEETD_TRACKSOLID_PASSWORD
     FLEETD_DATA_DIR="$data" FLEETD_LOG="${FLEETD_LOG:-warn}")
-say "starting fleetd serve on a fresh embedded cluster in $data"
-(
-    cd "$work"
-    exec "${fenv[@]}" "$fleetd" serve --data-dir "$data" --listen 127.0.0.1:0
-) >"$work/fleetd.out" 2>"$work/fleetd.log" &
-fleetd_pid=$!
-addr=""
-for _ in $(seq 1 1200); do
-    addr=$(sed -n 's|^fleetd listening on http://||p' "$work/fleetd.out" | head -n 1)
-    [ -n "$addr" ] && break
-    kill -0 "$fleetd_pid" 2>/dev/null || break
-    sleep 0.1
-done
-[ -n "$addr" ] || { echo "fleetd did not start; its log:" >&2; cat "$work/fleetd.log" >&2; exit 1; }
-for attempt in $(seq 1 600); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/readyz")" = 200 ] && break
-    if ! kill -0 "$fleetd_pid" 2>/dev/null || [ "$attempt" = 600 ]; then
-        echo "fleetd did not become ready; its log:" >&2
-        cat "$work/fleetd.log" >&2
-        exit 1
-    fi
-    sleep 0.2
-done
-
-pgroot="$data/postgres"
-export PGHOST=127.0.0.1 PGUSER=fleetd PGDATABASE=fleetd PGPORT PGPASSWORD
-PGPORT=$(cat "$pgroot/port")
-PGPASSWORD=$(cat "$pgroot/superuser.password")
-q() { "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$@"; }
 
 say "seeding $devices vehicles with a latest fix"
 t0=$(date +%s)
