@@ -7,7 +7,7 @@
 # deliveries run (second), in one run on one fleetd. Exits 1 when a bar is missed.
 #
 # Knobs (environment): BENCH_VEHICLES (10000), BENCH_RULES (200), BENCH_PER_MIN (1000),
-# BENCH_MINUTES (3), BENCH_INGEST_VEHICLES (1000), BENCH_INGEST_HOURS (3), BENCH_SEED (1).
+# BENCH_MINUTES (3), BENCH_INGEST_VEHICLES (1000), BENCH_INGEST_HOURS (6), BENCH_SEED (1).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -17,7 +17,7 @@ rules=${BENCH_RULES:-200}
 per_min=${BENCH_PER_MIN:-1000}
 minutes=${BENCH_MINUTES:-3}
 ingest_vehicles=${BENCH_INGEST_VEHICLES:-1000}
-ingest_hours=${BENCH_INGEST_HOURS:-3}
+ingest_hours=${BENCH_INGEST_HOURS:-6}
 seed=${BENCH_SEED:-1}
 concurrency=64
 
