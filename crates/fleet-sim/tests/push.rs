@@ -79,6 +79,9 @@ async fn push_morning(
     // machine takes longer, it does not deliver less
     let end = start + 5400;
     config.end_at = Some(end);
+    // the span starts at the clock's start, not whenever the task first runs: on a busy machine
+    // the spawned pusher may first look at the clock seconds (of simulated time) later
+    config.start_at = Some(start);
     let stats = Arc::new(PushStats::default());
     let stop = CancellationToken::new();
     let task = tokio::spawn(push::run(fleet.clone(), clock, config, stats.clone(), stop.clone()));
