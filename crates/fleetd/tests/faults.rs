@@ -19,14 +19,10 @@ use fleet_testkit::eventually;
 use fleet_testkit::TestDb;
 use nix::sys::signal::Signal;
 use sqlx::PgPool;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, free_port, spawn_until, stop};
 use tokio_util::sync::CancellationToken;
 
 const TOKEN: &str = "fault-test-token";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
 
 /// `fleetd serve` against `db_url` on `port`; returns once it listens.
 fn start_fleetd(db_url: &str, port: u16) -> Child {

@@ -20,7 +20,7 @@ use fleet_db::notifications::events;
 use fleet_notify::dispatcher::DispatcherConfig;
 use fleet_testkit::{eventually, TestDb};
 use nix::sys::signal::Signal;
-use support::{fleetd, spawn_until, stop};
+use support::{fleetd, free_port, spawn_until, stop};
 
 /// A webhook receiver that deduplicates on `X-Fleetd-Delivery`, as receivers are told to:
 /// `accepted` counts the requests it answered 200 per delivery id. While `hang` is set it never
@@ -64,10 +64,6 @@ impl Receiver {
     fn arrived(&self) -> usize {
         self.arrived.lock().expect("arrived").values().sum()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 fn start_fleetd(db_url: &str) -> Child {

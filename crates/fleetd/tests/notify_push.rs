@@ -18,7 +18,7 @@ use axum::Router;
 use fleet_notify::channels::{verify_signature, SIGNATURE_TOLERANCE};
 use fleet_testkit::{eventually, TestDb};
 use serde_json::json;
-use support::{fleetd, Running};
+use support::{fleetd, free_port, Running};
 
 const PUSH_TOKEN: &str = "push-token-0123456789";
 const SMS_USERNAME: &str = "sandbox";
@@ -165,10 +165,6 @@ async fn webhook_receiver(log: Log) -> String {
     ))
     .await;
     format!("{base}/hook")
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 /// One SOS alarm of the vehicle in the Tracksolid Data Push form.

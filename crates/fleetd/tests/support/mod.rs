@@ -11,6 +11,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
+/// A TCP port of 127.0.0.1 free a moment ago, for a server the test starts next.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
 /// The fleetd binary with no inherited fleetd settings and outside the repository (no `.env`).
 pub fn fleetd() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_fleetd"));
