@@ -3,9 +3,11 @@
 # vehicles (each with a device_latest row), BENCH_POSITIONS rows in fleet.positions (spread
 # over the vehicles, the last days) and one vehicle-day of trips, then GET load (api-load:
 # BENCH_CONNECTIONS keep-alive connections for BENCH_SECONDS per route) on the live map
-# (GET /api/v1/fleet/live, every vehicle), the device list (GET /api/v1/devices, one page,
+# (GET /api/v1/fleet/live, every vehicle, downloaded and then revalidated with If-None-Match as
+# the apps do), the device list (GET /api/v1/devices, one page,
 # and a filtered page) and one vehicle-day (GET /api/v1/devices/1/day, GET /api/v1/trips of
-# that day). Prints the api-load lines. Not a test: it reports, it does not judge.
+# that day). Prints the api-load lines and the live map's bar (p99 < 300 ms for the whole fleet,
+# full downloads and revalidations). Not a test: timings are reported, never asserted in tests.
 #
 # Knobs: BENCH_DEVICES (10000), BENCH_POSITIONS (10000000), BENCH_CONNECTIONS (16),
 # BENCH_SECONDS (15).
@@ -75,6 +77,7 @@ token=$(cd "$work" && "${fenv[@]}" "$fleetd" token create --user bench --name ap
     --data-dir "$data")
 
 say "load: $connections connections, $seconds s per route"
+out="$work/api-load.out"
 API_LOAD_TOKEN="$token" "$api_load" --base "http://$addr" --connections "$connections" \
     --seconds "$seconds" \
     --path /api/v1/fleet/live \
@@ -83,4 +86,24 @@ API_LOAD_TOKEN="$token" "$api_load" --base "http://$addr" --connections "$connec
     --path '/api/v1/devices?q=vehicle%2099&limit=50' \
     --path /api/v1/devices/5000 \
     --path "/api/v1/devices/1/day?date=$(date -u -d yesterday +%F)" \
-    --path "/api/v1/trips?device_id=1&from=$(date -u -d yesterday +%F)T00:00:00Z&to=$(date -u +%F)T00:00:00Z"
+    --path "/api/v1/trips?device_id=1&from=$(date -u -d yesterday +%F)T00:00:00Z&to=$(date -u +%F)T00:00:00Z" | tee "$out"
+# the live map as the apps poll it: each client revalidates its copy (If-None-Match)
+API_LOAD_TOKEN="$token" "$api_load" --base "http://$addr" --connections "$connections" \
+    --seconds "$seconds" --conditional --path /api/v1/fleet/live | tee -a "$out"
+
+# bar: the whole fleet's live map answers in p99 < 300 ms under the connections given, whether
+# clients revalidate or download it every time
+python3 - "$out" "$devices" "$connections" <<'PY'
+import json, sys
+out, devices, connections = sys.argv[1], sys.argv[2], sys.argv[3]
+for line in open(out):
+    if not line.startswith("{"):
+        continue
+    r = json.loads(line)
+    if r["path"] != "/api/v1/fleet/live":
+        continue
+    mode = "revalidating" if r["conditional"] else "full downloads"
+    verdict = "PASS" if r["p99_ms"] < 300 and r["errors"] == 0 else "FAIL"
+    print(f"bar: /fleet/live, {devices} vehicles, {connections} connections, {mode}: "
+          f"p99 {r['p99_ms']:.1f} ms < 300 ms: {verdict}")
+PY

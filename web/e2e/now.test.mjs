@@ -146,6 +146,33 @@ test('FleetNow shows every vehicle: list, markers (clustered included) and count
   assert.deepEqual(page.errors, []);
 });
 
+test('reloading FleetNow revalidates /fleet/live with the entity tag it holds', async () => {
+  const page = await openNow();
+  const liveRequests = [];
+  page.on('requestfinished', async (req) => {
+    if (new URL(req.url()).pathname !== '/api/v1/fleet/live') return;
+    const resp = await req.response();
+    liveRequests.push({ sent: await req.allHeaders(), etag: resp ? (await resp.allHeaders()).etag : undefined });
+  });
+  await page.reload();
+  await page.waitForFunction(() => window.fleetNow && window.fleetNow.store.vehicles.size > 0);
+  await until('the reloaded page to have asked for /fleet/live', async () => liveRequests.length > 0);
+  await page.reload();
+  await page.waitForFunction(() => window.fleetNow && window.fleetNow.store.vehicles.size > 0);
+  await until('the second reload to have asked for /fleet/live', async () => liveRequests.length > 1);
+  // the browser keeps the map (private, no-cache) and asks whether it changed; an unchanged
+  // fleet is a 304 without a body, a changed one a new map with a new tag
+  const [first, second] = liveRequests;
+  assert.match(first.etag ?? '', /^W\/"live-[0-9a-f]{16}"$/, 'the answer carries its tag');
+  assert.equal(second.sent['if-none-match'], first.etag, 'the reload names the copy it holds');
+  const headers = await page.evaluate(async () => {
+    const r = await fetch('/api/v1/fleet/live', { headers: { 'if-none-match': '*' } });
+    return { status: r.status, cache: r.headers.get('cache-control') };
+  });
+  assert.deepEqual(headers, { status: 304, cache: 'private, no-cache' });
+  assert.deepEqual(page.errors, []);
+});
+
 test('a pushed position moves its marker without a reload', async () => {
   const page = await openNow();
   await page.evaluate(() => {

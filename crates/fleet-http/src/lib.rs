@@ -46,6 +46,8 @@ pub struct AppState {
     pub(crate) metrics_token: Option<fleet_config::Secret<String>>,
     /// The running exports and their limits.
     pub(crate) exports: Arc<api::export_limit::Exports>,
+    /// `/fleet/live` snapshots shared by the requests waiting for them.
+    pub(crate) live: Arc<api::live_snapshots::LiveSnapshots>,
 }
 
 /// The probe results cached per server.
@@ -77,6 +79,7 @@ impl AppState {
             probes: Probes::new(PROBE_TTL),
             metrics_token: None,
             exports: Arc::new(api::export_limit::Exports::new(Default::default())),
+            live: Arc::default(),
         }
     }
 
@@ -95,6 +98,16 @@ impl AppState {
     /// How many times `/readyz` has asked the database (and how many times `/metrics` has).
     pub fn probe_refreshes(&self) -> (u64, u64) {
         (self.probes.readiness.refreshes(), self.probes.metrics.refreshes())
+    }
+
+    /// How many times `/fleet/live` has read the live view from the database.
+    pub fn live_reads(&self) -> u64 {
+        self.live.reads()
+    }
+
+    /// How many `/fleet/live` requests wait for a read another request is making.
+    pub fn live_waiting(&self) -> usize {
+        self.live.waiting()
     }
 
     /// Replaces the limits on concurrent exports and stalled export clients.

@@ -473,3 +473,145 @@ async fn vehicles_with_unacknowledged_alarms_of_the_last_day_are_in_alarm() {
     let fc = live(&app, "?cost_centre=sales", &viewer).await;
     assert_eq!(fc["summary"]["in_alarm"], 0);
 }
+
+/// Sends GET /fleet/live with `If-None-Match: tag` (if any); returns (status, ETag, body).
+async fn live_if(app: &App, who: &As, tag: Option<&str>) -> (u16, String, String) {
+    let mut req = app.call(Method::GET, "/fleet/live", who);
+    if let Some(tag) = tag {
+        req = req.header("if-none-match", tag);
+    }
+    let resp = req.send().await.expect("live");
+    let status = resp.status().as_u16();
+    let etag = resp.headers().get("etag").map(|v| v.to_str().expect("ascii").to_owned());
+    let cache = resp.headers().get("cache-control").map(|v| v.to_str().expect("ascii").to_owned());
+    assert_eq!(cache.as_deref(), Some("private, no-cache"), "status {status}");
+    (status, etag.expect("an ETag on every answer"), resp.text().await.expect("body"))
+}
+
+#[tokio::test]
+async fn the_live_fleet_answers_if_none_match_with_304_until_what_it_shows_changes() {
+    let (app, ids, viewer) = seeded_live().await;
+    let (status, tag, body) = live_if(&app, &viewer, None).await;
+    assert_eq!(status, 200);
+    assert!(tag.starts_with("W/\"live-"), "a weak tag: {tag}");
+    assert!(body.contains("FeatureCollection"));
+
+    let (status, again, body) = live_if(&app, &viewer, Some(&tag)).await;
+    assert_eq!((status, again.as_str(), body.as_str()), (304, tag.as_str(), ""), "unchanged");
+    let (status, _, _) = live_if(&app, &viewer, Some(&format!("\"other\", {tag}"))).await;
+    assert_eq!(status, 304, "a list naming the tag");
+    let (status, _, _) = live_if(&app, &viewer, Some("W/\"live-0000000000000000\"")).await;
+    assert_eq!(status, 200, "another tag");
+
+    // fix ages move with the clock alone: the copy a client holds is still the map
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let (status, _, _) = live_if(&app, &viewer, Some(&tag)).await;
+    assert_eq!(status, 304, "only the clock moved");
+
+    // a new fix, committed before the request, is in the very next answer
+    sqlx::query(
+        "update fleet.device_latest set gps_time = now(), received_at = now(), lat = lat + 0.001
+         where device_id = $1",
+    )
+    .bind(ids[0])
+    .execute(&app.db.pool)
+    .await
+    .expect("new fix");
+    let (status, moved, body) = live_if(&app, &viewer, Some(&tag)).await;
+    assert_eq!(status, 200, "a vehicle moved");
+    assert_ne!(moved, tag);
+    let fc: Value = serde_json::from_str(&body).expect("json");
+    assert!(fc["features"][0]["properties"]["fix_age_s"].as_i64().expect("age") < 5, "{fc}");
+
+    // an alarm changes the map (the vehicle is in alarm) and so does its acknowledgement
+    sqlx::query(
+        "insert into fleet.alarms (device_id, alarm_time, alarm_type, alarm_name, alarm_class, source)
+         values ($1, now(), '1', 'SOS', 'safety', 'push')",
+    )
+    .bind(ids[1])
+    .execute(&app.db.pool)
+    .await
+    .expect("alarm");
+    let (status, in_alarm, _) = live_if(&app, &viewer, Some(&moved)).await;
+    assert_eq!(status, 200, "an open alarm");
+    sqlx::query("update fleet.alarms set acknowledged_at = now(), ack_note = 'seen'")
+        .execute(&app.db.pool)
+        .await
+        .expect("ack");
+    let (status, acked, _) = live_if(&app, &viewer, Some(&in_alarm)).await;
+    assert_eq!((status, acked.as_str()), (200, moved.as_str()), "acknowledged: as before");
+
+    // a renamed vehicle, and a status filter, are other answers
+    sqlx::query("update fleet.devices set name = 'Van One' where device_id = $1")
+        .bind(ids[0])
+        .execute(&app.db.pool)
+        .await
+        .expect("rename");
+    let (status, renamed, _) = live_if(&app, &viewer, Some(&acked)).await;
+    assert_eq!(status, 200, "renamed");
+    let resp = app
+        .call(Method::GET, "/fleet/live?status=moving", &viewer)
+        .header("if-none-match", &renamed)
+        .send()
+        .await
+        .expect("filtered");
+    assert_eq!(resp.status(), 200, "the filtered map is another representation");
+}
+
+#[tokio::test]
+async fn requests_waiting_for_the_live_view_share_one_read_that_started_after_they_came() {
+    let mut state = None;
+    let app = App::start_with(|s| {
+        state = Some(s.clone());
+        s
+    })
+    .await;
+    let state = state.expect("state");
+    app.user("vic", Role::Viewer).await;
+    let viewer = As::Session(app.login("vic").await);
+    let id = app.device("868120303960001", "Van 1").await;
+    sqlx::query(
+        "insert into fleet.device_latest (device_id, gps_time, received_at, lat, lon, source,
+             motion_state, state_since)
+         values ($1, now(), now(), -1.28, 36.82, 'push', 'moving', now())",
+    )
+    .bind(id)
+    .execute(&app.db.pool)
+    .await
+    .expect("latest");
+
+    // hold the live view's table so the first read waits while the others queue behind it
+    let mut lock = app.db.pool.begin().await.expect("tx");
+    sqlx::query("lock table fleet.device_latest in access exclusive mode")
+        .execute(&mut *lock)
+        .await
+        .expect("lock");
+    let requests: Vec<_> = (0..16)
+        .map(|_| {
+            let req = app.call(Method::GET, "/fleet/live", &viewer);
+            tokio::spawn(async move {
+                let resp = req.send().await.expect("live");
+                let status = resp.status().as_u16();
+                let body: Value = resp.json().await.expect("json");
+                (status, body["features"][0]["properties"]["name"].as_str().map(str::to_owned))
+            })
+        })
+        .collect();
+    let queued = async || state.live_waiting() == 15;
+    fleet_testkit::eventually("15 requests queued behind the first read", WAIT, queued).await;
+    assert_eq!(state.live_reads(), 0, "the first read is still waiting for the table");
+    lock.commit().await.expect("commit");
+    for r in requests {
+        let (status, name) = r.await.expect("task");
+        assert_eq!((status, name.as_deref()), (200, Some("Van 1")));
+    }
+    // the first request's read, and one more for those that came after it had started
+    assert!(state.live_reads() <= 2, "16 requests read {} times", state.live_reads());
+    assert_eq!(state.live_waiting(), 0);
+    // a request that comes later reads again: nothing is served from before it arrived
+    let before = state.live_reads();
+    assert_eq!(app.get("/fleet/live", &viewer).await.0, 200);
+    assert_eq!(state.live_reads(), before + 1);
+}
+
+const WAIT: std::time::Duration = std::time::Duration::from_secs(30);

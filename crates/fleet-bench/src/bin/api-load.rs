@@ -25,12 +25,17 @@ struct Args {
     /// Seconds per path.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Each connection sends `If-None-Match` with the entity tag of its last answer, as a
+    /// browser revalidating its copy does; `304 Not Modified` counts as a success.
+    #[arg(long)]
+    conditional: bool,
 }
 
 struct Outcome {
     latencies_us: Vec<u64>,
     errors: u64,
     bytes: u64,
+    not_modified: u64,
 }
 
 #[tokio::main]
@@ -58,18 +63,32 @@ async fn main() -> anyhow::Result<()> {
         let mut tasks = Vec::new();
         for _ in 0..args.connections {
             let (client, url, token) = (client.clone(), url.clone(), args.token.clone());
+            let conditional = args.conditional;
             tasks.push(tokio::spawn(async move {
-                let mut o = Outcome { latencies_us: Vec::new(), errors: 0, bytes: 0 };
+                let mut o =
+                    Outcome { latencies_us: Vec::new(), errors: 0, bytes: 0, not_modified: 0 };
+                let mut etag: Option<reqwest::header::HeaderValue> = None;
                 while Instant::now() < deadline {
                     let t = Instant::now();
-                    let ok = match client.get(&url).bearer_auth(&token).send().await {
-                        Ok(r) if r.status().is_success() => match r.bytes().await {
-                            Ok(b) => {
-                                o.bytes += b.len() as u64;
-                                true
+                    let mut req = client.get(&url).bearer_auth(&token);
+                    if let Some(tag) = etag.as_ref().filter(|_| conditional) {
+                        req = req.header(reqwest::header::IF_NONE_MATCH, tag.clone());
+                    }
+                    let ok = match req.send().await {
+                        Ok(r) if r.status() == reqwest::StatusCode::NOT_MODIFIED => {
+                            o.not_modified += 1;
+                            true
+                        }
+                        Ok(r) if r.status().is_success() => {
+                            etag = r.headers().get(reqwest::header::ETAG).cloned();
+                            match r.bytes().await {
+                                Ok(b) => {
+                                    o.bytes += b.len() as u64;
+                                    true
+                                }
+                                Err(_) => false,
                             }
-                            Err(_) => false,
-                        },
+                        }
                         _ => false,
                     };
                     if ok {
@@ -82,12 +101,13 @@ async fn main() -> anyhow::Result<()> {
             }));
         }
         let mut all = Vec::new();
-        let (mut errors, mut bytes) = (0, 0);
+        let (mut errors, mut bytes, mut not_modified) = (0, 0, 0);
         for t in tasks {
             let o = t.await?;
             all.extend(o.latencies_us);
             errors += o.errors;
             bytes += o.bytes;
+            not_modified += o.not_modified;
         }
         let elapsed = started.elapsed().as_secs_f64();
         all.sort_unstable();
@@ -99,21 +119,25 @@ async fn main() -> anyhow::Result<()> {
             all[i] as f64 / 1000.0
         };
         let rps = all.len() as f64 / elapsed;
+        let sent = all.len() as u64 - not_modified;
         println!(
-            "GET {path}: {} ok, {errors} errors in {elapsed:.1} s with {} connections: {rps:.0} req/s, \
-             p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms, {:.0} KiB/response",
+            "GET {path}{}: {} ok ({not_modified} not modified), {errors} errors in {elapsed:.1} s \
+             with {} connections: {rps:.0} req/s, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, \
+             max {:.1} ms, {:.0} KiB per full response",
+            if args.conditional { " (conditional)" } else { "" },
             all.len(),
             args.connections,
             pct(0.5),
             pct(0.9),
             pct(0.99),
             pct(1.0),
-            if all.is_empty() { 0.0 } else { bytes as f64 / all.len() as f64 / 1024.0 },
+            if sent == 0 { 0.0 } else { bytes as f64 / sent as f64 / 1024.0 },
         );
         println!(
             "{}",
             serde_json::json!({
-                "path": path, "ok": all.len(), "errors": errors, "seconds": elapsed,
+                "path": path, "conditional": args.conditional, "ok": all.len(),
+                "not_modified": not_modified, "errors": errors, "seconds": elapsed,
                 "connections": args.connections, "rps": rps, "p50_ms": pct(0.5),
                 "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": pct(1.0),
             })

@@ -6,15 +6,16 @@
 //! offline when the newest fix is older than the vehicle's `offline_after_s` (overrides
 //! applied), the one rule every reader of a device's status uses.
 
+use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::Json;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
+use super::live_snapshots::{not_modified, Loaded, Snapshot, SnapshotKey};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -171,11 +172,20 @@ pub struct LiveSummary {
     get,
     path = "/fleet/live",
     tag = "fleet",
-    description = "Requires role: viewer. Reads one row per vehicle from device_latest, never the positions history.",
+    description = "Requires role: viewer. Reads one row per vehicle from device_latest, never the positions history. \
+        Conditional: the answer carries a weak `ETag` over what the map shows (every vehicle's fields and the summary, not the clock-driven `generated_at` and `fix_age_s`); \
+        a request whose `If-None-Match` names it gets `304 Not Modified` without a body. Clients polling the map should send it (browsers do, from their cache). \
+        Requests with the same filters that arrive while the view is being read share the next read, which always starts after they arrived.",
     security(("session" = []), ("bearer" = [])),
-    params(LiveQuery),
+    params(
+        LiveQuery,
+        ("If-None-Match" = Option<String>, Header, description = "Entity tags of the copies the client holds (`W/\"live-…\"`); `*` matches any."),
+    ),
     responses(
-        (status = 200, description = "Every active vehicle with a fix", body = LiveFleet, content_type = "application/geo+json"),
+        (status = 200, description = "Every active vehicle with a fix", body = LiveFleet, content_type = "application/geo+json",
+            headers(("ETag" = String, description = "Weak entity tag of this answer"))),
+        (status = 304, description = "Not modified: the copy named in If-None-Match still shows the fleet as it is",
+            headers(("ETag" = String, description = "Weak entity tag of this answer"))),
         (status = 401, description = "Not authenticated", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid query parameters", body = Problem, content_type = "application/problem+json"),
     )
@@ -183,36 +193,30 @@ pub struct LiveSummary {
 pub(crate) async fn live(
     State(state): State<AppState>,
     _: Viewer,
+    headers: HeaderMap,
     Query(query): Query<LiveQuery>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let statuses = match query.status.as_deref().map(parse_statuses).transpose() {
         Ok(s) => s,
         Err(m) => return Err(ApiError::Validation(vec![FieldError::new("status", m)])),
     };
-    let (generated_at, rows, no_fix) = fetch(&state.pool, &query).await?;
-    let mut summary = LiveSummary { no_fix, ..LiveSummary::default() };
-    for r in &rows {
-        summary.total += 1;
-        summary.in_alarm += i64::from(r.open_alarms > 0);
-        *match r.status {
-            LiveStatus::Moving => &mut summary.moving,
-            LiveStatus::Idling => &mut summary.idling,
-            LiveStatus::Parked => &mut summary.parked,
-            LiveStatus::Offline => &mut summary.offline,
-        } += 1;
+    let key = SnapshotKey::new(query.cost_centre.as_deref(), query.city.as_deref(), query.ignition);
+    let snap = state.live.get(key, || fetch(&state.pool, &query)).await?;
+    let rendered = snap.rendered(statuses.as_deref());
+    // revalidate on every use: the map is live, but an unchanged one need not be sent again
+    let cache = [
+        (header::ETAG, rendered.etag.clone()),
+        (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+    ];
+    if not_modified(&headers, &rendered.etag) {
+        return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
-    let rows = rows
-        .into_iter()
-        .filter(|r| statuses.as_ref().is_none_or(|s| s.contains(&r.status)))
-        .collect();
-    Ok(respond(generated_at, rows, summary))
+    let body = rendered.body(|| render(&snap, statuses.as_deref()));
+    Ok((cache, [(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON))], body).into_response())
 }
 
 /// The clock, the vehicles with a fix and the count of those without, from one snapshot.
-async fn fetch(
-    pool: &sqlx::PgPool,
-    query: &LiveQuery,
-) -> Result<(DateTime<Utc>, Vec<LiveProperties>, i64), ApiError> {
+async fn fetch(pool: &sqlx::PgPool, query: &LiveQuery) -> Result<Loaded, ApiError> {
     let filter = fleet_db::live::LiveFilter {
         cost_centre: query.cost_centre.as_deref().map(str::trim),
         city: query.city.as_deref().map(str::trim),
@@ -225,7 +229,7 @@ async fn fetch(
         .map(LiveProperties::try_from)
         .collect::<Result<_, _>>()
         .map_err(ApiError::internal)?;
-    Ok((snap.now, rows, snap.no_fix))
+    Ok(Loaded { generated_at: snap.now, rows, no_fix: snap.no_fix })
 }
 
 impl TryFrom<fleet_db::live::LiveVehicle> for LiveProperties {
@@ -258,22 +262,46 @@ impl TryFrom<fleet_db::live::LiveVehicle> for LiveProperties {
     }
 }
 
-fn respond(
+/// The GeoJSON body of a snapshot's vehicles that match the status filter.
+fn render(snap: &Snapshot, statuses: Option<&[LiveStatus]>) -> Bytes {
+    let body = LiveFleetRef {
+        type_: "FeatureCollection",
+        features: snap.matching(statuses).map(LiveFeatureRef::from).collect(),
+        summary: &snap.summary,
+        generated_at: snap.generated_at,
+    };
+    Bytes::from(serde_json::to_vec(&body).expect("the live fleet serialises"))
+}
+
+/// [`LiveFleet`] borrowed from a snapshot, serialised the same way.
+#[derive(Serialize)]
+struct LiveFleetRef<'a> {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    features: Vec<LiveFeatureRef<'a>>,
+    summary: &'a LiveSummary,
     generated_at: DateTime<Utc>,
-    rows: Vec<LiveProperties>,
-    summary: LiveSummary,
-) -> impl IntoResponse {
-    let features = rows
-        .into_iter()
-        .map(|p| LiveFeature {
-            type_: "Feature".to_owned(),
+}
+
+/// [`LiveFeature`] borrowed from a snapshot.
+#[derive(Serialize)]
+struct LiveFeatureRef<'a> {
+    #[serde(rename = "type")]
+    type_: &'static str,
+    id: i32,
+    geometry: PointGeometry,
+    properties: &'a LiveProperties,
+}
+
+impl<'a> From<&'a LiveProperties> for LiveFeatureRef<'a> {
+    fn from(p: &'a LiveProperties) -> Self {
+        LiveFeatureRef {
+            type_: "Feature",
             id: p.device_id,
             geometry: PointGeometry { type_: "Point".to_owned(), coordinates: [p.lon, p.lat] },
             properties: p,
-        })
-        .collect();
-    let body = LiveFleet { type_: "FeatureCollection".to_owned(), features, summary, generated_at };
-    ([(header::CONTENT_TYPE, GEO_JSON)], Json(body))
+        }
+    }
 }
 
 /// `moving,idling` into statuses; the message names what is wrong.

@@ -6,6 +6,7 @@ mod auth;
 mod devices;
 pub mod extract;
 mod live;
+pub(crate) mod live_snapshots;
 // paging, validation and content negotiation shared by the routes
 mod negotiate;
 mod paging;
