@@ -220,7 +220,9 @@ fn build(
     let mut stats =
         ChunkStats { devices: devices.len(), cold: devices.len(), ..ChunkStats::default() };
     let mut busy = Duration::ZERO;
-    let mut touched: Vec<usize> = Vec::new();
+    // the devices are fed on several threads, each its share of them in device order
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
+    let share = devices.len().div_ceil(threads).max(1);
     while let Some(window) = windows.blocking_recv() {
         let window = window.map_err(BuildStop::Load)?;
         let started = Instant::now();
@@ -228,22 +230,28 @@ fn build(
         for (id, point) in window {
             // the loader asked for these devices only
             let Some(&i) = index.get(&id) else { continue };
-            let d = &mut devices[i];
-            if d.window.is_empty() {
-                touched.push(i);
-            }
-            d.window.push(point);
+            devices[i].window.push(point);
         }
-        let mut finals = Vec::new();
-        for i in touched.drain(..) {
-            let d = &mut devices[i];
-            if let Some(output) = d.feed(fences, overspeed_after) {
-                finals.push(output);
-            }
-        }
+        let feed = |part: &mut [Device]| -> Vec<DeviceOutput> {
+            part.iter_mut()
+                .filter(|d| !d.window.is_empty())
+                .filter_map(|d| d.feed(fences, overspeed_after))
+                .collect()
+        };
+        let finals: Vec<DeviceOutput> = if devices.len() <= share {
+            feed(&mut devices)
+        } else {
+            std::thread::scope(|scope| {
+                let parts: Vec<_> =
+                    devices.chunks_mut(share).map(|part| scope.spawn(move || feed(part))).collect();
+                parts
+                    .into_iter()
+                    .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect()
+            })
+        };
         busy += started.elapsed();
         if !finals.is_empty() {
-            finals.sort_by_key(|o| o.device_id);
             out.blocking_send(ToWriter::Final(finals)).map_err(|_| BuildStop::WriterGone)?;
         }
     }
@@ -311,8 +319,12 @@ impl Device {
                 Vec::new()
             }
         };
-        // keep the buffer's room for the next window
+        // keep the buffer's room for the next window, unless a burst left it far too big
+        let used = points.len();
         points.clear();
+        if points.capacity() > 4 * used.max(256) {
+            points.shrink_to(used);
+        }
         self.window = points;
         self.settled_until = emitted.last().map(Segment::end).or(self.settled_until);
         (!emitted.is_empty()).then(|| DeviceOutput {
