@@ -109,7 +109,8 @@ pub(crate) async fn run_rebuild(
         build(devices, &build_fences, &overspeed_after, now, window_rx, out_tx)
     });
     let built = builder.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    let windows = loader.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    let (windows, load_busy) =
+        loader.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     let written = writer.await.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     // the stage that failed first names the error; the others only saw a closed channel
     let (warm, mut stats, build_busy) = match built {
@@ -124,6 +125,7 @@ pub(crate) async fn run_rebuild(
         devices = stats.devices,
         fixes = stats.fixes_read,
         windows,
+        load_ms = load_busy.as_millis() as u64,
         build_ms = build_busy.as_millis() as u64,
         write_ms = write_busy.as_millis() as u64,
         took_ms = started.elapsed().as_millis() as u64,
@@ -150,7 +152,7 @@ fn writer_gone() -> sqlx::Error {
 
 /// Reads the windows from `span`'s start to its end, each about `target` fixes wide (judged
 /// from the table's size, then from the fixes each window held), into `windows`; a failure is
-/// sent on as the last window. Returns how many windows it read.
+/// sent on as the last window. Returns how many windows it read and the time spent reading.
 async fn load(
     pool: PgPool,
     ids: Vec<i32>,
@@ -158,8 +160,9 @@ async fn load(
     rows: f64,
     target: usize,
     windows: mpsc::Sender<Result<Window, sqlx::Error>>,
-) -> usize {
-    let Some((first, last)) = span else { return 0 };
+) -> (usize, Duration) {
+    let mut busy = Duration::ZERO;
+    let Some((first, last)) = span else { return (0, busy) };
     let end = last + TimeDelta::microseconds(1);
     let whole = end - first;
     let mut width = if rows >= 1.0 {
@@ -175,7 +178,7 @@ async fn load(
         Ok(c) => c,
         Err(e) => {
             let _ = windows.send(Err(e)).await;
-            return 0;
+            return (0, busy);
         }
     };
     let mut from = first;
@@ -186,7 +189,7 @@ async fn load(
         let mut window = Vec::with_capacity(target.min(1 << 20));
         if let Err(e) = fix_scan::window_fixes(&mut conn, &ids, from, to, &mut window).await {
             let _ = windows.send(Err(e)).await;
-            return count;
+            return (count, busy);
         }
         tracing::trace!(
             %from,
@@ -196,13 +199,14 @@ async fn load(
             "trip rebuild window"
         );
         count += 1;
+        busy += started.elapsed();
         width = fix_scan::next_width(width, window.len(), target);
         if windows.send(Ok(window)).await.is_err() {
             break; // the builder stopped; its error tells why
         }
         from = to;
     }
-    count
+    (count, busy)
 }
 
 /// Feeds the windows to the devices' builders and hands the final segments to the writer.
