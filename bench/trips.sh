@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The trips benchmark of DESIGN.md §9: fleetd's trip builder (full rebuild; incremental pass after
 # 1 % new fixes, warm and after a restart) against a full refresh of a gaps-and-islands
-# materialized view over the same positions, on the same PostgreSQL server, in one run. Prints
-# the timings and ratios; exits 1 when a bar is missed.
+# materialized view over the same positions, on the same PostgreSQL server, in one run, and the
+# full rebuild against a bare binary COPY of exactly the fixes it reads (bar: within 1.6×).
+# Prints the timings and ratios; exits 1 when a bar is missed.
 #
 # Knobs (environment): BENCH_VEHICLES (1000), BENCH_FIXES per vehicle (10000), BENCH_REPEAT
 # baseline refreshes (2), BENCH_SERVER_URL (default: a private cluster in a temporary directory,

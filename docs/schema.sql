@@ -4428,6 +4428,24 @@ CREATE INDEX notify_outbox_due ON fleet.notify_outbox USING btree (next_attempt_
 CREATE UNIQUE INDEX notify_outbox_once ON fleet.notify_outbox USING btree (event_id, rule_id, channel, address) WHERE (NOT is_test);
 
 --
+-- Name: positions_gps_time_brin; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX positions_gps_time_brin ON ONLY fleet.positions USING brin (gps_time) WITH (autosummarize='on');
+
+--
+-- Name: INDEX positions_gps_time_brin; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON INDEX fleet.positions_gps_time_brin IS 'Block ranges by gps_time: lets the full trip rebuild read fixes one window of GPS time at a time.';
+
+--
+-- Name: positions_default_gps_time_idx; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX positions_default_gps_time_idx ON fleet.positions_default USING brin (gps_time) WITH (autosummarize='on');
+
+--
 -- Name: sessions_expires_idx; Type: INDEX; Schema: fleet; Owner: -
 --
 
@@ -4462,6 +4480,12 @@ CREATE INDEX trips_start_idx ON fleet.trips USING btree (start_time);
 --
 
 CREATE UNIQUE INDEX users_username_key ON fleet.users USING btree (lower(username));
+
+--
+-- Name: positions_default_gps_time_idx; Type: INDEX ATTACH; Schema: fleet; Owner: -
+--
+
+ALTER INDEX fleet.positions_gps_time_brin ATTACH PARTITION fleet.positions_default_gps_time_idx;
 
 --
 -- Name: positions_default_pkey; Type: INDEX ATTACH; Schema: fleet; Owner: -

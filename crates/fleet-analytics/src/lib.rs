@@ -14,6 +14,7 @@
 mod kpi;
 mod notify;
 mod pass;
+mod rebuild;
 mod worker;
 
 pub use kpi::{refresh_queued as refresh_kpis, KpiReport};

@@ -26,20 +26,20 @@ use crate::notify::SpeedingRuns;
 /// A device's builder kept between passes.
 #[derive(Debug, Clone)]
 pub(crate) struct Warm {
-    builder: TripBuilder,
-    settings: AnalyticsSettings,
+    pub(crate) builder: TripBuilder,
+    pub(crate) settings: AnalyticsSettings,
     /// Where the builder's unemitted tail starts (`None`: at the device's first fix).
-    settled_until: Option<DateTime<Utc>>,
+    pub(crate) settled_until: Option<DateTime<Utc>>,
     /// Geofences the newest fix read is in.
-    inside: Option<BTreeSet<i32>>,
+    pub(crate) inside: Option<BTreeSet<i32>>,
     /// Runs above the speeds overspeed rules ask for going on at the newest fix read.
-    speeding: SpeedingRuns,
+    pub(crate) speeding: SpeedingRuns,
 }
 
 /// The builders kept in memory, by device id.
 #[derive(Debug, Default)]
 pub struct BuilderCache {
-    devices: HashMap<i32, Warm>,
+    pub(crate) devices: HashMap<i32, Warm>,
     /// The key in-app notifications are announced with: loaded once per worker, outside the
     /// chunk's transaction.
     notify_key: Option<fleet_db::notify::NotifyKey>,
@@ -67,6 +67,8 @@ pub struct ChunkStats {
     pub cold: usize,
     pub fixes_read: usize,
     pub trips_written: usize,
+    /// Windows of GPS time a full rebuild read its fixes in (0 for a chunk).
+    pub windows: usize,
 }
 
 enum Plan {

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::pass::{run_chunk, BuilderCache, ChunkStats};
+use crate::rebuild::run_rebuild;
 
 /// How the trip builder runs.
 #[derive(Debug, Clone)]
@@ -23,6 +24,9 @@ pub struct TripWorkerConfig {
     pub lease_check: Duration,
     /// Builders kept in memory at most; beyond it the cache is dropped (devices restart cold).
     pub max_cached_devices: usize,
+    /// Fixes per window of GPS time a full rebuild reads at a time (about 40 bytes each; at
+    /// most three windows are in memory).
+    pub rebuild_window_fixes: usize,
 }
 
 impl Default for TripWorkerConfig {
@@ -34,6 +38,7 @@ impl Default for TripWorkerConfig {
             lease_name: "trip-builder".to_owned(),
             lease_check: Duration::from_secs(5),
             max_cached_devices: 50_000,
+            rebuild_window_fixes: 400_000,
         }
     }
 }
@@ -46,6 +51,8 @@ pub struct PassReport {
     pub cold: usize,
     pub fixes_read: usize,
     pub trips_written: usize,
+    /// Windows of GPS time the full rebuild of the devices marked for one read their fixes in.
+    pub rebuild_windows: usize,
 }
 
 impl PassReport {
@@ -55,6 +62,7 @@ impl PassReport {
         self.cold += c.cold;
         self.fixes_read += c.fixes_read;
         self.trips_written += c.trips_written;
+        self.rebuild_windows += c.windows;
     }
 }
 
@@ -72,7 +80,8 @@ impl TripWorker {
         Self { pool, config, cache: BuilderCache::default() }
     }
 
-    /// Processes the whole backlog once (chunk by chunk, in device order), then closes the open
+    /// Processes the whole backlog once (chunk by chunk, in device order; the devices marked
+    /// for a full rebuild all together, in one read of their fixes), then closes the open
     /// trips of devices that fell silent. `progress` is called after each chunk with the
     /// devices done so far. Call it only while holding the lease (or alone on the database).
     /// Runs in a `trip_pass` span; each chunk in a `trip_chunk` span inside it.
@@ -90,6 +99,7 @@ impl TripWorker {
         }
         let mut report = PassReport::default();
         let mut after = 0;
+        let mut full = Vec::new();
         loop {
             let mut conn = self.pool.acquire().await?;
             let claims =
@@ -97,8 +107,27 @@ impl TripWorker {
             drop(conn);
             let Some(last) = claims.last() else { break };
             after = last.device_id;
+            let (rebuild, claims): (Vec<_>, Vec<_>) = claims.into_iter().partition(|c| c.full);
+            full.extend(rebuild);
+            if claims.is_empty() {
+                continue;
+            }
             let now = Utc::now();
             let stats = self.chunk(&claims, &settings, &fences, now).await?;
+            report.add(stats);
+            progress(&report);
+        }
+        if !full.is_empty() {
+            let stats = run_rebuild(
+                &self.pool,
+                &mut self.cache,
+                full,
+                &settings,
+                &fences,
+                Utc::now(),
+                self.config.rebuild_window_fixes,
+            )
+            .await?;
             report.add(stats);
             progress(&report);
         }

@@ -13,6 +13,7 @@ pub mod changes;
 pub mod day;
 pub mod devices;
 pub mod feeds;
+pub mod fix_scan;
 pub mod geofences;
 pub mod housekeeping;
 pub mod ingest_health;

@@ -118,6 +118,53 @@ pub async fn write_chunk(
     outputs: &[DeviceOutput],
     fences: &Geofences,
 ) -> Result<usize, sqlx::Error> {
+    delete_segments(tx, outputs).await?;
+    write_rest(tx, outputs, fences).await
+}
+
+/// Deletes every stored segment of `ids`: the start of a full rebuild, which then inserts the
+/// segments as they become final ([`insert_segments`]) and ends with [`write_rest`].
+pub async fn delete_all(tx: &mut PgConnection, ids: &[i32]) -> Result<(), sqlx::Error> {
+    let outputs: Vec<DeviceOutput> = ids
+        .iter()
+        .map(|&device_id| DeviceOutput {
+            device_id,
+            segments_from: None,
+            segments: Vec::new(),
+            events_from: None,
+            events: Vec::new(),
+            kpi_from: None,
+            kpi_to: DateTime::<Utc>::MIN_UTC,
+            version: None,
+        })
+        .collect();
+    delete_segments(tx, &outputs).await
+}
+
+/// [`write_chunk`] after the deletion of the segments it replaces: inserts the outputs'
+/// segments, replaces their geofence events, queues their KPI days and clears their marks.
+/// Returns the number of trips written.
+pub async fn write_rest(
+    tx: &mut PgConnection,
+    outputs: &[DeviceOutput],
+    fences: &Geofences,
+) -> Result<usize, sqlx::Error> {
+    let trips = insert_segments(tx, outputs, fences).await?;
+    replace_events(tx, outputs).await?;
+    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
+    let kpi_from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
+    let kpi_to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
+    crate::kpis::queue(tx, &ids, &kpi_from, &kpi_to).await?;
+    clear_backlog(tx, outputs).await?;
+    Ok(trips)
+}
+
+/// Inserts the outputs' segments (nothing else of them); returns the number of trips.
+pub async fn insert_segments(
+    tx: &mut PgConnection,
+    outputs: &[DeviceOutput],
+    fences: &Geofences,
+) -> Result<usize, sqlx::Error> {
     let mut trips = TripColumns::default();
     let mut stops = StopColumns::default();
     for out in outputs {
@@ -161,15 +208,8 @@ pub async fn write_chunk(
             }
         }
     }
-    delete_segments(tx, outputs).await?;
     insert_trips(tx, &trips).await?;
     insert_stops(tx, &stops).await?;
-    replace_events(tx, outputs).await?;
-    let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
-    let kpi_from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
-    let kpi_to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
-    crate::kpis::queue(tx, &ids, &kpi_from, &kpi_to).await?;
-    clear_backlog(tx, outputs).await?;
     Ok(trips.device_id.len())
 }
 
