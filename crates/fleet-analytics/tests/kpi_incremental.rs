@@ -106,7 +106,7 @@ fn fixes_of(legs: &[Leg], acc_off: &[bool], odometer: &[bool]) -> Vec<Fix> {
                 .get(i % odometer.len().max(1))
                 .copied()
                 .unwrap_or(false)
-                .then(|| 1_000_000.0 + 25.0 * i as f64);
+                .then_some(1_000_000.0 + 25.0 * i as f64);
             Fix { point, odometer_m }
         })
         .collect()
@@ -258,7 +258,7 @@ async fn the_kpi_step_reads_only_fixes_after_the_watermark_until_a_late_fix_arri
 
     // a late fix (before the watermark) makes the step recount the day from the fixes
     let late = Fix {
-        point: TripPoint { time: removed + Duration::seconds(1), ..first[5].point.clone() },
+        point: TripPoint { time: removed + Duration::seconds(1), ..first[5].point },
         odometer_m: None,
     };
     deliver(&w, 1, &[late]).await;
