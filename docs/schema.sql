@@ -376,25 +376,14 @@ trip_end as (
     group by kday.device_id, kday.local_date
 ),
 pos as (
-    select kday.device_id, kday.local_date, count(*)::integer as fixes,
-           min(p.gps_time) as first_fix_time, max(p.gps_time) as last_fix_time,
-           avg(extract(epoch from p.received_at - p.gps_time))::double precision as avg_delivery_delay_s,
-           min(p.gps_time) filter (where p.ignition) as reporting_time,
-           bool_or(p.ignition is not null) as has_acc
-    from kday join fleet.positions p on p.device_id = kday.device_id
-        and p.gps_time >= kday.day_start and p.gps_time < kday.day_end
-    group by kday.device_id, kday.local_date
+    select kday.device_id, kday.local_date, f.fixes, f.first_fix_time, f.last_fix_time,
+           (f.delivery_delay_sum_s / f.fixes)::double precision as avg_delivery_delay_s,
+           f.reporting_time, f.has_acc, f.odometer_start_m, f.odometer_end_m
+    from kday join fleet.kpi_fix_days f on f.device_id = kday.device_id
+        and f.local_date = kday.local_date and f.timezone = kday.timezone
 ),
 odo as (
-    select pos.device_id, pos.local_date,
-           (select p.odometer_m from fleet.positions p
-             where p.device_id = pos.device_id and p.gps_time >= pos.first_fix_time
-               and p.gps_time <= pos.last_fix_time and p.odometer_m is not null
-             order by p.gps_time limit 1) as odometer_start_m,
-           (select p.odometer_m from fleet.positions p
-             where p.device_id = pos.device_id and p.gps_time >= pos.first_fix_time
-               and p.gps_time <= pos.last_fix_time and p.odometer_m is not null
-             order by p.gps_time desc limit 1) as odometer_end_m
+    select pos.device_id, pos.local_date, pos.odometer_start_m, pos.odometer_end_m
     from pos
 ),
 alarm_cls as (
@@ -479,7 +468,7 @@ $$;
 -- Name: FUNCTION kpi_daily_compute(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON FUNCTION fleet.kpi_daily_compute(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'The fleet.kpi_daily rows (without generated columns) of the days fleet.kpi_refresh_ranges covers, computed from positions, trips, stops, alarms and vendor trips. Read-only; fleet.refresh_kpi_daily stores its result.';
+COMMENT ON FUNCTION fleet.kpi_daily_compute(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'The fleet.kpi_daily rows (without generated columns) of the days fleet.kpi_refresh_ranges covers, computed from fleet.kpi_fix_days (the per-fix columns; current only after fleet.refresh_kpi_fix_days of the same days), trips, stops, alarms, vendor trips and the fixes of segments crossing midnight. Read-only; fleet.refresh_kpi_daily brings the fix aggregates up to date and stores its result.';
 
 --
 -- Name: kpi_driving_score(double precision, double precision, double precision, double precision, double precision); Type: FUNCTION; Schema: fleet; Owner: -
@@ -608,17 +597,38 @@ COMMENT ON FUNCTION fleet.notify_auth_change() IS 'Tells fleetd processes (chann
 --
 
 CREATE FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) RETURNS integer
+    LANGUAGE sql
+    SET jit TO 'off'
+    AS $$
+    select fleet.refresh_kpi_daily(p_device_ids, p_from, p_to,
+        array_fill('-infinity'::timestamptz, array[coalesce(cardinality(p_device_ids), 0)]))
+$$;
+
+--
+-- Name: FUNCTION refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'Recomputes fleet.kpi_daily for each i: device p_device_ids[i], every local day (device time zone) overlapping [p_from[i], p_to[i]]; -infinity from means from the device''s first data. Recounts the days'' fix aggregates (fleet.kpi_fix_days) from fleet.positions: a recomputation from scratch. Deletes the covered rows and inserts the recomputed ones (days without any data keep no row); idempotent. Returns the rows written; callers must not refresh the same device concurrently.';
+
+--
+-- Name: refresh_kpi_daily(integer[], timestamp with time zone[], timestamp with time zone[], timestamp with time zone[]); Type: FUNCTION; Schema: fleet; Owner: -
+--
+
+CREATE FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) RETURNS integer
     LANGUAGE plpgsql
     SET jit TO 'off'
     AS $$
 declare
     written integer;
 begin
-    if cardinality(p_device_ids) <> cardinality(p_from) or cardinality(p_device_ids) <> cardinality(p_to) then
-        raise exception 'fleet.refresh_kpi_daily: % device ids but % from and % to times',
-            cardinality(p_device_ids), cardinality(p_from), cardinality(p_to)
+    if cardinality(p_device_ids) <> cardinality(p_from) or cardinality(p_device_ids) <> cardinality(p_to)
+       or cardinality(p_device_ids) <> cardinality(p_fixes_from) then
+        raise exception 'fleet.refresh_kpi_daily: % device ids but % from, % to and % fixes_from times',
+            cardinality(p_device_ids), cardinality(p_from), cardinality(p_to), cardinality(p_fixes_from)
             using errcode = '22023';
     end if;
+
+    perform fleet.refresh_kpi_fix_days(p_device_ids, p_from, p_to, p_fixes_from);
 
     delete from fleet.kpi_daily k
     using fleet.kpi_refresh_ranges(p_device_ids, p_from, p_to) r
@@ -646,10 +656,103 @@ begin
 end $$;
 
 --
--- Name: FUNCTION refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
+-- Name: FUNCTION refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'Recomputes fleet.kpi_daily for each i: device p_device_ids[i], every local day (device time zone) overlapping [p_from[i], p_to[i]]; -infinity from means from the device''s first data. Deletes the covered rows and inserts the recomputed ones (days without any data keep no row); idempotent. Returns the rows written. The trip builder calls it in the transaction that stores trips and stops; callers must not refresh the same device concurrently.';
+COMMENT ON FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) IS 'Recomputes fleet.kpi_daily for each i: device p_device_ids[i], every local day (device time zone) overlapping [p_from[i], p_to[i]] (-infinity from: from the device''s first data), reading of the fixes only those after each day''s watermark in fleet.kpi_fix_days when p_fixes_from[i] (earliest GPS time of the fixes new since the last refresh; null none; -infinity recount) is after it. Deletes the covered rows and inserts the recomputed ones (days without any data keep no row); idempotent. Returns the rows written. The KPI step calls it with fleet.kpi_backlog''s marks; callers must not refresh the same device concurrently.';
+
+--
+-- Name: refresh_kpi_fix_days(integer[], timestamp with time zone[], timestamp with time zone[], timestamp with time zone[]); Type: FUNCTION; Schema: fleet; Owner: -
+--
+
+CREATE FUNCTION fleet.refresh_kpi_fix_days(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) RETURNS void
+    LANGUAGE sql
+    SET jit TO 'off'
+    AS $$
+with day as (
+    select distinct r.device_id, r.timezone, r.from_date + i as local_date
+    from fleet.kpi_refresh_ranges(p_device_ids, p_from, p_to) r
+    cross join lateral generate_series(0, r.to_date - r.from_date) as i
+),
+-- a device listed twice: the earliest new fix of its entries (min ignores "none")
+new_from as (
+    select u.device_id, min(u.fixes_from) as fixes_from
+    from unnest(p_device_ids, p_fixes_from) as u (device_id, fixes_from)
+    group by u.device_id
+),
+win as (
+    select d.device_id, d.local_date, d.timezone,
+           k.device_id is not null and k.timezone = d.timezone
+               and (n.fixes_from is null or n.fixes_from > k.last_fix_time) as keep,
+           k.fixes as k_fixes, k.first_fix_time as k_first, k.last_fix_time as k_last,
+           k.delivery_delay_sum_s as k_delay, k.has_acc as k_acc, k.reporting_time as k_reporting,
+           k.odometer_start_m as k_odo_start, k.odometer_end_m as k_odo_end,
+           d.local_date::timestamp at time zone d.timezone as day_start,
+           -- a rebuild mark (-infinity) holds no unprocessed fixes of its own: its pass
+           -- recounts every day anyway
+           least((d.local_date + 1)::timestamp at time zone d.timezone,
+                 case when isfinite(b.positions_from) then b.positions_from
+                      else 'infinity' end) as hi
+    from day d
+    left join new_from n on n.device_id = d.device_id
+    left join fleet.kpi_fix_days k on k.device_id = d.device_id and k.local_date = d.local_date
+    left join fleet.analytics_backlog b on b.device_id = d.device_id
+),
+fresh as (
+    select w.*, x.*,
+           case when x.fixes > 0 and not (w.keep and w.k_odo_start is not null) then
+               (select p.odometer_m from fleet.positions p
+                 where p.device_id = w.device_id and p.gps_time >= x.lo and p.gps_time <= x.last
+                   and p.odometer_m is not null
+                 order by p.gps_time limit 1) end as odo_start,
+           case when x.fixes > 0 then
+               (select p.odometer_m from fleet.positions p
+                 where p.device_id = w.device_id and p.gps_time >= x.lo and p.gps_time <= x.last
+                   and p.odometer_m is not null
+                 order by p.gps_time desc limit 1) end as odo_end
+    from win w
+    cross join lateral (
+        select count(*)::integer as fixes, min(p.gps_time) as lo, max(p.gps_time) as last,
+               sum(extract(epoch from p.received_at - p.gps_time)) as delay,
+               min(p.gps_time) filter (where p.ignition) as reporting,
+               bool_or(p.ignition is not null) as acc
+        from fleet.positions p
+        where p.device_id = w.device_id
+          and p.gps_time >= w.day_start and p.gps_time < w.hi
+          and (not w.keep or p.gps_time > w.k_last)
+    ) x
+),
+gone as (
+    delete from fleet.kpi_fix_days k
+    using fresh f
+    where k.device_id = f.device_id and k.local_date = f.local_date and not f.keep and f.fixes = 0
+)
+insert into fleet.kpi_fix_days as k (
+    device_id, local_date, timezone, fixes, first_fix_time, last_fix_time, delivery_delay_sum_s,
+    has_acc, reporting_time, odometer_start_m, odometer_end_m)
+select f.device_id, f.local_date, f.timezone,
+       case when f.keep then f.k_fixes + f.fixes else f.fixes end,
+       case when f.keep then f.k_first else f.lo end,
+       f.last,
+       case when f.keep then f.k_delay + f.delay else f.delay end,
+       case when f.keep then f.k_acc or f.acc else f.acc end,
+       case when f.keep then coalesce(f.k_reporting, f.reporting) else f.reporting end,
+       case when f.keep then coalesce(f.k_odo_start, f.odo_start) else f.odo_start end,
+       case when f.keep then coalesce(f.odo_end, f.k_odo_end) else f.odo_end end
+from fresh f
+where f.fixes > 0
+on conflict (device_id, local_date) do update set
+    timezone = excluded.timezone, fixes = excluded.fixes, first_fix_time = excluded.first_fix_time,
+    last_fix_time = excluded.last_fix_time, delivery_delay_sum_s = excluded.delivery_delay_sum_s,
+    has_acc = excluded.has_acc, reporting_time = excluded.reporting_time,
+    odometer_start_m = excluded.odometer_start_m, odometer_end_m = excluded.odometer_end_m
+$$;
+
+--
+-- Name: FUNCTION refresh_kpi_fix_days(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON FUNCTION fleet.refresh_kpi_fix_days(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) IS 'Brings fleet.kpi_fix_days up to date for the local days fleet.kpi_refresh_ranges covers: adds the fixes after each day''s watermark, or recounts the day from fleet.positions when p_fixes_from[i] (earliest new fix of device i; null none, -infinity recount) is at or before the watermark, the day has no row or its time zone changed. Fixes not yet processed by the trip builder are left for a later refresh. fleet.refresh_kpi_daily calls it.';
 
 --
 -- Name: touch_updated_at(); Type: FUNCTION; Schema: fleet; Owner: -
@@ -1635,7 +1738,8 @@ CREATE TABLE fleet.kpi_backlog (
     from_time timestamp with time zone NOT NULL,
     to_time timestamp with time zone NOT NULL,
     marked_at timestamp with time zone DEFAULT now() NOT NULL,
-    version bigint DEFAULT 0 NOT NULL
+    version bigint DEFAULT 0 NOT NULL,
+    fixes_from timestamp with time zone
 );
 
 --
@@ -1667,6 +1771,12 @@ COMMENT ON COLUMN fleet.kpi_backlog.marked_at IS 'When the oldest unrefreshed ch
 --
 
 COMMENT ON COLUMN fleet.kpi_backlog.version IS 'Bumped by every new mark; the KPI step clears a mark only at the version it refreshed.';
+
+--
+-- Name: COLUMN kpi_backlog.fixes_from; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_backlog.fixes_from IS 'Earliest GPS time of the fixes the trip builder processed since the last KPI refresh; null when none; -infinity to recount every queued day from fleet.positions. A queued day whose watermark (fleet.kpi_fix_days.last_fix_time) is before it only adds the fixes after the watermark.';
 
 --
 -- Name: kpi_daily; Type: TABLE; Schema: fleet; Owner: -
@@ -1997,6 +2107,92 @@ COMMENT ON COLUMN fleet.kpi_daily.currency IS 'Currency of idle_cost (the device
 --
 
 COMMENT ON COLUMN fleet.kpi_daily.computed_at IS 'When the row was computed.';
+
+--
+-- Name: kpi_fix_days; Type: TABLE; Schema: fleet; Owner: -
+--
+
+CREATE TABLE fleet.kpi_fix_days (
+    device_id integer NOT NULL,
+    local_date date NOT NULL,
+    timezone text NOT NULL,
+    fixes integer NOT NULL,
+    first_fix_time timestamp with time zone NOT NULL,
+    last_fix_time timestamp with time zone NOT NULL,
+    delivery_delay_sum_s numeric NOT NULL,
+    has_acc boolean NOT NULL,
+    reporting_time timestamp with time zone,
+    odometer_start_m double precision,
+    odometer_end_m double precision,
+    CONSTRAINT kpi_fix_days_check CHECK ((first_fix_time <= last_fix_time)),
+    CONSTRAINT kpi_fix_days_fixes_check CHECK ((fixes > 0))
+);
+
+--
+-- Name: TABLE kpi_fix_days; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON TABLE fleet.kpi_fix_days IS 'Partial aggregates of the fixes of each (device, local day) that has fixes, maintained by fleet.refresh_kpi_daily: fleet.kpi_daily takes its per-fix columns from here. A row counts exactly the fixes of the day with gps_time <= last_fix_time (the watermark); a refresh adds the fixes after it, and recounts the day from fleet.positions when a fix at or before the watermark is new (a late fix), the time zone changed, or a full recomputation is asked for. Rows go with the positions they summarise (retention).';
+
+--
+-- Name: COLUMN kpi_fix_days.local_date; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.local_date IS 'The day in the device''s time zone.';
+
+--
+-- Name: COLUMN kpi_fix_days.timezone; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.timezone IS 'Time zone the day was cut in; a row of another zone than the device''s current one is recounted.';
+
+--
+-- Name: COLUMN kpi_fix_days.fixes; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.fixes IS 'Fixes counted (all fixes of the day up to last_fix_time).';
+
+--
+-- Name: COLUMN kpi_fix_days.first_fix_time; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.first_fix_time IS 'GPS time of the first fix of the day.';
+
+--
+-- Name: COLUMN kpi_fix_days.last_fix_time; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.last_fix_time IS 'GPS time of the last fix counted: the watermark. Fixes after it are added by the next refresh.';
+
+--
+-- Name: COLUMN kpi_fix_days.delivery_delay_sum_s; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.delivery_delay_sum_s IS 'Sum of received_at - gps_time over the fixes counted, seconds, exact (numeric): avg_delivery_delay_s = this / fixes.';
+
+--
+-- Name: COLUMN kpi_fix_days.has_acc; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.has_acc IS 'Any fix counted reported the ignition state.';
+
+--
+-- Name: COLUMN kpi_fix_days.reporting_time; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.reporting_time IS 'GPS time of the first fix counted with the ignition on.';
+
+--
+-- Name: COLUMN kpi_fix_days.odometer_start_m; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.odometer_start_m IS 'First non-null odometer among the fixes counted, metres.';
+
+--
+-- Name: COLUMN kpi_fix_days.odometer_end_m; Type: COMMENT; Schema: fleet; Owner: -
+--
+
+COMMENT ON COLUMN fleet.kpi_fix_days.odometer_end_m IS 'Last non-null odometer among the fixes counted, metres.';
 
 --
 -- Name: login_throttle; Type: TABLE; Schema: fleet; Owner: -
@@ -4131,6 +4327,13 @@ ALTER TABLE ONLY fleet.kpi_daily
     ADD CONSTRAINT kpi_daily_pkey PRIMARY KEY (device_id, local_date);
 
 --
+-- Name: kpi_fix_days kpi_fix_days_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.kpi_fix_days
+    ADD CONSTRAINT kpi_fix_days_pkey PRIMARY KEY (device_id, local_date);
+
+--
 -- Name: login_throttle login_throttle_pkey; Type: CONSTRAINT; Schema: fleet; Owner: -
 --
 
@@ -4378,6 +4581,12 @@ CREATE INDEX ingestion_log_job_idx ON fleet.ingestion_log USING btree (job, star
 --
 
 CREATE INDEX kpi_daily_date_idx ON fleet.kpi_daily USING btree (local_date);
+
+--
+-- Name: kpi_fix_days_date_idx; Type: INDEX; Schema: fleet; Owner: -
+--
+
+CREATE INDEX kpi_fix_days_date_idx ON fleet.kpi_fix_days USING btree (local_date);
 
 --
 -- Name: login_throttle_forget_idx; Type: INDEX; Schema: fleet; Owner: -
@@ -4664,6 +4873,13 @@ ALTER TABLE ONLY fleet.kpi_daily
     ADD CONSTRAINT kpi_daily_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id);
 
 --
+-- Name: kpi_fix_days kpi_fix_days_device_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
+--
+
+ALTER TABLE ONLY fleet.kpi_fix_days
+    ADD CONSTRAINT kpi_fix_days_device_id_fkey FOREIGN KEY (device_id) REFERENCES fleet.devices(device_id) ON DELETE CASCADE;
+
+--
 -- Name: notify_attempts notify_attempts_delivery_id_fkey; Type: FK CONSTRAINT; Schema: fleet; Owner: -
 --
 
@@ -4875,6 +5091,18 @@ REVOKE ALL ON FUNCTION fleet.kpi_refresh_ranges(p_device_ids integer[], p_from t
 REVOKE ALL ON FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) FROM PUBLIC;
 
 --
+-- Name: FUNCTION refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]); Type: ACL; Schema: fleet; Owner: -
+--
+
+REVOKE ALL ON FUNCTION fleet.refresh_kpi_daily(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) FROM PUBLIC;
+
+--
+-- Name: FUNCTION refresh_kpi_fix_days(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]); Type: ACL; Schema: fleet; Owner: -
+--
+
+REVOKE ALL ON FUNCTION fleet.refresh_kpi_fix_days(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[], p_fixes_from timestamp with time zone[]) FROM PUBLIC;
+
+--
 -- Name: FUNCTION kpi_rollup(p_from date, p_to date, p_group_by text, p_cost_centre text, p_city text); Type: ACL; Schema: reporting; Owner: -
 --
 
@@ -4969,6 +5197,12 @@ GRANT SELECT ON TABLE fleet.kpi_backlog TO fleet_ro;
 --
 
 GRANT SELECT ON TABLE fleet.kpi_daily TO fleet_ro;
+
+--
+-- Name: TABLE kpi_fix_days; Type: ACL; Schema: fleet; Owner: -
+--
+
+GRANT SELECT ON TABLE fleet.kpi_fix_days TO fleet_ro;
 
 --
 -- Name: COLUMN notify_attempts.delivery_id; Type: ACL; Schema: fleet; Owner: -

@@ -1,10 +1,11 @@
 //! The KPI step: refreshes `fleet.kpi_daily` for the device-days the trip builder queued in
 //! `fleet.kpi_backlog`.
 //!
-//! It runs on a slower cadence than trips because a day's KPIs read every fix of that day
-//! (coverage, reporting time, odometer, the midnight split); changes queued meanwhile for one
-//! device merge into one range, so each day is recomputed once per step however many trip passes
-//! touched it.
+//! It runs on a slower cadence than trips: changes queued meanwhile for one device merge into
+//! one range, so each day is recomputed once per step however many trip passes touched it. A
+//! day's per-fix figures come from its fix aggregate (`fleet.kpi_fix_days`), to which a step
+//! adds only the fixes after the day's watermark; a late fix makes it recount the day
+//! (docs/KPI_FRAMEWORK.md, "How KPIs stay current").
 
 use sqlx::PgPool;
 

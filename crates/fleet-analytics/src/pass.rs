@@ -228,6 +228,7 @@ pub async fn run_chunk(
             events,
             kpi_from: kpi_from(c, changed_from.unwrap_or(segments_from), &points),
             kpi_to: points.last().map_or(now, |p| p.time.max(now)),
+            fixes_from: c.positions_from,
             version: c.version,
         });
         next.push((

@@ -271,6 +271,8 @@ fn build(
             events: d.events,
             kpi_from: None,
             kpi_to: d.last.map_or(now, |t| t.max(now)),
+            // from the first day: the KPI step recounts every fix (see kpis::queue)
+            fixes_from: None,
             version: d.claim.version,
         });
         warm.push((
@@ -339,6 +341,7 @@ impl Device {
             events: Vec::new(),
             kpi_from: None,
             kpi_to: DateTime::<Utc>::MIN_UTC,
+            fixes_from: None,
             version: None,
         })
     }

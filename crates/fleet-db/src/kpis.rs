@@ -35,28 +35,35 @@ pub async fn queued(pool: &PgPool, after: i32, limit: i64) -> Result<Vec<KpiClai
 }
 
 /// Queues the local days overlapping each device's [from, to] (`from` None: from the first
-/// day) for a KPI refresh, merging with what is queued already.
+/// day) for a KPI refresh, merging with what is queued already. `fixes_from` is the earliest GPS
+/// time of the fixes new since the last pass (`None`: none); it must be at or before every fix
+/// stored since, so that a refresh can tell a day's new fixes from ones it has counted.
 pub async fn queue(
     tx: &mut PgConnection,
     ids: &[i32],
     from: &[Option<DateTime<Utc>>],
     to: &[DateTime<Utc>],
+    fixes_from: &[Option<DateTime<Utc>>],
 ) -> Result<(), sqlx::Error> {
     if ids.is_empty() {
         return Ok(());
     }
+    // a refresh from the first day recounts the fixes too (-infinity); least() skips nulls
     sqlx::query!(
-        "insert into fleet.kpi_backlog (device_id, from_time, to_time)
-         select d, coalesce(f, '-infinity'), t
-         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[]) as u(d, f, t)
+        "insert into fleet.kpi_backlog (device_id, from_time, to_time, fixes_from)
+         select d, coalesce(f, '-infinity'), t, case when f is null then '-infinity' else n end
+         from unnest($1::int[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[])
+             as u(d, f, t, n)
          order by d
          on conflict (device_id) do update set
              from_time = least(fleet.kpi_backlog.from_time, excluded.from_time),
              to_time = greatest(fleet.kpi_backlog.to_time, excluded.to_time),
+             fixes_from = least(fleet.kpi_backlog.fixes_from, excluded.fixes_from),
              version = fleet.kpi_backlog.version + 1",
         ids,
         from as &[Option<DateTime<Utc>>],
-        to
+        to,
+        fixes_from as &[Option<DateTime<Utc>>]
     )
     .execute(&mut *tx)
     .await?;
@@ -64,7 +71,9 @@ pub async fn queue(
 }
 
 /// Recomputes the claimed device-days and clears their queue rows at the versions read
-/// (locked in device order, like every writer of the queue); returns the rows written.
+/// (locked in device order, like every writer of the queue); returns the rows written. Each
+/// day's fix aggregates take only the fixes after its watermark unless the queue row's
+/// `fixes_from` (read now: a mark made since the claim only moves it earlier) is at or before it.
 pub async fn refresh(tx: &mut PgConnection, claims: &[KpiClaim]) -> Result<i32, sqlx::Error> {
     let ids: Vec<i32> = claims.iter().map(|c| c.device_id).collect();
     let from: Vec<Option<DateTime<Utc>>> = claims.iter().map(|c| c.from).collect();
@@ -74,7 +83,11 @@ pub async fn refresh(tx: &mut PgConnection, claims: &[KpiClaim]) -> Result<i32, 
         r#"select fleet.refresh_kpi_daily($1::int[],
                array(select coalesce(f, '-infinity') from unnest($2::timestamptz[])
                      with ordinality as u(f, n) order by n),
-               $3::timestamptz[]) as "rows!""#,
+               $3::timestamptz[],
+               array(select case when b.device_id is null then '-infinity' else b.fixes_from end
+                     from unnest($1::int[]) with ordinality as u(d, n)
+                     left join fleet.kpi_backlog b on b.device_id = u.d
+                     order by u.n)) as "rows!""#,
         &ids,
         &from as &[Option<DateTime<Utc>>],
         &to

@@ -86,6 +86,11 @@ pub async fn apply(
         for (table, column) in FEEDS {
             delete_older(pool, table, column, cut, &mut report).await?;
         }
+        // the KPI step's fix aggregates summarise positions and go with them: every local day
+        // that may hold a fix before the cut (zones run up to 14 h ahead of UTC). A day whose
+        // aggregate is gone is recounted from the fixes left if it is ever refreshed again.
+        let day: NaiveDate = (cut + TimeDelta::days(1)).date_naive();
+        delete_older(pool, "fleet.kpi_fix_days", "local_date", day, &mut report).await?;
     }
     if let Some(cut) = cutoff(now, policy.trips_days) {
         for (table, column) in TRIP_TABLES {

@@ -66,6 +66,10 @@ pub struct DeviceOutput {
     /// first day).
     pub kpi_from: Option<DateTime<Utc>>,
     pub kpi_to: DateTime<Utc>,
+    /// Earliest GPS time of the fixes new to this pass (`None`: no new fixes): the KPI step
+    /// adds fixes to a day's aggregates incrementally only when they are all after what the day
+    /// has counted.
+    pub fixes_from: Option<DateTime<Utc>>,
     /// Backlog version to clear.
     pub version: Option<i64>,
 }
@@ -135,6 +139,7 @@ pub async fn delete_all(tx: &mut PgConnection, ids: &[i32]) -> Result<(), sqlx::
             events: Vec::new(),
             kpi_from: None,
             kpi_to: DateTime::<Utc>::MIN_UTC,
+            fixes_from: None,
             version: None,
         })
         .collect();
@@ -154,7 +159,8 @@ pub async fn write_rest(
     let ids: Vec<i32> = outputs.iter().map(|o| o.device_id).collect();
     let kpi_from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.kpi_from).collect();
     let kpi_to: Vec<DateTime<Utc>> = outputs.iter().map(|o| o.kpi_to).collect();
-    crate::kpis::queue(tx, &ids, &kpi_from, &kpi_to).await?;
+    let fixes_from: Vec<Option<DateTime<Utc>>> = outputs.iter().map(|o| o.fixes_from).collect();
+    crate::kpis::queue(tx, &ids, &kpi_from, &kpi_to, &fixes_from).await?;
     clear_backlog(tx, outputs).await?;
     Ok(trips)
 }

@@ -247,3 +247,53 @@ async fn retention_does_not_run_while_another_process_holds_its_lease() {
     let ran = retention::run_with_lease(&db.pool, &policy, Utc::now()).await.expect("runs");
     assert_eq!(ran.map(|r| r.dropped_partitions), Some(vec!["positions_y2020m03".to_owned()]));
 }
+
+#[tokio::test]
+async fn retention_deletes_the_fix_aggregates_of_the_days_whose_positions_may_be_gone() {
+    let db = TestDb::migrated().await;
+    let d = device(&db).await;
+    for month in 7..=9 {
+        let day = NaiveDate::from_ymd_opt(2026, month, 1).expect("date");
+        partitions::create_for_month(&db.pool, day).await.expect("partition");
+    }
+    // local days in Nairobi (UTC+3): 07-31, 08-01 (from 07-31 21:00 UTC), 08-02, 09-10
+    for at in [
+        "2026-07-31T10:00:00Z",
+        "2026-07-31T22:00:00Z",
+        "2026-08-02T09:00:00Z",
+        "2026-09-10T09:00:00Z",
+    ] {
+        position(&db, d, at).await;
+    }
+    sqlx::query(
+        "select fleet.refresh_kpi_daily(array[$1::int], array['-infinity']::timestamptz[],
+                                        array['infinity']::timestamptz[])",
+    )
+    .bind(d)
+    .execute(&db.pool)
+    .await
+    .expect("refresh");
+    let aggregate_days = || async {
+        sqlx::query_scalar::<_, NaiveDate>(
+            "select local_date from fleet.kpi_fix_days where device_id = $1 order by 1",
+        )
+        .bind(d)
+        .fetch_all(&db.pool)
+        .await
+        .expect("aggregate days")
+    };
+    let date = |s: &str| s.parse::<NaiveDate>().expect("date");
+    assert_eq!(
+        aggregate_days().await,
+        ["2026-07-31", "2026-08-01", "2026-08-02", "2026-09-10"].map(date)
+    );
+
+    // positions cutoff 2026-08-01 00:00 UTC: the July partition goes, and with it every local
+    // day that may have had a fix before the cutoff (08-01 in Nairobi began 07-31 21:00 UTC)
+    let now = Utc.with_ymd_and_hms(2026, 11, 9, 0, 0, 0).single().expect("now");
+    let policy = RetentionConfig { positions_days: Some(100), ..RetentionConfig::default() };
+    let report = retention::apply(&db.pool, &policy, now).await.expect("retention");
+    assert_eq!(report.dropped_partitions, ["positions_y2026m07"]);
+    assert_eq!(report.deleted_rows, vec![("fleet.kpi_fix_days".to_owned(), 2)]);
+    assert_eq!(aggregate_days().await, ["2026-08-02", "2026-09-10"].map(date));
+}
