@@ -8,7 +8,7 @@
 # PNG chart to SOAK_OUT and prints the bars PASS/FAIL. This script adds the log bar (no WARN or
 # ERROR line in fleetd's log) and exits 1 when any bar fails.
 #
-# Knobs (environment): SOAK_VEHICLES (10000), SOAK_MINUTES (20), SOAK_LOCAL_START (07:30,
+# Knobs (environment): SOAK_VEHICLES (10000), SOAK_MINUTES (20), SOAK_LOCAL_START (08:00,
 # fleet local time the replayed day starts at; "now" for the fleet's present), SOAK_SEED (1),
 # SOAK_SSE_CLIENTS (50), SOAK_API_RPS (3), SOAK_RULES (20), SOAK_OUT (docs/soak).
 # Larger fleets: SOAK_VEHICLES=20000 or 50000 bash bench/soak.sh.
@@ -18,7 +18,7 @@ repo=$(pwd)
 
 vehicles=${SOAK_VEHICLES:-10000}
 minutes=${SOAK_MINUTES:-20}
-local_start=${SOAK_LOCAL_START:-07:30}
+local_start=${SOAK_LOCAL_START:-08:00}
 seed=${SOAK_SEED:-1}
 sse_clients=${SOAK_SSE_CLIENTS:-50}
 api_rps=${SOAK_API_RPS:-3}

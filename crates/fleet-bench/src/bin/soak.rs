@@ -52,8 +52,11 @@ struct Args {
     seed: u64,
     /// Fleet local time (East Africa, HH:MM) the replayed day starts at, so a run at night
     /// still carries a working day's load; `now` pushes the fleet's present unshifted.
-    #[arg(long, default_value = "07:30")]
+    #[arg(long, default_value = "08:00")]
     local_start: String,
+    /// Minutes of fleet time before the span pushed first (fast), so vehicles have a history.
+    #[arg(long, default_value_t = 60.0)]
+    warmup_min: f64,
     #[arg(long, default_value_t = 50)]
     sse_clients: usize,
     /// API GET requests per second.
@@ -161,21 +164,20 @@ async fn main() -> anyhow::Result<()> {
     .unwrap_or(0.0);
 
     // the simulated vendor
-    let now = chrono::Utc::now().timestamp();
-    let (start, shift) = replay_start(&args.local_start, now)?;
+    let (start, _) = replay_start(&args.local_start, chrono::Utc::now().timestamp())?;
     let end = start + (args.minutes * 60.0).round() as i64;
+    let positions_before = warm_up(&args, &base, &fleet, &pool, start).await?;
+
+    // the measured span: the fleet's day from `start` on, its times shifted to the wall clock
+    let shift = chrono::Utc::now().timestamp() - start;
     let tracker = Arc::new(Tracker::default());
-    let mut config = PushConfig::new(format!("{base}/push"), Secret::new(args.token.clone()));
-    config.tick = Duration::from_secs(1);
-    config.in_flight = args.in_flight;
-    config.lookahead_s = 60;
-    config.time_shift_s = shift;
-    config.start_at = Some(start);
-    config.end_at = Some(end);
+    let mut config = push_config(&args, &base, shift, start, end);
     config.observer = Some(tracker.clone());
     let stats = Arc::new(PushStats::default());
     let stop = CancellationToken::new();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    // the live streams stay open: no overall timeout, only one for connecting
+    let streams = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
 
     let mut before = read_counters(&args, &clients)?;
     let db_start_mb = db_mb(&pool).await?;
@@ -190,7 +192,7 @@ async fn main() -> anyhow::Result<()> {
     for i in 0..args.sse_clients {
         let token = args.api_tokens[i % args.api_tokens.len()].clone();
         tokio::spawn(clients::sse_client(
-            http.clone(),
+            streams.clone(),
             stream_url.clone(),
             token,
             clients.clone(),
@@ -330,8 +332,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let labelled = chart::draw(&args.chart, &title, &samples)?;
 
-    let ok = summarise(&args, &pool, &tracker, &stats, &clients, &samples, db_start_mb, delivered)
-        .await?;
+    let run = Run { db_start_mb, positions_before, delivered };
+    let ok = summarise(&args, &pool, &tracker, &stats, &clients, &samples, run).await?;
     eprintln!(
         "soak: series {}, chart {}{}",
         args.csv.display(),
@@ -342,6 +344,75 @@ async fn main() -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+/// How the simulated vendor pushes `[from, to]` of fleet time with `shift`.
+fn push_config(args: &Args, base: &str, shift: i64, from: i64, to: i64) -> PushConfig {
+    let mut config = PushConfig::new(format!("{base}/push"), Secret::new(args.token.clone()));
+    config.tick = Duration::from_secs(1);
+    config.in_flight = args.in_flight;
+    config.lookahead_s = 60;
+    config.time_shift_s = shift;
+    config.start_at = Some(from);
+    config.end_at = Some(to);
+    config
+}
+
+/// Gives every vehicle a history before the measured span, as a live system has: the
+/// `--warmup-min` minutes of fleet time before `start`, pushed 60 times faster than real time
+/// and shifted to end now, then waits until trips and daily KPIs have caught up with it.
+/// (A vehicle's first fix alone makes no stop, so on an empty database a parked vehicle's
+/// first fix would wait 20 minutes for its second.) Returns the rows of `fleet.positions`
+/// afterwards.
+async fn warm_up(
+    args: &Args,
+    base: &str,
+    fleet: &Arc<Fleet>,
+    pool: &PgPool,
+    start: i64,
+) -> anyhow::Result<i64> {
+    let from = start - (args.warmup_min * 60.0).round() as i64;
+    if from < start {
+        let shift = chrono::Utc::now().timestamp() - start;
+        let mut config = push_config(args, base, shift, from, start);
+        config.lookahead_s = 900;
+        let stats = Arc::new(PushStats::default());
+        let stop = CancellationToken::new();
+        let clock = SimClock::starting_at(from, 60.0);
+        let began = Instant::now();
+        eprintln!("soak: warm-up: {} min of fleet time before the span", args.warmup_min);
+        let pusher =
+            tokio::spawn(push::run(fleet.clone(), clock, config, stats.clone(), stop.clone()));
+        while !stats.delivered_through(start) {
+            if began.elapsed() > Duration::from_secs(1800) {
+                bail!("the warm-up was not acknowledged within 30 minutes");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        stop.cancel();
+        pusher.await.ok();
+        loop {
+            let (trips, kpis): (i64, i64) = sqlx::query_as(
+                "select (select count(*) from fleet.analytics_backlog),
+                        (select count(*) from fleet.kpi_backlog)",
+            )
+            .fetch_one(pool)
+            .await?;
+            if trips == 0 && kpis == 0 {
+                break;
+            }
+            if began.elapsed() > Duration::from_secs(2400) {
+                bail!("trips and KPIs did not catch up with the warm-up ({trips} and {kpis} devices behind)");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        eprintln!(
+            "soak: warm-up: {} items acknowledged, trips and KPIs current after {:.0} s",
+            stats.items_acked.load(Ordering::Relaxed),
+            began.elapsed().as_secs_f64()
+        );
+    }
+    Ok(sqlx::query_scalar("select count(*) from fleet.positions").fetch_one(pool).await?)
 }
 
 fn ids(imeis: &[u64], devices: &HashMap<u64, i32>) -> Vec<i32> {
@@ -362,8 +433,17 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
+/// Facts of the run the summary needs besides the samples.
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    db_start_mb: f64,
+    /// Rows of `fleet.positions` before the measured span (the warm-up's).
+    positions_before: i64,
+    /// Every item of the span acknowledged.
+    delivered: bool,
+}
+
 /// Prints the summary and the bars; whether every bar passed.
-#[allow(clippy::too_many_arguments)]
 async fn summarise(
     args: &Args,
     pool: &PgPool,
@@ -371,9 +451,9 @@ async fn summarise(
     stats: &PushStats,
     clients: &ClientStats,
     samples: &[Sample],
-    db_start_mb: f64,
-    delivered: bool,
+    run: Run,
 ) -> anyhow::Result<bool> {
+    let Run { db_start_mb, positions_before, delivered } = run;
     let load: Vec<&Sample> = samples.iter().filter(|s| s.loading).collect();
     let col = |f: fn(&Sample) -> f64| load.iter().map(|s| f(s)).collect::<Vec<f64>>();
     let mean = |v: &[f64]| if v.is_empty() { 0.0 } else { v.iter().sum::<f64>() / v.len() as f64 };
@@ -383,8 +463,10 @@ async fn summarise(
 
     let acks = tracker.all_latencies_ms();
     let (fixes, repeated) = tracker.fixes();
-    let positions: i64 =
-        sqlx::query_scalar("select count(*) from fleet.positions").fetch_one(pool).await?;
+    let positions: i64 = sqlx::query_scalar::<_, i64>("select count(*) from fleet.positions")
+        .fetch_one(pool)
+        .await?
+        - positions_before;
     let rejects: i64 =
         sqlx::query_scalar("select count(*) from fleet.ingest_rejects").fetch_one(pool).await?;
     let (trips, stops): (i64, i64) = sqlx::query_as(
@@ -481,7 +563,7 @@ async fn summarise(
         verdict(rss_ok)
     );
     println!(
-        "  stored once    {fixes} unique acknowledged fixes, {positions} rows in fleet.positions{}: {}",
+        "  stored once    {fixes} unique acknowledged fixes, {positions} new rows in fleet.positions{}: {}",
         if delivered { "" } else { " (late items never acknowledged)" },
         verdict(once_ok)
     );
