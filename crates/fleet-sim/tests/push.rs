@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Form, Router};
 use chrono::{TimeZone, Utc};
 use fleet_config::Secret;
-use fleet_sim::push::{self, PushConfig, PushFormat, PushKind, PushStats};
+use fleet_sim::push::{self, AckedItem, PushConfig, PushFormat, PushKind, PushObserver, PushStats};
 use fleet_sim::{Fleet, SimClock};
 use tokio_util::sync::CancellationToken;
 
@@ -62,6 +62,7 @@ async fn receiver(r: Arc<Received>) -> String {
 async fn push_morning(
     format: PushFormat,
     fail_first: usize,
+    tweak: impl FnOnce(&mut PushConfig),
 ) -> (Arc<Received>, Arc<PushStats>, Arc<Fleet>, i64, i64) {
     let received = Arc::new(Received::default());
     received.fail_first.store(fail_first, Ordering::SeqCst);
@@ -82,6 +83,7 @@ async fn push_morning(
     // the span starts at the clock's start, not whenever the task first runs: on a busy machine
     // the spawned pusher may first look at the clock seconds (of simulated time) later
     config.start_at = Some(start);
+    tweak(&mut config);
     let stats = Arc::new(PushStats::default());
     let stop = CancellationToken::new();
     let task = tokio::spawn(push::run(fleet.clone(), clock, config, stats.clone(), stop.clone()));
@@ -119,7 +121,7 @@ fn assert_everything_due_arrived(
 
 #[tokio::test]
 async fn data_push_delivers_each_kind_in_batches_of_at_most_fifty_with_the_token() {
-    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 0).await;
+    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 0, |_| {}).await;
     let items = received.items.lock().expect("lock");
     for path in ["pushgps", "pushhb", "pushtripreport"] {
         assert!(
@@ -160,7 +162,7 @@ async fn data_push_delivers_each_kind_in_batches_of_at_most_fifty_with_the_token
 
 #[tokio::test]
 async fn refused_batches_are_sent_again_until_acknowledged() {
-    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 5).await;
+    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 5, |_| {}).await;
     assert!(stats.requests_failed.load(Ordering::Relaxed) >= 5);
     let all: Vec<(String, String)> = received.items.lock().expect("lock")["pushgps"]
         .iter()
@@ -193,7 +195,7 @@ async fn refused_batches_are_sent_again_until_acknowledged() {
 
 #[tokio::test]
 async fn the_open_api_push_carries_alarms_with_the_push_field_names() {
-    let (received, _stats, _fleet, _, _) = push_morning(PushFormat::OpenApi, 0).await;
+    let (received, _stats, _fleet, _, _) = push_morning(PushFormat::OpenApi, 0, |_| {}).await;
     let items = received.items.lock().expect("lock");
     assert!(
         items.keys().all(|k| k == "notify"),
@@ -207,4 +209,63 @@ async fn the_open_api_push_carries_alarms_with_the_push_field_names() {
             assert!(a.get(field).is_some(), "{field} missing in {a}");
         }
     }
+}
+
+/// Every batch the observer was told of, with its latency.
+#[derive(Debug, Default)]
+struct Observed(Mutex<Vec<(PushKind, Vec<AckedItem>, Duration)>>);
+
+impl PushObserver for Observed {
+    fn acknowledged(&self, kind: PushKind, items: &[AckedItem], latency: Duration) {
+        self.0.lock().expect("lock").push((kind, items.to_vec(), latency));
+    }
+}
+
+#[tokio::test]
+async fn a_shifted_concurrent_push_sends_the_same_fixes_later_and_tells_the_observer() {
+    const SHIFT: i64 = 5 * 3600;
+    let observed = Arc::new(Observed::default());
+    let sink = observed.clone();
+    let (received, stats, fleet, start, end) = push_morning(PushFormat::DataPush, 0, move |c| {
+        c.in_flight = 4;
+        c.lookahead_s = 600;
+        c.time_shift_s = SHIFT;
+        c.observer = Some(sink);
+    })
+    .await;
+    let items = received.items.lock().expect("lock");
+    let gps: Vec<(String, String)> = items["pushgps"]
+        .iter()
+        .map(|i| {
+            assert_eq!(
+                fleet_sim::server::parse_wire_time(i["gateTime"].as_str().unwrap_or_default()),
+                fleet_sim::server::parse_wire_time(i["gpsTime"].as_str().unwrap_or_default())
+                    .map(|t| t + 1),
+                "every vendor time moves, the gate time with the fix time: {i}"
+            );
+            let t = fleet_sim::server::parse_wire_time(i["gpsTime"].as_str().unwrap_or_default())
+                .expect("a vendor time");
+            // back in the fleet's own time, to compare with its history
+            (
+                i["deviceImei"].as_str().unwrap_or_default().to_owned(),
+                fleet_sim::server::wire_time(t - SHIFT),
+            )
+        })
+        .collect();
+    assert_everything_due_arrived(&fleet, start, end, &gps);
+
+    // the observer heard of exactly what was acknowledged, shifted, with a latency each
+    let observed = observed.0.lock().expect("lock");
+    let mut told: Vec<AckedItem> = observed.iter().flat_map(|(_, i, _)| i.clone()).collect();
+    let mut logged = stats.acked.lock().expect("lock").clone();
+    told.sort();
+    logged.sort();
+    assert_eq!(told, logged);
+    assert!(observed.iter().all(|(kind, items, latency)| {
+        items.iter().all(|i| i.kind == *kind) && !latency.is_zero()
+    }));
+    let gps_told: HashSet<(String, i64)> =
+        told.iter().filter(|a| a.kind == PushKind::Gps).map(|a| (a.imei.clone(), a.time)).collect();
+    assert!(gps_told.iter().all(|(_, t)| *t > start + SHIFT && *t <= end + SHIFT));
+    assert!(gps_told.len() > 100);
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use crate::model::plan::Activity;
 use crate::model::rng::{hash, tag, unit};
 use crate::model::{Fleet, Vehicle};
-use crate::server::wire::format_time;
+use crate::server::wire::{format_time, parse_time};
 
 /// The kind of a pushed item: which Data Push path it goes to (the client's own type, so the
 /// paths are defined once).
@@ -210,4 +210,23 @@ pub fn items_between(fleet: &Fleet, v: &Vehicle, from: i64, to: i64) -> Vec<Push
     out.sort_by_key(|i| (i.time, i.kind));
     out.dedup();
     out
+}
+
+/// `body` with every vendor time in it (`yyyy-MM-dd HH:mm:ss` strings, at any depth) moved by
+/// `shift_s` seconds; unchanged when `shift_s` is 0.
+pub fn shift_times(body: Value, shift_s: i64) -> Value {
+    if shift_s == 0 {
+        return body;
+    }
+    match body {
+        Value::String(s) => match parse_time(&s) {
+            Some(t) if s.len() == 19 => Value::String(format_time(t + shift_s)),
+            _ => Value::String(s),
+        },
+        Value::Array(a) => Value::Array(a.into_iter().map(|v| shift_times(v, shift_s)).collect()),
+        Value::Object(o) => {
+            Value::Object(o.into_iter().map(|(k, v)| (k, shift_times(v, shift_s))).collect())
+        }
+        other => other,
+    }
 }

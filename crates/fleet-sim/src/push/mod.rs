@@ -9,12 +9,13 @@ mod items;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use fleet_config::Secret;
+use futures_util::stream::{self, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-pub use items::{items_between, PushItem, PushKind, HEARTBEAT_EVERY_S};
+pub use items::{items_between, shift_times, PushItem, PushKind, HEARTBEAT_EVERY_S};
 
 use crate::model::rng::{hash, unit};
 use crate::{Fleet, SimClock};
@@ -56,6 +57,26 @@ pub struct PushConfig {
     pub end_at: Option<i64>,
     /// Keep a log of every acknowledged item (for tests that check nothing acknowledged is lost).
     pub record_acks: bool,
+    /// Batches in flight at once (1: one request after the other, as a single vendor
+    /// connection sends them).
+    pub in_flight: usize,
+    /// Simulated seconds of reports taken ahead of the clock, in one go once half of it has
+    /// passed: a large fleet's days are then computed once per span instead of once per tick.
+    /// Nothing is sent before it is due.
+    pub lookahead_s: i64,
+    /// Added to every time the vendor reports: the fleet's day replayed this many seconds
+    /// later, e.g. its morning rush on the wall clock of the night. The clock and `start_at`
+    /// / `end_at` stay in the fleet's (unshifted) time.
+    pub time_shift_s: i64,
+    /// Told of every acknowledged batch with how long its request took.
+    pub observer: Option<Arc<dyn PushObserver>>,
+}
+
+/// Watches the pusher's acknowledged batches (benchmarks time the receiver with it).
+pub trait PushObserver: Send + Sync + std::fmt::Debug {
+    /// `items` of one batch of `kind` were acknowledged (times as sent, shift applied) after
+    /// `latency` (the batch's request; both requests when pushed through both interfaces).
+    fn acknowledged(&self, kind: PushKind, items: &[AckedItem], latency: Duration);
 }
 
 impl PushConfig {
@@ -73,6 +94,10 @@ impl PushConfig {
             start_at: None,
             end_at: None,
             record_acks: false,
+            in_flight: 1,
+            lookahead_s: 0,
+            time_shift_s: 0,
+            observer: None,
         }
     }
 }
@@ -145,7 +170,10 @@ pub async fn run(
             _ = ticker.tick() => {}
         }
         let now = clock.now();
-        let take_until = config.end_at.map_or(now, |end| now.min(end));
+        // with a lookahead, refill only once half of it is used up, then to its full length
+        let horizon =
+            if cursor - now > config.lookahead_s / 2 { cursor } else { now + config.lookahead_s };
+        let take_until = config.end_at.map_or(horizon, |end| horizon.min(end));
         // take the fleet's reports in bounded steps, so catching up after an outage neither
         // builds millions of items at once nor starves the delivery below
         let mut steps = 0;
@@ -183,24 +211,39 @@ pub async fn run(
         for item in due.into_values() {
             by_kind.entry(item.kind).or_default().push(item);
         }
+        let mut batches: Vec<(PushKind, Vec<PushItem>)> = Vec::new();
         for (kind, mut items) in by_kind {
             if config.out_of_order {
                 items.reverse();
             }
-            for batch in items.chunks(config.batch_max.max(1)) {
-                let delivered = tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    ok = deliver(&http, &config, kind, batch, &stats) => ok,
-                };
-                if !delivered {
-                    // not acknowledged: back in the queue, due again at once
-                    for item in batch {
-                        seq += 1;
-                        pending.insert((now, seq), item.clone());
-                    }
+            let mut items = items.into_iter().peekable();
+            while items.peek().is_some() {
+                batches.push((kind, items.by_ref().take(config.batch_max.max(1)).collect()));
+            }
+        }
+        let (http, config_ref, stats_ref) = (&http, &config, &*stats);
+        let mut sends = stream::iter(batches.into_iter().map(|(kind, batch)| async move {
+            let ok = deliver(http, config_ref, kind, &batch, stats_ref).await;
+            (batch, ok)
+        }))
+        .buffer_unordered(config.in_flight.max(1));
+        loop {
+            let (batch, delivered) = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                next = sends.next() => match next {
+                    Some(done) => done,
+                    None => break,
+                },
+            };
+            if !delivered {
+                // not acknowledged: back in the queue, due again at once
+                for item in batch {
+                    seq += 1;
+                    pending.insert((now, seq), item);
                 }
             }
         }
+        drop(sends);
         stats.cursor.store(cursor, Ordering::Relaxed);
         stats.pending.store(pending.len(), Ordering::Relaxed);
     }
@@ -215,30 +258,41 @@ async fn deliver(
     stats: &PushStats,
 ) -> bool {
     let base = config.base_url.trim_end_matches('/');
+    let shift = config.time_shift_s;
+    let started = Instant::now();
     let mut ok = true;
     if matches!(config.format, PushFormat::DataPush | PushFormat::Both) {
-        let list = serde_json::Value::Array(batch.iter().map(|i| i.body.clone()).collect());
+        let list = serde_json::Value::Array(
+            batch.iter().map(|i| items::shift_times(i.body.clone(), shift)).collect(),
+        );
         let form = [("token", config.token.expose().clone()), ("data_list", list.to_string())];
         ok &= send(http, &format!("{base}{}", kind.path()), &form, stats).await;
     }
     if kind == PushKind::Alarm && matches!(config.format, PushFormat::OpenApi | PushFormat::Both) {
         for item in batch {
             let Some(data) = &item.open_api else { continue };
+            let data = items::shift_times(data.clone(), shift);
             let form =
                 [("msgType", "jimi.push.device.alarm".to_owned()), ("data", data.to_string())];
             ok &= send(http, &format!("{base}/notify"), &form, stats).await;
         }
     }
+    let latency = started.elapsed();
     let only_open_api = config.format == PushFormat::OpenApi && kind != PushKind::Alarm;
     if ok && !only_open_api {
         stats.items_acked.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        if config.record_acks {
-            if let Ok(mut log) = stats.acked.lock() {
-                log.extend(batch.iter().map(|i| AckedItem {
-                    kind: i.kind,
-                    imei: i.imei.clone(),
-                    time: i.time,
-                }));
+        if config.record_acks || config.observer.is_some() {
+            let acked: Vec<AckedItem> = batch
+                .iter()
+                .map(|i| AckedItem { kind: i.kind, imei: i.imei.clone(), time: i.time + shift })
+                .collect();
+            if let Some(observer) = &config.observer {
+                observer.acknowledged(kind, &acked, latency);
+            }
+            if config.record_acks {
+                if let Ok(mut log) = stats.acked.lock() {
+                    log.extend(acked);
+                }
             }
         }
     }

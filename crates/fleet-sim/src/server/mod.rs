@@ -28,6 +28,11 @@ pub fn wire_time(t: i64) -> String {
     wire::format_time(t)
 }
 
+/// The vendor's time format (`yyyy-MM-dd HH:mm:ss`, UTC) to unix seconds.
+pub fn parse_wire_time(s: &str) -> Option<i64> {
+    wire::parse_time(s)
+}
+
 /// How the simulated service behaves.
 #[derive(Debug, Clone)]
 pub struct SimConfig {
