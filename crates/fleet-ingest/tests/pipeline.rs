@@ -142,3 +142,57 @@ async fn a_fix_sent_again_while_its_first_batch_runs_keeps_the_first_submissions
     }
     assert_eq!(count(&db, "select count(*) from fleet.positions").await, 200 + 5 * 2_001);
 }
+
+#[tokio::test]
+async fn a_fix_of_a_device_the_writer_did_not_know_yet_sent_again_keeps_the_first_values() {
+    let db = TestDb::migrated().await;
+    let stop = CancellationToken::new();
+    let config = WriterConfig { max_rows: 2_000, overlap_rows: 1, ..WriterConfig::default() };
+    let (w, _task) = Writer::spawn(db.pool.clone(), config, stop.clone());
+    for round in 0..5u32 {
+        // devices new to the database and to the writer: a first batch registers them, a second
+        // (planned while the first runs, so its devices are still unknown to the writer) sends
+        // more of their fixes, and a third (planned once the devices are known) re-sends one of
+        // the second's fixes with other values: it may only store after the second committed
+        let base = 1_000 * (round + 1);
+        let t0 = 10_000 * i64::from(round + 1);
+        let register: Vec<Record> =
+            (0..2_000u32).map(|i| fix(base + i % 200, at(t0 + i64::from(i)), 1.0)).collect();
+        let first: Vec<Record> = (0..2_000u32)
+            .map(|i| fix(base + i % 200, at(t0 + 3_000 + i64::from(i)), 10.0))
+            .collect();
+        let again = vec![
+            fix(base + 1_999 % 200, at(t0 + 4_999), 20.0),
+            fix(base + 7, at(t0 + 9_000), 20.0),
+        ];
+        let (z, a, b) = tokio::join!(
+            w.write("push.gps", register),
+            async {
+                tokio::task::yield_now().await;
+                w.write("push.gps", first).await
+            },
+            async {
+                tokio::task::yield_now().await;
+                tokio::task::yield_now().await;
+                w.write("push.gps", again).await
+            }
+        );
+        let (z, a, b) =
+            (z.expect("registered"), a.expect("first stored"), b.expect("again stored"));
+        assert_eq!(z.new, 2_000, "round {round}");
+        assert_eq!(
+            (a.new, a.duplicate),
+            (2_000, 0),
+            "round {round}: the re-sent fix was new twice"
+        );
+        assert_eq!((b.new, b.duplicate), (1, 1), "round {round}");
+        let speed: f32 =
+            sqlx::query_scalar("select speed_kmh from fleet.positions where gps_time = $1")
+                .bind(at(t0 + 4_999))
+                .fetch_one(&db.pool)
+                .await
+                .expect("speed");
+        assert_eq!(speed, 10.0, "round {round}: the later submission's values were stored");
+    }
+    assert_eq!(count(&db, "select count(*) from fleet.positions").await, 5 * 4_001);
+}

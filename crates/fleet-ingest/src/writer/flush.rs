@@ -78,15 +78,18 @@ pub async fn flush(
     order: Order,
 ) -> Result<(Vec<WriteReport>, HashMap<String, i32>), sqlx::Error> {
     let key = shared.key.get_or_try_init(|| NotifyKey::load(pool)).await?.clone();
-    let mut tx = pool.begin().await?;
-    // the enabled notification rules: one query over a small table per flush; without any, no
-    // event is derived or stored
-    let rules = Rules::load(&mut tx).await?;
+    // a flush that waits for the one before takes no connection until then: a transaction open
+    // and idle while it waits would hold a pooled connection (and its snapshot) for nothing
+    order.wait_if(false).await;
+    // the enabled notification rules: one query over a small table per flush, outside the
+    // transaction for the same reason; without any, no event is derived or stored
+    let rules = Rules::load(&mut *pool.acquire().await?).await?;
     // events derived from the latest positions compare with what the flush before stored
     let reads_latest = rules.wants(EventKind::PowerLost)
         || rules.wants(EventKind::Online)
         || rules.wants(EventKind::Offline);
     order.wait_if(reads_latest).await;
+    let mut tx = pool.begin().await?;
     let mut notify: Vec<Event> = Vec::new();
     let (ids, resolved) = resolve_devices(&mut tx, shared, known, jobs).await?;
     let mut reports: Vec<WriteReport> = jobs

@@ -10,9 +10,16 @@
 //! own transaction, so PostgreSQL works on two flushes and the writer never idles while one
 //! commits. A batch that could see or change what the running one writes (a fix of the same
 //! device and time, a device to register, any record other than fixes and rejects, rules that
-//! derive events from the latest positions) waits for the running one to commit first, so what
-//! is stored and reported as new is exactly what one flush after the other would give. Each
-//! producer is answered only after its own batch committed.
+//! derive events from the latest positions) waits for the running one to commit first, so the
+//! rows stored, the values kept for a fix sent twice (the earlier submission's) and what each
+//! producer is told was new are what one flush after the other would give. Batches that only
+//! share devices (not fixes) do run side by side: if the later one commits first,
+//! `device_latest` still ends at each device's newest fix, but its `state_since` (kept while the
+//! motion state stays the same) may differ from what serial flushes give, as each batch's
+//! newest fix is compared with whichever was stored before it. Waiting on every shared device
+//! instead would undo the pipelining: under load nearly every batch holds fixes of most
+//! devices. Each producer is
+//! answered only after its own batch committed.
 
 mod flush;
 mod pipeline;
