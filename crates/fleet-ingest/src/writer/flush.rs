@@ -15,23 +15,44 @@ use fleet_db::notify::NotifyKey;
 use fleet_db::{alarms, devices, feeds, housekeeping, ingest_log, positions};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+use tokio_util::sync::CancellationToken;
 
 use super::window::ClosedWindow;
 use super::WriteReport;
 use crate::{Record, Reject};
 
-/// What the writer remembers between flushes: device ids of IMEIs already resolved, and the
-/// key its change notifications are signed with (loaded at the first flush).
+/// What every flush of a writer shares: whether unknown IMEIs register, and the key its change
+/// notifications are signed with (loaded at the first flush).
 #[derive(Debug)]
-pub struct FlushState {
+pub struct Shared {
     register_unknown: bool,
-    ids: HashMap<String, i32>,
-    key: Option<NotifyKey>,
+    key: tokio::sync::OnceCell<NotifyKey>,
 }
 
-impl FlushState {
+impl Shared {
     pub fn new(register_unknown: bool) -> Self {
-        Self { register_unknown, ids: HashMap::new(), key: None }
+        Self { register_unknown, key: tokio::sync::OnceCell::new() }
+    }
+}
+
+/// How a flush relates to the one running before it, if any.
+#[derive(Debug, Default, Clone)]
+pub struct Order {
+    /// Cancelled once the flush before committed or failed.
+    pub after: Option<CancellationToken>,
+    /// The batch shares no fix with the one before, registers no device and stores nothing but
+    /// fixes and rejects: it may run beside it unless event rules read the latest positions.
+    pub independent: bool,
+}
+
+impl Order {
+    /// Waits for the flush before when this one must see its effects.
+    async fn wait_if(&self, needed: bool) {
+        if let Some(before) = &self.after {
+            if needed || !self.independent {
+                before.cancelled().await;
+            }
+        }
     }
 }
 
@@ -46,26 +67,31 @@ impl FlushState {
         windows = windows.len()
     )
 )]
+/// `known` are device ids of IMEIs registered before; returns the reports and the ids the flush
+/// resolved beyond those (committed with it).
 pub async fn flush(
     pool: &PgPool,
-    state: &mut FlushState,
+    shared: &Shared,
+    known: &HashMap<String, i32>,
     jobs: &[(&str, &[Record])],
     windows: &[ClosedWindow],
-) -> Result<Vec<WriteReport>, sqlx::Error> {
-    let key = match &state.key {
-        Some(k) => k.clone(),
-        None => {
-            let k = NotifyKey::load(pool).await?;
-            state.key = Some(k.clone());
-            k
-        }
-    };
+    order: Order,
+) -> Result<(Vec<WriteReport>, HashMap<String, i32>), sqlx::Error> {
+    let key = shared.key.get_or_try_init(|| NotifyKey::load(pool)).await?.clone();
+    // a flush that waits for the one before takes no connection until then: a transaction open
+    // and idle while it waits would hold a pooled connection (and its snapshot) for nothing
+    order.wait_if(false).await;
+    // the enabled notification rules: one query over a small table per flush, outside the
+    // transaction for the same reason; without any, no event is derived or stored
+    let rules = Rules::load(&mut *pool.acquire().await?).await?;
+    // events derived from the latest positions compare with what the flush before stored
+    let reads_latest = rules.wants(EventKind::PowerLost)
+        || rules.wants(EventKind::Online)
+        || rules.wants(EventKind::Offline);
+    order.wait_if(reads_latest).await;
     let mut tx = pool.begin().await?;
-    // the enabled notification rules: one query over a small table per flush; without any, no
-    // event is derived or stored
-    let rules = Rules::load(&mut tx).await?;
     let mut notify: Vec<Event> = Vec::new();
-    let ids = resolve_devices(&mut tx, state, jobs).await?;
+    let (ids, resolved) = resolve_devices(&mut tx, shared, known, jobs).await?;
     let mut reports: Vec<WriteReport> = jobs
         .iter()
         .map(|(_, r)| WriteReport { received: r.len(), ..WriteReport::default() })
@@ -137,8 +163,7 @@ pub async fn flush(
     changes.notify(&mut tx, &key).await?;
     tx.commit().await?;
     // only now are newly registered devices real
-    state.ids.extend(ids);
-    Ok(reports)
+    Ok((reports, resolved))
 }
 
 /// External power below this after a fix with at least [`POWER_ON_V`] is a cut supply.
@@ -207,35 +232,44 @@ fn unknown_device(r: &Record) -> Reject {
     )
 }
 
-/// Device ids for every IMEI of the batch, registering unknown ones when allowed.
-async fn resolve_devices(
+/// Device ids for every IMEI of the batch, registering unknown ones when allowed; also those
+/// not among `known`.
+async fn resolve_devices<'a>(
     tx: &mut Transaction<'_, Postgres>,
-    state: &FlushState,
+    shared: &Shared,
+    known: &'a HashMap<String, i32>,
     jobs: &[(&str, &[Record])],
-) -> Result<HashMap<String, i32>, sqlx::Error> {
-    let mut ids: HashMap<String, i32> = HashMap::new();
+) -> Result<(Ids<'a>, HashMap<String, i32>), sqlx::Error> {
     let mut missing: BTreeSet<String> = BTreeSet::new();
     for (_, records) in jobs {
         for imei in records.iter().filter_map(Record::imei) {
-            match state.ids.get(imei.as_str()) {
-                Some(&id) => {
-                    ids.insert(imei.to_string(), id);
-                }
-                None => {
-                    missing.insert(imei.to_string());
-                }
+            if !known.contains_key(imei.as_str()) {
+                missing.insert(imei.to_string());
             }
         }
     }
     if missing.is_empty() {
-        return Ok(ids);
+        return Ok((Ids { known, resolved: HashMap::new() }, HashMap::new()));
     }
     let missing: Vec<String> = missing.into_iter().collect();
-    if state.register_unknown {
+    if shared.register_unknown {
         devices::register_imeis(tx, &missing).await?;
     }
-    ids.extend(devices::ids_by_imei(tx, &missing).await?);
-    Ok(ids)
+    let resolved: HashMap<String, i32> =
+        devices::ids_by_imei(tx, &missing).await?.into_iter().collect();
+    Ok((Ids { known, resolved: resolved.clone() }, resolved))
+}
+
+/// The device ids a flush sees: those known before it and those it resolved.
+struct Ids<'a> {
+    known: &'a HashMap<String, i32>,
+    resolved: HashMap<String, i32>,
+}
+
+impl Ids<'_> {
+    fn get(&self, imei: &str) -> Option<&i32> {
+        self.known.get(imei).or_else(|| self.resolved.get(imei))
+    }
 }
 
 /// Inserts the non-position records; returns how many were new.

@@ -4,8 +4,25 @@
 //! A producer that got `Ok` may acknowledge its sender: the records are durable. The queue in
 //! front of the writer is bounded, so a slow database slows producers down instead of filling
 //! memory.
+//!
+//! The writer is pipelined two deep: while one batch's transaction runs (on its own pooled
+//! connection), the next batch is gathered and, once it holds `overlap_rows` records, starts its
+//! own transaction, so PostgreSQL works on two flushes and the writer never idles while one
+//! commits. A batch that could see or change what the running one writes (a fix of the same
+//! device and time, a device to register, any record other than fixes and rejects, rules that
+//! derive events from the latest positions) waits for the running one to commit first, so the
+//! rows stored, the values kept for a fix sent twice (the earlier submission's) and what each
+//! producer is told was new are what one flush after the other would give. Batches that only
+//! share devices (not fixes) do run side by side: if the later one commits first,
+//! `device_latest` still ends at each device's newest fix, but its `state_since` (kept while the
+//! motion state stays the same) may differ from what serial flushes give, as each batch's
+//! newest fix is compared with whichever was stored before it. Waiting on every shared device
+//! instead would undo the pipelining: under load nearly every batch holds fixes of most
+//! devices. Each producer is
+//! answered only after its own batch committed.
 
 mod flush;
+mod pipeline;
 mod window;
 
 use std::time::Duration;
@@ -28,6 +45,10 @@ pub struct WriterConfig {
     /// while a flush runs goes into the next one at once (group commit), so batches grow with
     /// load without making a lone producer wait.
     pub max_age: Duration,
+    /// While a flush runs, the next batch starts its own transaction once it holds this many
+    /// records (and is `max_age` old); smaller batches wait for the running flush to end, so
+    /// under light load batches do not shrink to a submission each.
+    pub overlap_rows: usize,
     /// Submissions that may wait in the queue before producers are held back.
     pub queue: usize,
     /// Records of IMEIs not in `fleet.devices` register the device (otherwise they are rejected).
@@ -41,6 +62,7 @@ impl Default for WriterConfig {
         Self {
             max_rows: 5_000,
             max_age: Duration::from_millis(2),
+            overlap_rows: 2_000,
             queue: 256,
             register_unknown_devices: true,
             log_window: Duration::from_secs(60),
@@ -100,7 +122,7 @@ impl Writer {
         shutdown: CancellationToken,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(run(pool, config, rx, shutdown));
+        let task = tokio::spawn(pipeline::run(pool, config, rx, shutdown));
         (Writer { tx }, task)
     }
 
@@ -130,91 +152,6 @@ impl Writer {
     /// Submissions waiting in the queue (for metrics).
     pub fn queue_depth(&self) -> usize {
         self.tx.max_capacity() - self.tx.capacity()
-    }
-}
-
-async fn run(
-    pool: PgPool,
-    config: WriterConfig,
-    mut rx: mpsc::Receiver<Msg>,
-    shutdown: CancellationToken,
-) {
-    let mut state = flush::FlushState::new(config.register_unknown_devices);
-    let mut window = window::LogWindow::new(config.log_window);
-    loop {
-        metrics::gauge!("fleetd_writer_queue_depth").set(rx.len() as f64);
-        let next = tokio::select! {
-            biased;
-            next = rx.recv() => next,
-            _ = shutdown.cancelled() => {
-                // stop taking new work; store what is already queued
-                rx.close();
-                rx.recv().await
-            }
-        };
-        let first = match next {
-            None => break,
-            Some(Msg::Refused { channel }) => {
-                let refused = WriteReport { received: 1, rejected: 1, ..WriteReport::default() };
-                record_metrics(&channel, &refused);
-                window.count(&channel, &refused);
-                continue;
-            }
-            Some(Msg::Write(s)) => s,
-        };
-        let mut batch = vec![first];
-        let mut rows = batch[0].records.len();
-        let deadline = tokio::time::Instant::now() + config.max_age;
-        while rows < config.max_rows {
-            match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Ok(Some(Msg::Write(s))) => {
-                    rows += s.records.len();
-                    batch.push(s);
-                }
-                Ok(Some(Msg::Refused { channel })) => {
-                    let refused =
-                        WriteReport { received: 1, rejected: 1, ..WriteReport::default() };
-                    record_metrics(&channel, &refused);
-                    window.count(&channel, &refused);
-                }
-                Ok(None) | Err(_) => break,
-            }
-        }
-        let jobs: Vec<(&str, &[Record])> =
-            batch.iter().map(|s| (s.channel.as_str(), s.records.as_slice())).collect();
-        let closed = window.take_closed();
-        let started = std::time::Instant::now();
-        let outcome = flush::flush(&pool, &mut state, &jobs, &closed).await;
-        let result = if outcome.is_ok() { "ok" } else { "error" };
-        metrics::histogram!("fleetd_writer_flush_seconds", "result" => result)
-            .record(started.elapsed().as_secs_f64());
-        metrics::histogram!("fleetd_writer_flush_rows").record(rows as f64);
-        match outcome {
-            Ok(reports) => {
-                for (s, report) in batch.iter().zip(&reports) {
-                    record_metrics(&s.channel, report);
-                    window.count(&s.channel, report);
-                }
-                for (s, report) in batch.into_iter().zip(reports) {
-                    let _ = s.reply.send(Ok(report));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, submissions = batch.len(), batch.rows = rows, "writer flush failed; nothing of it was stored");
-                window.restore(closed);
-                let failure = WriteError::Unavailable(e.to_string());
-                for s in batch {
-                    let _ = s.reply.send(Err(failure.clone()));
-                }
-            }
-        }
-    }
-    // the last windows' counts
-    let closed = window.take_all();
-    if !closed.is_empty() {
-        if let Err(e) = flush::flush(&pool, &mut state, &[], &closed).await {
-            tracing::warn!(error = %e, "could not store the last ingestion_log windows");
-        }
     }
 }
 
