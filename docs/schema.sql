@@ -532,8 +532,8 @@ CREATE FUNCTION fleet.kpi_refresh_ranges(p_device_ids integer[], p_from timestam
                     (select min(k.local_date) from fleet.kpi_daily k where k.device_id = q.device_id))
                 when isfinite(q.t_from) then (q.t_from at time zone s.timezone)::date
             end as from_date,
-            case
-                when q.t_to is null or q.t_to = 'infinity' then greatest(
+            least(case when isfinite(q.t_to) then (q.t_to at time zone s.timezone)::date end,
+                greatest(
                     (greatest(
                         (select max(p.gps_time) from fleet.positions p where p.device_id = q.device_id),
                         (select t.end_time from fleet.trips t where t.device_id = q.device_id
@@ -544,8 +544,7 @@ CREATE FUNCTION fleet.kpi_refresh_ranges(p_device_ids integer[], p_from timestam
                         (select max(v.start_time) from fleet.vendor_trips v where v.device_id = q.device_id)
                     ) at time zone s.timezone)::date,
                     (select max(k.local_date) from fleet.kpi_daily k where k.device_id = q.device_id))
-                when isfinite(q.t_to) then (q.t_to at time zone s.timezone)::date
-            end as to_date
+            ) as to_date
     ) r
     where r.from_date <= r.to_date
 $$;
@@ -554,7 +553,7 @@ $$;
 -- Name: FUNCTION kpi_refresh_ranges(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]); Type: COMMENT; Schema: fleet; Owner: -
 --
 
-COMMENT ON FUNCTION fleet.kpi_refresh_ranges(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'The local days fleet.refresh_kpi_daily covers for each (device, from, to): from the local date of p_from to that of p_to in the device''s time zone; -infinity (or null) from means the device''s first data or KPI row, infinity (or null) to its last.';
+COMMENT ON FUNCTION fleet.kpi_refresh_ranges(p_device_ids integer[], p_from timestamp with time zone[], p_to timestamp with time zone[]) IS 'The local days fleet.refresh_kpi_daily covers for each (device, from, to): from the local date of p_from to that of p_to in the device''s time zone, but not past the device''s last data or KPI row (later days can have no row); -infinity (or null) from means the device''s first data or KPI row, infinity (or null) to its last.';
 
 --
 -- Name: mark_analytics_rebuild(integer[], boolean); Type: FUNCTION; Schema: fleet; Owner: -

@@ -40,6 +40,49 @@ alter table fleet.kpi_backlog add column fixes_from timestamptz;
 
 comment on column fleet.kpi_backlog.fixes_from is 'Earliest GPS time of the fixes the trip builder processed since the last KPI refresh; null when none; -infinity to recount every queued day from fleet.positions. A queued day whose watermark (fleet.kpi_fix_days.last_fix_time) is before it only adds the fixes after the watermark.';
 
+-- The local days a refresh covers: as in migration 0015, except that a finite p_to is cut at the
+-- device's last data or KPI row. The KPI step's ranges end at the time of the pass, and the days
+-- between a device's last data and then can have no row; walking them cost more than the days
+-- with data (a device silent for months and then back queued every day in between).
+create or replace function fleet.kpi_refresh_ranges(p_device_ids integer[], p_from timestamptz[], p_to timestamptz[])
+returns table (device_id integer, timezone text, from_date date, to_date date)
+language sql stable as $$
+    select q.device_id, s.timezone, r.from_date, r.to_date
+    from unnest(p_device_ids, p_from, p_to) as q (device_id, t_from, t_to)
+    join reporting.v_device_analytics_settings s on s.device_id = q.device_id
+    cross join lateral (
+        select
+            case
+                when q.t_from is null or q.t_from = '-infinity' then least(
+                    (least(
+                        (select min(p.gps_time) from fleet.positions p where p.device_id = q.device_id),
+                        (select min(t.start_time) from fleet.trips t where t.device_id = q.device_id),
+                        (select min(t.start_time) from fleet.stops t where t.device_id = q.device_id),
+                        (select min(a.alarm_time) from fleet.alarms a where a.device_id = q.device_id),
+                        (select min(v.start_time) from fleet.vendor_trips v where v.device_id = q.device_id)
+                    ) at time zone s.timezone)::date,
+                    (select min(k.local_date) from fleet.kpi_daily k where k.device_id = q.device_id))
+                when isfinite(q.t_from) then (q.t_from at time zone s.timezone)::date
+            end as from_date,
+            least(case when isfinite(q.t_to) then (q.t_to at time zone s.timezone)::date end,
+                greatest(
+                    (greatest(
+                        (select max(p.gps_time) from fleet.positions p where p.device_id = q.device_id),
+                        (select t.end_time from fleet.trips t where t.device_id = q.device_id
+                          order by t.start_time desc limit 1),
+                        (select t.end_time from fleet.stops t where t.device_id = q.device_id
+                          order by t.start_time desc limit 1),
+                        (select max(a.alarm_time) from fleet.alarms a where a.device_id = q.device_id),
+                        (select max(v.start_time) from fleet.vendor_trips v where v.device_id = q.device_id)
+                    ) at time zone s.timezone)::date,
+                    (select max(k.local_date) from fleet.kpi_daily k where k.device_id = q.device_id))
+            ) as to_date
+    ) r
+    where r.from_date <= r.to_date
+$$;
+
+comment on function fleet.kpi_refresh_ranges(integer[], timestamptz[], timestamptz[]) is 'The local days fleet.refresh_kpi_daily covers for each (device, from, to): from the local date of p_from to that of p_to in the device''s time zone, but not past the device''s last data or KPI row (later days can have no row); -infinity (or null) from means the device''s first data or KPI row, infinity (or null) to its last.';
+
 -- Brings fleet.kpi_fix_days up to date for the days fleet.kpi_refresh_ranges covers. Per
 -- device, p_fixes_from is the earliest GPS time of the fixes new since the last refresh (null:
 -- none; -infinity: recount). A day is recounted from its first fix when it has no row, its row
