@@ -375,6 +375,18 @@ fn last_utc(h: u32, m: u32) -> DateTime<Utc> {
     }
 }
 
+/// The latest of two times of day (an hour apart, alike for the test) that is less than 23
+/// hours old: an alarm a day old is not told at all, so a time of day that has only just
+/// passed (yesterday's is nearly 24 hours ago) would drop out of the test.
+fn recent_utc(first: (u32, u32), other: (u32, u32)) -> DateTime<Utc> {
+    let t = last_utc(first.0, first.1);
+    if Utc::now() - t < TimeDelta::hours(23) {
+        t
+    } else {
+        last_utc(other.0, other.1)
+    }
+}
+
 #[tokio::test]
 async fn a_night_schedule_is_read_in_the_fleets_timezone_across_local_midnight() {
     let f = Fleet::new().await;
@@ -393,9 +405,10 @@ async fn a_night_schedule_is_read_in_the_fleets_timezone_across_local_midnight()
     )
     .await;
     // 20:30 UTC = 23:30 EAT and 02:00 UTC = 05:00 EAT are in it; 18:00 UTC = 21:00 EAT and
-    // 03:30 UTC = 06:30 EAT are not (read in UTC, the answers would be the other way round)
-    let (in_late, in_early) = (last_utc(20, 30), last_utc(2, 0));
-    let (out_evening, out_morning) = (last_utc(18, 0), last_utc(3, 30));
+    // 03:30 UTC = 06:30 EAT are not (read in UTC, 20:30 would be out and 03:30 in); each has an
+    // alternative an hour earlier with the same answers for when it has only just passed
+    let (in_late, in_early) = (recent_utc((20, 30), (19, 30)), recent_utc((2, 0), (1, 0)));
+    let (out_evening, out_morning) = (recent_utc((18, 0), (17, 0)), recent_utc((3, 30), (4, 30)));
     f.write(vec![sos(1, in_late), sos(1, in_early), sos(1, out_evening), sos(1, out_morning)])
         .await;
     assert_eq!(f.count("select count(*) from fleet.notify_events").await, 4);
