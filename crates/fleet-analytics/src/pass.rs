@@ -67,8 +67,10 @@ pub struct ChunkStats {
     pub cold: usize,
     pub fixes_read: usize,
     pub trips_written: usize,
-    /// Windows of GPS time a full rebuild read its fixes in (0 for a chunk).
+    /// Windows (batches of fixes) a full rebuild's scan was handed on in (0 for a chunk).
     pub windows: usize,
+    /// Devices a full rebuild found out of order in the heap and left to be rebuilt by chunks.
+    pub reordered: usize,
 }
 
 enum Plan {

@@ -24,8 +24,8 @@ pub struct TripWorkerConfig {
     pub lease_check: Duration,
     /// Builders kept in memory at most; beyond it the cache is dropped (devices restart cold).
     pub max_cached_devices: usize,
-    /// Fixes per window of GPS time a full rebuild reads at a time (about 40 bytes each; at
-    /// most three windows are in memory).
+    /// Fixes per window a full rebuild hands from its scan to the builder at a time (about 40
+    /// bytes each; at most three windows are in memory).
     pub rebuild_window_fixes: usize,
 }
 
@@ -51,8 +51,12 @@ pub struct PassReport {
     pub cold: usize,
     pub fixes_read: usize,
     pub trips_written: usize,
-    /// Windows of GPS time the full rebuild of the devices marked for one read their fixes in.
+    /// Windows (batches of fixes) the full rebuild of the devices marked for one read its scan
+    /// in.
     pub rebuild_windows: usize,
+    /// Devices whose fixes the full rebuild's scan met out of time order (stored late, after
+    /// newer ones), rebuilt afterwards by chunks from their fixes in time order.
+    pub rebuild_reordered: usize,
 }
 
 impl PassReport {
@@ -63,6 +67,7 @@ impl PassReport {
         self.fixes_read += c.fixes_read;
         self.trips_written += c.trips_written;
         self.rebuild_windows += c.windows;
+        self.rebuild_reordered += c.reordered;
     }
 }
 
@@ -118,7 +123,7 @@ impl TripWorker {
             progress(&report);
         }
         if !full.is_empty() {
-            let stats = run_rebuild(
+            let (stats, out_of_order) = run_rebuild(
                 &self.pool,
                 &mut self.cache,
                 full,
@@ -130,6 +135,13 @@ impl TripWorker {
             .await?;
             report.add(stats);
             progress(&report);
+            // still marked from their first fix: read in time order, as a pass reads them
+            let chunk = usize::try_from(self.config.chunk_devices).unwrap_or(1).max(1);
+            for claims in out_of_order.chunks(chunk) {
+                let stats = self.chunk(claims, &settings, &fences, Utc::now()).await?;
+                report.add(stats);
+                progress(&report);
+            }
         }
         let mut conn = self.pool.acquire().await?;
         let silent =

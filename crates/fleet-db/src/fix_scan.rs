@@ -1,66 +1,46 @@
-//! The fixes a full rebuild reads: every marked device's fixes, a window of GPS time at a time.
+//! The fixes a full rebuild reads: every marked device's fixes, in one sequential scan of
+//! `fleet.positions`.
 //!
-//! A rebuild of many devices reads most of `fleet.positions`. Reading it per chunk of devices
-//! costs one scan of the table per chunk (a device's rows are spread over the whole heap in
-//! arrival order); reading it in windows of GPS time costs one scan in all, since the heap is
-//! in arrival order and the BRIN index on `gps_time` finds each window's pages. Each window is
-//! one binary `COPY`, decoded here by hand: row decoding through the driver cost more than the
-//! scan itself.
+//! A rebuild of many devices reads most of the table. Reading it per chunk of devices costs one
+//! scan of the table per chunk (a device's rows are spread over the whole heap in arrival
+//! order); reading it in windows of GPS time costs a third more than one scan (each window's
+//! index lookup takes whole page ranges, whose rows outside the window are read and dropped).
+//! One scan in heap order reads every row once: the heap is in arrival order, which for nearly
+//! every device is time order (the rebuild re-reads the few others in time order). The scan is one binary `COPY`, decoded here by
+//! hand: row decoding through the driver cost more than the scan itself.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
 use fleet_core::{LatLon, TripPoint};
 use futures_util::StreamExt;
 use sqlx::PgConnection;
 
-/// The earliest and the latest usable (non-LBS) fix of any of `ids`, found with two index
-/// probes per device; `None` when they have none.
-pub async fn time_span(
-    conn: &mut PgConnection,
-    ids: &[i32],
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, sqlx::Error> {
-    let row = sqlx::query!(
-        r#"select min(f.gps_time) as first, max(l.gps_time) as last
-           from unnest($1::int[]) as v(device_id)
-           cross join lateral (
-               select gps_time from fleet.positions p
-               where p.device_id = v.device_id and p.fix_kind <> 'lbs'
-               order by p.gps_time limit 1
-           ) f
-           cross join lateral (
-               select gps_time from fleet.positions p
-               where p.device_id = v.device_id and p.fix_kind <> 'lbs'
-               order by p.gps_time desc limit 1
-           ) l"#,
-        ids
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(row.first.zip(row.last))
+/// How a scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanEnd {
+    /// Every row was read; the connection is ready for the next statement.
+    Complete,
+    /// The sink asked to stop: the `COPY` was left unfinished, so the connection must be closed
+    /// rather than reused.
+    Stopped,
 }
 
-/// The planner's estimate of the rows in `fleet.positions` (0 before the first analyze): how
-/// wide the first window may be.
-pub async fn estimated_rows(conn: &mut PgConnection) -> Result<f64, sqlx::Error> {
-    sqlx::query_scalar!(
-        r#"select coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 as "rows!"
-           from pg_inherits i join pg_class c on c.oid = i.inhrelid
-           where i.inhparent = 'fleet.positions'::regclass"#
-    )
-    .fetch_one(&mut *conn)
-    .await
-}
-
-/// Appends to `out` the usable fixes of `ids` with GPS time in [from, to), in heap order (not
-/// grouped, not sorted), as (device, fix).
-pub async fn window_fixes(
+/// Hands the usable (non-LBS) fixes of `ids` to `sink` in heap order, in batches of at least
+/// `batch` fixes (as they come: not grouped by device, not sorted), as (device, fix); stops when
+/// `sink` returns false.
+pub async fn heap_fixes<F, Fut>(
     conn: &mut PgConnection,
     ids: &[i32],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    out: &mut Vec<(i32, TripPoint)>,
-) -> Result<(), sqlx::Error> {
-    // COPY takes no bind parameters: the statement carries the values as literals, all of them
-    // integers and timestamps formatted here, never text from outside
+    batch: usize,
+    mut sink: F,
+) -> Result<ScanEnd, sqlx::Error>
+where
+    F: FnMut(Vec<(i32, TripPoint)>) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    // COPY takes no bind parameters: the statement carries the ids as literals, integers
+    // formatted here, never text from outside
     let mut list = String::with_capacity(ids.len() * 6);
     for (i, id) in ids.iter().enumerate() {
         if i > 0 {
@@ -70,22 +50,33 @@ pub async fn window_fixes(
     }
     let statement = format!(
         "copy (select device_id, gps_time, lat, lon, speed_kmh, ignition from fleet.positions
-               where gps_time >= '{}' and gps_time < '{}' and fix_kind <> 'lbs'
-                 and device_id = any('{{{list}}}'::int[]))
-         to stdout (format binary)",
-        literal(from),
-        literal(to)
+               where fix_kind <> 'lbs' and device_id = any('{{{list}}}'::int[]))
+         to stdout (format binary)"
     );
-    let mut stream = conn.copy_out_raw(&statement).await?;
-    let mut decoder = CopyDecoder::default();
-    while let Some(chunk) = stream.next().await {
-        decoder.feed(&chunk?, out).map_err(sqlx::Error::Protocol)?;
+    // one process scanning: parallel workers would only add the cost of passing every row to
+    // the leader, on a machine the rebuild's other stages keep busy
+    sqlx::query("set max_parallel_workers_per_gather = 0").execute(&mut *conn).await?;
+    let batch = batch.max(1);
+    let mut out = Vec::with_capacity(batch.min(1 << 20));
+    {
+        let mut stream = conn.copy_out_raw(&statement).await?;
+        let mut decoder = CopyDecoder::default();
+        while let Some(chunk) = stream.next().await {
+            decoder.feed(&chunk?, &mut out).map_err(sqlx::Error::Protocol)?;
+            if out.len() >= batch {
+                let full = std::mem::replace(&mut out, Vec::with_capacity(batch.min(1 << 20)));
+                if !sink(full).await {
+                    return Ok(ScanEnd::Stopped);
+                }
+            }
+        }
+        decoder.finish().map_err(sqlx::Error::Protocol)?;
     }
-    decoder.finish().map_err(sqlx::Error::Protocol)
-}
-
-fn literal(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+    sqlx::query("reset max_parallel_workers_per_gather").execute(&mut *conn).await?;
+    if !out.is_empty() && !sink(out).await {
+        return Ok(ScanEnd::Stopped);
+    }
+    Ok(ScanEnd::Complete)
 }
 
 /// PostgreSQL's binary COPY header: signature, flags, header extension length.
@@ -248,14 +239,6 @@ fn fixed<const N: usize>(field: Option<&[u8]>, name: &str) -> Result<[u8; N], St
     bytes.try_into().map_err(|_| format!("{name} has {} bytes, not {N}", bytes.len()))
 }
 
-/// The next window's width: the last one scaled towards `target` rows (at most halved or
-/// doubled at a time, so one dense or empty stretch does not swing it far), at least a second.
-pub fn next_width(width: TimeDelta, rows: usize, target: usize) -> TimeDelta {
-    let scale = (target as f64 / rows.max(1) as f64).clamp(0.5, 2.0);
-    let micros = (width.num_microseconds().unwrap_or(i64::MAX) as f64 * scale) as i64;
-    TimeDelta::microseconds(micros.max(1_000_000))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,14 +333,5 @@ mod tests {
         assert!(CopyDecoder::default()
             .feed(b"PGCOPY\nxx\r\n\0\0\0\0\0\0\0\0\0", &mut Vec::new())
             .is_err());
-    }
-
-    #[test]
-    fn the_window_follows_the_rows_it_found_within_bounds() {
-        let hour = TimeDelta::hours(1);
-        assert_eq!(next_width(hour, 100, 100), hour);
-        assert_eq!(next_width(hour, 1000, 100), TimeDelta::minutes(30));
-        assert_eq!(next_width(hour, 0, 100), TimeDelta::hours(2));
-        assert_eq!(next_width(TimeDelta::seconds(1), 10_000, 1), TimeDelta::seconds(1));
     }
 }
