@@ -134,7 +134,7 @@ async fn devices_whose_fixes_were_stored_out_of_order_are_rebuilt_from_them_in_t
     let third = late.len() / 3;
     let (morning, rest) = late.split_at(third);
     let (midday, afternoon) = rest.split_at(third);
-    for n in [1, 3] {
+    for n in [1, 3, 4] {
         deliver(&w, n, &fixes_of(n)).await;
     }
     for part in [midday, afternoon, morning] {
@@ -145,10 +145,14 @@ async fn devices_whose_fixes_were_stored_out_of_order_are_rebuilt_from_them_in_t
 
     let config = TripWorkerConfig { rebuild_window_fixes: 20, ..TripWorkerConfig::default() };
     let mut rebuilder = TripWorker::new(db.pool.clone(), config);
-    assert_eq!(mark_rebuild(&db.pool, None, None).await.expect("mark"), 3);
+    // devices 1 to 3 only: the scan reads theirs, not device 4's
+    let some: Vec<String> = (1..=3).map(|n| support::imei(n).to_string()).collect();
+    assert_eq!(mark_rebuild(&db.pool, Some(&some[..]), None).await.expect("mark"), 3);
     let report = rebuilder.pass(|_| {}).await.expect("rebuild");
     assert_eq!(report.rebuild_reordered, 1, "{report:?}");
     assert_eq!((report.devices, report.cold), (3, 3), "{report:?}");
+    let theirs: usize = [1, 3].iter().map(|&n| fixes_of(n).len()).sum::<usize>() + late.len();
+    assert_eq!(report.fixes_read, theirs + late.len(), "device 2's fixes read twice: {report:?}");
     assert_eq!(stored(&db, 2).await, expected(&late, &AnalyticsSettings::default()));
     assert_eq!(derived(&db).await, as_they_came, "the rebuild stores the same rows");
     let backlog: i64 = sqlx::query_scalar("select count(*) from fleet.analytics_backlog")

@@ -150,6 +150,10 @@ impl Geofences {
         points: &[TripPoint],
     ) -> Vec<GeofenceEvent> {
         let mut events = Vec::new();
+        if self.fences.is_empty() {
+            // no geofence to cross (the full rebuild walks millions of fixes through here)
+            return events;
+        }
         let mut current = before;
         for p in points {
             let now = self.ids_at(&p.location);
