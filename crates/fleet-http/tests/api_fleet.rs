@@ -489,6 +489,34 @@ async fn live_if(app: &App, who: &As, tag: Option<&str>) -> (u16, String, String
 }
 
 #[tokio::test]
+async fn the_live_fleet_goes_gzipped_to_clients_that_accept_it() {
+    use std::io::Read;
+    let (app, _, viewer) = seeded_live().await;
+    let plain = live(&app, "", &viewer).await;
+    let get = |accept: &'static str| {
+        app.call(Method::GET, "/fleet/live", &viewer).header("accept-encoding", accept).send()
+    };
+    let resp = get("gzip, deflate, br").await.expect("live");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+    assert_eq!(resp.headers()["content-type"], "application/geo+json");
+    assert_eq!(resp.headers()["vary"], "accept-encoding");
+    assert!(resp.headers().contains_key("etag"));
+    let z = resp.bytes().await.expect("body");
+    let mut inflated = Vec::new();
+    flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut inflated).expect("gzip");
+    let fc: Value = serde_json::from_slice(&inflated).expect("GeoJSON");
+    assert_eq!(statuses(&fc), statuses(&plain));
+    assert_eq!(fc["summary"], plain["summary"]);
+
+    // gzip refused: the body as it is
+    let resp = get("gzip;q=0, identity").await.expect("live");
+    assert!(!resp.headers().contains_key("content-encoding"));
+    let fc: Value = resp.json().await.expect("plain JSON");
+    assert_eq!(statuses(&fc), statuses(&plain));
+}
+
+#[tokio::test]
 async fn the_live_fleet_answers_if_none_match_with_304_until_what_it_shows_changes() {
     let (app, ids, viewer) = seeded_live().await;
     let (status, tag, body) = live_if(&app, &viewer, None).await;

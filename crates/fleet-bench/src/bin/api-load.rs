@@ -29,6 +29,10 @@ struct Args {
     /// browser revalidating its copy does; `304 Not Modified` counts as a success.
     #[arg(long)]
     conditional: bool,
+    /// Each request sends `Accept-Encoding: gzip`, as browsers do; the answers' compressed size
+    /// is what is counted (one answer per path is inflated and checked to be JSON).
+    #[arg(long)]
+    gzip: bool,
 }
 
 struct Outcome {
@@ -53,17 +57,33 @@ async fn main() -> anyhow::Result<()> {
     for path in &args.paths {
         let url = format!("{}{path}", args.base.trim_end_matches('/'));
         // one warm-up request, which must succeed
-        let r = client.get(&url).bearer_auth(&args.token).send().await?;
+        let mut warm = client.get(&url).bearer_auth(&args.token);
+        if args.gzip {
+            warm = warm.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+        }
+        let r = warm.send().await?;
         if !r.status().is_success() {
             bail!("GET {path}: {}", r.status());
         }
-        r.bytes().await?;
+        let gzipped = r
+            .headers()
+            .get(reqwest::header::CONTENT_ENCODING)
+            .is_some_and(|e| e.as_bytes().eq_ignore_ascii_case(b"gzip"));
+        let body = r.bytes().await?;
+        if gzipped {
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&body[..]), &mut inflated)
+                .with_context(|| format!("GET {path}: the gzip answer does not inflate"))?;
+            serde_json::from_slice::<serde_json::Value>(&inflated)
+                .with_context(|| format!("GET {path}: the inflated answer is not JSON"))?;
+        }
         let deadline = Instant::now() + Duration::from_secs(args.seconds);
         let started = Instant::now();
         let mut tasks = Vec::new();
         for _ in 0..args.connections {
             let (client, url, token) = (client.clone(), url.clone(), args.token.clone());
             let conditional = args.conditional;
+            let gzip = args.gzip;
             tasks.push(tokio::spawn(async move {
                 let mut o =
                     Outcome { latencies_us: Vec::new(), errors: 0, bytes: 0, not_modified: 0 };
@@ -71,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
                 while Instant::now() < deadline {
                     let t = Instant::now();
                     let mut req = client.get(&url).bearer_auth(&token);
+                    if gzip {
+                        req = req.header(reqwest::header::ACCEPT_ENCODING, "gzip");
+                    }
                     if let Some(tag) = etag.as_ref().filter(|_| conditional) {
                         req = req.header(reqwest::header::IF_NONE_MATCH, tag.clone());
                     }
@@ -124,7 +147,12 @@ async fn main() -> anyhow::Result<()> {
             "GET {path}{}: {} ok ({not_modified} not modified), {errors} errors in {elapsed:.1} s \
              with {} connections: {rps:.0} req/s, p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, \
              max {:.1} ms, {:.0} KiB per full response",
-            if args.conditional { " (conditional)" } else { "" },
+            match (args.conditional, args.gzip) {
+                (true, true) => " (conditional, gzip)",
+                (true, false) => " (conditional)",
+                (false, true) => " (gzip)",
+                (false, false) => "",
+            },
             all.len(),
             args.connections,
             pct(0.5),
@@ -136,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "{}",
             serde_json::json!({
-                "path": path, "conditional": args.conditional, "ok": all.len(),
+                "path": path, "conditional": args.conditional, "gzip": args.gzip, "ok": all.len(),
                 "not_modified": not_modified, "errors": errors, "seconds": elapsed,
                 "connections": args.connections, "rps": rps, "p50_ms": pct(0.5),
                 "p90_ms": pct(0.9), "p99_ms": pct(0.99), "max_ms": pct(1.0),

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::Query;
-use super::live_snapshots::{not_modified, Loaded, Snapshot, SnapshotKey};
+use super::live_snapshots::{accepts_gzip, not_modified, Loaded, Snapshot, SnapshotKey};
 use crate::auth::Viewer;
 use crate::error::FieldError;
 use crate::{ApiError, AppState, Problem};
@@ -207,12 +207,22 @@ pub(crate) async fn live(
     let cache = [
         (header::ETAG, rendered.etag.clone()),
         (header::CACHE_CONTROL, HeaderValue::from_static("private, no-cache")),
+        (header::VARY, HeaderValue::from_static("accept-encoding")),
     ];
     if not_modified(&headers, &rendered.etag) {
         return Ok((StatusCode::NOT_MODIFIED, cache).into_response());
     }
     let body = rendered.body(|| render(&snap, statuses.as_deref()));
-    Ok((cache, [(header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON))], body).into_response())
+    let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(GEO_JSON));
+    if accepts_gzip(&headers) {
+        // compressed once per snapshot, not per request (the compression layer leaves an
+        // answer that names its encoding alone)
+        if let Some(gzipped) = rendered.gzipped(body.clone()).await {
+            let encoding = (header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            return Ok((cache, [content_type, encoding], gzipped).into_response());
+        }
+    }
+    Ok((cache, [content_type], body).into_response())
 }
 
 /// The clock, the vehicles with a fix and the count of those without, from one snapshot.

@@ -70,10 +70,12 @@ pub(crate) struct Snapshot {
     renders: Mutex<HashMap<u8, Arc<Rendered>>>,
 }
 
-/// The answer for one status filter: its entity tag now, its body when first needed.
+/// The answer for one status filter: its entity tag now, its body (and that body gzipped)
+/// when first needed.
 pub(crate) struct Rendered {
     pub etag: HeaderValue,
     body: OnceLock<Bytes>,
+    gzipped: tokio::sync::OnceCell<Option<Bytes>>,
 }
 
 impl Rendered {
@@ -81,6 +83,50 @@ impl Rendered {
     pub(crate) fn body(&self, make: impl FnOnce() -> Bytes) -> Bytes {
         self.body.get_or_init(make).clone()
     }
+
+    /// The body gzipped, once per snapshot and filter (on a blocking thread: the whole fleet's
+    /// map takes tens of milliseconds), for the clients that accept it: every browser. Done
+    /// per request by the server's compression layer, it cost each client of the map that long.
+    /// `None` if it could not be made (writing into memory does not fail; were it to, the body
+    /// goes as it is).
+    pub(crate) async fn gzipped(&self, plain: Bytes) -> Option<Bytes> {
+        self.gzipped
+            .get_or_init(|| async move {
+                tokio::task::spawn_blocking(move || gzip(&plain)).await.ok().and_then(Result::ok)
+            })
+            .await
+            .clone()
+    }
+}
+
+/// `data` gzipped at the fastest level (JSON shrinks about six times at it).
+fn gzip(data: &[u8]) -> std::io::Result<Bytes> {
+    use std::io::Write;
+    let mut z = flate2::write::GzEncoder::new(
+        Vec::with_capacity(data.len() / 4),
+        flate2::Compression::fast(),
+    );
+    z.write_all(data)?;
+    Ok(Bytes::from(z.finish()?))
+}
+
+/// Whether `Accept-Encoding` takes gzip (named, or `*`, with a quality above 0).
+pub(crate) fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(axum::http::header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|item| {
+            let mut parts = item.split(';').map(str::trim);
+            let coding = parts.next().unwrap_or_default();
+            let refused = parts.any(|p| {
+                p.strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f32>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            (coding.eq_ignore_ascii_case("gzip") || coding == "*") && !refused
+        })
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Arc<Snapshot>>>>;
@@ -208,7 +254,11 @@ impl Snapshot {
         renders
             .entry(mask)
             .or_insert_with(|| {
-                Arc::new(Rendered { etag: self.entity_tag(mask, statuses), body: OnceLock::new() })
+                Arc::new(Rendered {
+                    etag: self.entity_tag(mask, statuses),
+                    body: OnceLock::new(),
+                    gzipped: tokio::sync::OnceCell::new(),
+                })
             })
             .clone()
     }
@@ -284,6 +334,33 @@ mod tests {
         assert!(not_modified(&headers("*"), &tag));
         assert!(!not_modified(&headers("W/\"live-00fe\""), &tag));
         assert!(!not_modified(&HeaderMap::new(), &tag));
+    }
+
+    #[test]
+    fn accept_encoding_takes_gzip_by_name_or_star_unless_refused() {
+        let with = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(axum::http::header::ACCEPT_ENCODING, HeaderValue::from_str(v).expect("v"));
+            accepts_gzip(&h)
+        };
+        assert!(with("gzip, deflate, br, zstd"));
+        assert!(with("br;q=1.0, GZIP;q=0.5"));
+        assert!(with("*"));
+        assert!(!with("gzip;q=0"));
+        assert!(!with("br, deflate"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn the_gzipped_body_inflates_to_the_body() {
+        use std::io::Read;
+        let plain = Bytes::from(r#"{"type":"FeatureCollection","features":[]}"#.repeat(50));
+        let z = gzip(&plain).expect("gzip");
+        assert!(z.len() < plain.len() / 4, "{} of {}", z.len(), plain.len());
+        let mut back = Vec::new();
+        flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut back).expect("inflates");
+        assert_eq!(back, plain);
     }
 
     #[test]
