@@ -4576,10 +4576,10 @@ CREATE INDEX ingest_rejects_received_idx ON fleet.ingest_rejects USING btree (re
 CREATE INDEX ingestion_log_job_idx ON fleet.ingestion_log USING btree (job, started_at DESC);
 
 --
--- Name: kpi_daily_date_idx; Type: INDEX; Schema: fleet; Owner: -
+-- Name: kpi_daily_date_device_idx; Type: INDEX; Schema: fleet; Owner: -
 --
 
-CREATE INDEX kpi_daily_date_idx ON fleet.kpi_daily USING btree (local_date);
+CREATE INDEX kpi_daily_date_device_idx ON fleet.kpi_daily USING btree (local_date, device_id);
 
 --
 -- Name: kpi_fix_days_date_idx; Type: INDEX; Schema: fleet; Owner: -

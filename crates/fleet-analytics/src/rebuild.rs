@@ -327,17 +327,7 @@ impl Device {
         // keep the buffer's room for the next window
         self.window = points;
         let emitted = self.feed(&ready, fences, overspeed_after);
-        (!emitted.is_empty()).then(|| DeviceOutput {
-            device_id: self.claim.device_id,
-            segments_from: None,
-            segments: emitted,
-            events_from: None,
-            events: Vec::new(),
-            kpi_from: None,
-            kpi_to: DateTime::<Utc>::MIN_UTC,
-            fixes_from: None,
-            version: None,
-        })
+        (!emitted.is_empty()).then(|| DeviceOutput::segments_only(self.claim.device_id, emitted))
     }
 
     /// Feeds the fixes still held back, at the end of the scan; returns the segments that

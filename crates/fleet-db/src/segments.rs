@@ -74,6 +74,24 @@ pub struct DeviceOutput {
     pub version: Option<i64>,
 }
 
+impl DeviceOutput {
+    /// Segments of a device and nothing else (no events, KPI days or mark), as a full rebuild
+    /// inserts them while it goes.
+    pub fn segments_only(device_id: i32, segments: Vec<Segment>) -> Self {
+        DeviceOutput {
+            device_id,
+            segments_from: None,
+            segments,
+            events_from: None,
+            events: Vec::new(),
+            kpi_from: None,
+            kpi_to: DateTime::<Utc>::MIN_UTC,
+            fixes_from: None,
+            version: None,
+        }
+    }
+}
+
 /// Columns of `fleet.trips` as arrays, one element per trip.
 #[derive(Debug, Default)]
 struct TripColumns {
@@ -129,20 +147,8 @@ pub async fn write_chunk(
 /// Deletes every stored segment of `ids`: the start of a full rebuild, which then inserts the
 /// segments as they become final ([`insert_segments`]) and ends with [`write_rest`].
 pub async fn delete_all(tx: &mut PgConnection, ids: &[i32]) -> Result<(), sqlx::Error> {
-    let outputs: Vec<DeviceOutput> = ids
-        .iter()
-        .map(|&device_id| DeviceOutput {
-            device_id,
-            segments_from: None,
-            segments: Vec::new(),
-            events_from: None,
-            events: Vec::new(),
-            kpi_from: None,
-            kpi_to: DateTime::<Utc>::MIN_UTC,
-            fixes_from: None,
-            version: None,
-        })
-        .collect();
+    let outputs: Vec<DeviceOutput> =
+        ids.iter().map(|&device_id| DeviceOutput::segments_only(device_id, Vec::new())).collect();
     delete_segments(tx, &outputs).await
 }
 
