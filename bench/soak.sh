@@ -11,7 +11,9 @@
 # Knobs (environment): SOAK_VEHICLES (10000), SOAK_MINUTES (20), SOAK_LOCAL_START (08:00,
 # fleet local time the replayed day starts at; "now" for the fleet's present), SOAK_SEED (1),
 # SOAK_SSE_CLIENTS (50), SOAK_API_RPS (3), SOAK_RULES (20), SOAK_OUT (docs/soak).
-# Larger fleets: SOAK_VEHICLES=20000 or 50000 bash bench/soak.sh.
+# Larger fleets: SOAK_VEHICLES=20000 or 50000 bash bench/soak.sh. The replayed day is the latest
+# past occurrence of SOAK_LOCAL_START in fleet time; the simulated fleet stays parked on Sundays,
+# so on a Sunday pick a time still ahead of the fleet's clock (Saturday is then replayed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
