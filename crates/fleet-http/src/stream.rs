@@ -24,9 +24,9 @@ mod listener;
 mod replay;
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -44,6 +44,12 @@ pub const RING_CAPACITY: usize = 10_000;
 
 /// How often devices are checked for having gone offline.
 pub const OFFLINE_SWEEP: Duration = Duration::from_secs(30);
+
+/// How long after the last client left the listener still turns changes into events, so a
+/// client reconnecting within it resumes from its `Last-Event-ID`; after that, with nobody
+/// connected, changes are skipped (no rows read for nobody) and a client resuming across them
+/// gets `reset`. At fleet scale the ring holds only seconds of events anyway.
+pub const RESUME_GRACE: Duration = Duration::from_secs(60);
 
 /// Which vehicle an event is about, for the per-client filters.
 #[derive(Debug, Clone, Default)]
@@ -89,7 +95,8 @@ pub struct StatusEvent {
     pub imei: String,
     /// moving, idling, parked or offline.
     pub status: String,
-    /// The previous status; absent for a vehicle's first fix.
+    /// The previous status; absent for a vehicle's first fix, and when it is not known (changes
+    /// were skipped while no client was connected, see [`RESUME_GRACE`]).
     pub previous: Option<String>,
     /// When the device entered its motion state.
     pub since: DateTime<Utc>,
@@ -134,6 +141,11 @@ pub struct StreamHub {
     closing: CancellationToken,
     /// Who holds the open streams, with their limits.
     open: Arc<access::OpenStreams>,
+    /// When a client was last seen connected ([`StreamHub::note_watchers`], subscriptions).
+    watched: Mutex<Option<Instant>>,
+    resume_grace: Duration,
+    /// Gaps taken ([`StreamHub::gap_if_unwatched`]).
+    gaps: AtomicU64,
 }
 
 impl std::fmt::Debug for Ring {
@@ -170,7 +182,16 @@ impl StreamHub {
             listening: AtomicBool::new(false),
             closing: CancellationToken::new(),
             open: Arc::new(access::OpenStreams::new(limits)),
+            watched: Mutex::new(None),
+            resume_grace: RESUME_GRACE,
+            gaps: AtomicU64::new(0),
         }
+    }
+
+    /// The hub with another [`RESUME_GRACE`].
+    pub fn with_resume_grace(mut self, grace: Duration) -> Self {
+        self.resume_grace = grace;
+        self
     }
 
     /// The open streams and their limits.
@@ -224,11 +245,46 @@ impl StreamHub {
         let _ = self.tx.send(event);
     }
 
+    /// How many times changes were skipped because nobody watched.
+    pub fn gaps(&self) -> u64 {
+        self.gaps.load(Ordering::Relaxed)
+    }
+
+    /// Remembers now as a time a client was connected, if one is; whether one is.
+    pub fn note_watchers(&self) -> bool {
+        let watched = self.tx.receiver_count() > 0;
+        if watched {
+            *self.watched.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        }
+        watched
+    }
+
+    /// Drops the kept events and skips a number, so that nobody can resume across changes that
+    /// were not turned into events — but only while no client is connected nor was within the
+    /// resume grace; `false` (nothing done) otherwise. Taken under the ring's lock, like [`StreamHub::subscribe`]: a client
+    /// subscribing meanwhile either counts here or subscribes after the gap.
+    pub fn gap_if_unwatched(&self) -> bool {
+        let mut ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
+        if self.note_watchers() {
+            return false;
+        }
+        let watched = *self.watched.lock().unwrap_or_else(|e| e.into_inner());
+        if watched.is_some_and(|t| t.elapsed() < self.resume_grace) {
+            return false;
+        }
+        ring.events.clear();
+        ring.next += 1;
+        self.gaps.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("fleetd_stream_skipped_total").increment(1);
+        true
+    }
+
     /// Subscribes; `last_event_id` (the header of a reconnecting client) selects the events to
     /// replay. The ring and the receiver are taken under one lock, so nothing falls between.
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Subscription {
         let ring = self.ring.lock().unwrap_or_else(|e| e.into_inner());
         let rx = self.tx.subscribe();
+        *self.watched.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         let current = self.id(ring.next - 1);
         let Some(last) = last_event_id.map(str::trim).filter(|s| !s.is_empty()) else {
             return Subscription { replay: Vec::new(), reset: None, current, rx };
@@ -280,5 +336,34 @@ mod tests {
         let s = hub.subscribe(None);
         assert!(s.replay.is_empty() && s.reset.is_none());
         assert_eq!(s.current, hub.id(5));
+    }
+
+    #[test]
+    fn a_gap_is_taken_only_unwatched_and_makes_resuming_across_it_reset() {
+        let hub = StreamHub::new(10).with_resume_grace(Duration::ZERO);
+        assert!(hub.gap_if_unwatched(), "never watched");
+        for i in 0..3 {
+            hub.publish("reset", Scope::default(), &ResetEvent { reason: i.to_string() });
+        }
+        let watching = hub.subscribe(None);
+        assert!(!hub.gap_if_unwatched(), "a client is connected");
+        assert!(hub.subscribe(Some(&hub.id(2))).reset.is_none());
+        drop(watching);
+        assert!(hub.gap_if_unwatched());
+        // resuming from an event kept before the gap would silently miss what the gap skipped
+        assert!(hub.subscribe(Some(&hub.id(3))).reset.is_some());
+        assert!(hub.subscribe(Some(&hub.id(2))).reset.is_some());
+        hub.publish("reset", Scope::default(), &ResetEvent { reason: "after".to_owned() });
+        let after = hub.subscribe(None);
+        assert_eq!(after.current, hub.id(6), "the gaps took numbers 1 and 5");
+        let resumed = hub.subscribe(Some(&hub.id(6)));
+        assert!(resumed.reset.is_none() && resumed.replay.is_empty());
+        drop((after, resumed));
+
+        // within the grace after the last client, changes still become events
+        let hub = StreamHub::new(10).with_resume_grace(Duration::from_secs(3600));
+        assert!(hub.gap_if_unwatched(), "never watched: no grace to keep");
+        drop(hub.subscribe(None));
+        assert!(!hub.gap_if_unwatched(), "a client left just now");
     }
 }

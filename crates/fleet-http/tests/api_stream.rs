@@ -7,7 +7,10 @@ mod support;
 use std::time::Duration;
 
 use chrono::Utc;
-use support::live::{alarm, fix, live, Client, IMEI};
+use std::sync::Arc;
+
+use fleet_http::stream::{StreamHub, RING_CAPACITY};
+use support::live::{alarm, fix, live, live_with, Client, IMEI};
 use support::{kind, As};
 
 #[tokio::test]
@@ -88,6 +91,58 @@ async fn a_client_resuming_with_last_event_id_gets_what_it_missed_or_a_reset() {
     assert!(r.data["reason"].is_string());
     assert!(r.id.is_some());
     assert!(l.hub.clients() >= 2);
+}
+
+#[tokio::test]
+async fn changes_nobody_watches_are_skipped_and_resuming_across_them_resets() {
+    let l = live_with(|mut s| {
+        s.stream = Arc::new(StreamHub::new(RING_CAPACITY).with_resume_grace(Duration::ZERO));
+        s
+    })
+    .await;
+    let t = Utc::now() - chrono::TimeDelta::seconds(30);
+    let mut c = Client::open(&l, "", None).await;
+    l.writer.write("push.gps", vec![fix(t, 10.0)]).await.expect("stored");
+    let first = c.until("position").await.pop().expect("first");
+    let first_id = first.id.clone().expect("id");
+    drop(c);
+    for _ in 0..200 {
+        if l.hub.clients() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(l.hub.clients(), 0, "the stream closed");
+
+    // nobody watches: stopping (moving -> idling) becomes no event, and no row is read for it
+    let gaps = l.hub.gaps();
+    l.writer
+        .write("push.gps", vec![fix(t + chrono::TimeDelta::seconds(10), 0.0)])
+        .await
+        .expect("stored");
+    for _ in 0..400 {
+        if l.hub.gaps() > gaps {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(l.hub.gaps() > gaps, "the unwatched change was skipped");
+    let mut resumed = Client::open(&l, "", Some(&first_id)).await;
+    let r = resumed.next(10).await.expect("reset");
+    assert_eq!(r.event, "reset", "resuming across skipped changes: {r:?}");
+
+    // watched again: moving as before the gap, but idling in between was skipped, so the status
+    // goes out again rather than being taken for no change
+    l.writer
+        .write("push.gps", vec![fix(t + chrono::TimeDelta::seconds(20), 30.0)])
+        .await
+        .expect("stored");
+    let seen = resumed.until("status").await;
+    let p = seen.iter().find(|e| e.event == "position").expect("position");
+    assert_eq!(p.data["speed_kmh"], 30.0);
+    let s = seen.last().expect("status");
+    assert_eq!(s.data["status"], "moving");
+    assert!(s.data["previous"].is_null(), "{s:?}");
 }
 
 #[tokio::test]

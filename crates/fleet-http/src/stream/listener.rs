@@ -80,6 +80,9 @@ struct Known {
     status: String,
 }
 
+/// How often the listener notes whether a client is connected (for the resume grace).
+const WATCHERS_CHECK: Duration = Duration::from_secs(1);
+
 /// How long the listener gathers notifications before reading the changed rows.
 const COALESCE: std::time::Duration = std::time::Duration::from_millis(200);
 
@@ -143,17 +146,34 @@ async fn listen(
     let mut recheck = tokio::time::interval(streams.limits().recheck_every);
     recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     recheck.tick().await;
+    // while nobody watches (nor did within the resume grace), changes are skipped: `known` then
+    // lags behind and is read again, silently, before changes become events again
+    let mut stale = false;
+    let mut watchers = tokio::time::interval(WATCHERS_CHECK);
+    watchers.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
+            _ = watchers.tick() => {
+                // when a long-open stream ends is known to this second, for the resume grace
+                hub.note_watchers();
+            }
             _ = recheck.tick() => {
                 if !revalidate(pool, &streams, shutdown).await {
                     return Ok(());
                 }
             }
             _ = sweep.tick() => {
+                if hub.gap_if_unwatched() {
+                    stale = true;
+                    continue;
+                }
                 // a failed sweep is simply done again at the next tick
                 match fleet_db::live::latest_all(pool).await {
+                    Ok(rows) if stale => {
+                        known = rows.into_iter().map(|r| (r.device_id, Known { status: r.status })).collect();
+                        stale = false;
+                    }
                     Ok(rows) => {
                         for r in rows {
                             status_change(hub, &mut known, &r);
@@ -212,10 +232,16 @@ async fn listen(
                 if batch.is_empty() {
                     continue;
                 }
+                // nobody to tell: no rows are read (at fleet scale these reads cost PostgreSQL
+                // a good part of a core while the writer is busy)
+                if hub.gap_if_unwatched() {
+                    stale = true;
+                    continue;
+                }
                 // the LISTEN is fine: retry the read rather than start over (which would send
                 // every client `reset` and have each reload the whole fleet)
                 let mut wait = RETRY_FIRST;
-                while let Err(e) = changed(pool, hub, &mut known, &batch).await {
+                while let Err(e) = changed(pool, hub, &mut known, &mut stale, &batch).await {
                     tracing::warn!(error = %e, retry_ms = wait.as_millis() as u64, "live stream read failed; retrying");
                     if !pause(shutdown, &mut wait).await {
                         return Ok(());
@@ -285,8 +311,23 @@ async fn changed(
     pool: &PgPool,
     hub: &StreamHub,
     known: &mut HashMap<i32, Known>,
+    stale: &mut bool,
     p: &ChangeNotice,
 ) -> Result<(), sqlx::Error> {
+    if *stale {
+        // statuses that changed while changes were skipped are not news to a client that
+        // connected since (it loaded the fleet's state); what this batch's devices were before
+        // it is not known any more, so their status goes out again, without a previous one
+        *known = fleet_db::live::latest_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.device_id, Known { status: r.status }))
+            .collect();
+        for id in &p.latest {
+            known.remove(id);
+        }
+        *stale = false;
+    }
     if !p.latest.is_empty() {
         let rows = fleet_db::live::latest_of(pool, &p.latest).await?;
         for r in &rows {
