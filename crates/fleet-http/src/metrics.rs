@@ -26,6 +26,7 @@
 //! | `fleetd_trip_builder_lag_seconds` | gauge | (now − oldest mark in `fleet.analytics_backlog`; 0 when empty) |
 //! | `fleetd_stream_clients` | gauge | |
 //! | `fleetd_stream_events_total` | counter | event |
+//! | `fleetd_stream_skipped_total` | counter | (changes skipped while no client was connected) |
 //! | `fleetd_ops_alert_active` | gauge | alert (1 while raised, 0 once cleared; from `fleet.ops_alerts`) |
 //! | `fleetd_login_refused_total` | counter | reason (malformed, delayed, wrong) |
 //! | `fleetd_http_cross_site_refused_total` | counter | (unsafe API requests from another site) |
