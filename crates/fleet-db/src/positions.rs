@@ -13,7 +13,7 @@ mod copy;
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-pub use copy::{stage_row, STAGE_COLUMNS};
+pub use copy::{StageRows, STAGE_COLUMNS};
 
 const STAGE_TABLE: &str = "create temp table if not exists fleetd_stage_positions (
     sub int, device_id int, gps_time timestamptz, lat float8, lon float8, speed_kmh real,
@@ -57,14 +57,16 @@ const UPDATE_LATEST: &str =
     where excluded.gps_time > fleet.device_latest.gps_time
     returning device_id";
 
-/// Creates the session's staging table (once; emptied at each commit) and copies `rows` (COPY
-/// text lines of [`stage_row`]) into it.
-pub async fn stage(conn: &mut PgConnection, rows: String) -> Result<(), sqlx::Error> {
+/// Creates the session's staging table (once; emptied at each commit) and copies `rows` into
+/// it.
+pub async fn stage(conn: &mut PgConnection, rows: StageRows) -> Result<(), sqlx::Error> {
     sqlx::query(STAGE_TABLE).execute(&mut *conn).await?;
     let mut copy = conn
-        .copy_in_raw(&format!("copy fleetd_stage_positions ({STAGE_COLUMNS}) from stdin"))
+        .copy_in_raw(&format!(
+            "copy fleetd_stage_positions ({STAGE_COLUMNS}) from stdin (format binary)"
+        ))
         .await?;
-    copy.send(rows.into_bytes()).await?;
+    copy.send(rows.finish()).await?;
     copy.finish().await?;
     Ok(())
 }

@@ -74,9 +74,121 @@ async fn records_written_twice_are_stored_once_and_the_second_time_reported_as_d
         .fetch_one(&db.pool)
         .await
         .expect("extra");
+    assert_eq!(extra["gateTime"], "with\ttab and \\ backslash", "the JSON text is kept exact");
+}
+
+/// One stored row of `fleet.positions`: every column the writer stages.
+#[derive(Debug, PartialEq, sqlx::FromRow)]
+struct StoredFix {
+    gps_time: DateTime<Utc>,
+    lat: f64,
+    lon: f64,
+    speed_kmh: Option<f32>,
+    course_deg: Option<f32>,
+    altitude_m: Option<f32>,
+    ignition: Option<bool>,
+    satellites: Option<i16>,
+    fix_kind: String,
+    battery_pct: Option<f32>,
+    external_v: Option<f32>,
+    odometer_m: Option<f64>,
+    source: String,
+    extra: Option<serde_json::Value>,
+}
+
+#[tokio::test]
+async fn every_column_of_a_fix_is_stored_exactly_and_missing_values_as_null() {
+    let db = TestDb::migrated().await;
+    let (w, _, _) = start(&db, WriterConfig::default());
+    // a time with sub-microsecond digits (dropped), before PostgreSQL's 2000 epoch too
+    let full_time = Utc.timestamp_opt(1_763_625_601, 123_456_789).single().expect("time");
+    let early_time = Utc.timestamp_opt(946_684_799, 999_999_000).single().expect("time");
+    let full = PositionFix {
+        imei: imei(1),
+        gps_time: full_time,
+        location: LatLon::new(-4.043_210_987_654_321, 39.668_123_456_789).expect("valid"),
+        speed_kmh: Some(63.7),
+        course_deg: Some(359.5),
+        altitude_m: Some(-12.25),
+        ignition: Some(false),
+        satellites: Some(14),
+        fix_kind: FixKind::Lbs,
+        battery_pct: Some(87.5),
+        external_v: Some(24.1),
+        odometer_m: Some(123_456_789.125),
+        source: PositionSource::Track,
+        extra: Some(serde_json::json!({"note": "Mombasa – “quoted” \\ \t", "n": [1, 2.5]})),
+    };
+    let bare = PositionFix {
+        imei: imei(2),
+        gps_time: early_time,
+        location: LatLon::new(0.5, -0.25).expect("valid"),
+        speed_kmh: Some(f32::NAN),
+        course_deg: None,
+        altitude_m: Some(f32::INFINITY),
+        ignition: None,
+        satellites: None,
+        fix_kind: FixKind::Gps,
+        battery_pct: None,
+        external_v: None,
+        odometer_m: Some(f64::NAN),
+        source: PositionSource::Push,
+        extra: Some(serde_json::Value::Null),
+    };
+    let report = w
+        .write("push.gps", vec![Record::Position(full.clone()), Record::Position(bare.clone())])
+        .await
+        .expect("stored");
+    assert_eq!(report.new, 2);
+    let rows: Vec<StoredFix> = sqlx::query_as(
+        "select gps_time, lat, lon, speed_kmh, course_deg, altitude_m, ignition, satellites,
+                fix_kind, battery_pct, external_v, odometer_m, source, extra
+         from fleet.positions p join fleet.devices d using (device_id) order by d.imei",
+    )
+    .fetch_all(&db.pool)
+    .await
+    .expect("rows");
+    let micros = |t: DateTime<Utc>| {
+        Utc.timestamp_micros(t.timestamp_micros()).single().expect("whole microseconds")
+    };
     assert_eq!(
-        extra["gateTime"], "with\ttab and \\ backslash",
-        "COPY escaping keeps the text exact"
+        rows[0],
+        StoredFix {
+            gps_time: micros(full_time),
+            lat: full.location.lat(),
+            lon: full.location.lon(),
+            speed_kmh: Some(63.7),
+            course_deg: Some(359.5),
+            altitude_m: Some(-12.25),
+            ignition: Some(false),
+            satellites: Some(14),
+            fix_kind: "lbs".to_owned(),
+            battery_pct: Some(87.5),
+            external_v: Some(24.1),
+            odometer_m: Some(123_456_789.125),
+            source: "track".to_owned(),
+            extra: full.extra.clone(),
+        }
+    );
+    assert_eq!(
+        rows[1],
+        StoredFix {
+            gps_time: micros(early_time),
+            lat: 0.5,
+            lon: -0.25,
+            speed_kmh: None,
+            course_deg: None,
+            altitude_m: None,
+            ignition: None,
+            satellites: None,
+            fix_kind: "gps".to_owned(),
+            battery_pct: None,
+            external_v: None,
+            odometer_m: None,
+            source: "push".to_owned(),
+            extra: None,
+        },
+        "values that are not finite, and a JSON null, are stored as NULL"
     );
 }
 

@@ -98,7 +98,7 @@ pub async fn flush(
         .collect();
 
     // positions of every job in one COPY; keys remember which job sent each fix first
-    let mut copy_buf = String::new();
+    let mut staged = positions::StageRows::new();
     let mut first_sender: HashMap<(i32, i64), usize> = HashMap::new();
     let mut backlog = Backlog::default();
     let mut changes = ChangeNotice::default();
@@ -107,15 +107,15 @@ pub async fn flush(
         for r in records.iter() {
             if let Record::Position(p) = r {
                 if let Some(&id) = ids.get(p.imei.as_str()) {
-                    positions::stage_row(&mut copy_buf, sub, id, p);
+                    staged.push(sub, id, p);
                     first_sender.entry((id, p.gps_time.timestamp_micros())).or_insert(sub);
                     positions_per_job[sub] += 1;
                 }
             }
         }
     }
-    if !copy_buf.is_empty() {
-        positions::stage(&mut tx, copy_buf).await?;
+    if !staged.is_empty() {
+        positions::stage(&mut tx, staged).await?;
         let inserted = positions::insert_staged(&mut tx).await?;
         for (id, t) in inserted {
             backlog.positions(id, t);
