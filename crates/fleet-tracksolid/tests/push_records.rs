@@ -465,6 +465,10 @@ fn a_list_with_one_garbage_item_keeps_the_good_ones_and_reports_the_bad_one() {
     assert_eq!(outcomes[3].parsed, Err(PushError::MissingField { field: "deviceImei" }));
     let first: Value = serde_json::from_str(&outcomes[0].raw).expect("raw is JSON");
     assert_eq!(first, heartbeat_item(json!({})));
+    // the text as received, spacing and number forms included, not a re-serialisation
+    let spaced =
+        parse_data_items(DataPushKind::Heartbeat, r#"[ {"powerLevel" : 5.50} ]"#).expect("a list");
+    assert_eq!(spaced[0].raw, r#"{"powerLevel" : 5.50}"#);
 
     assert_eq!(
         parse_data_list(DataPushKind::Heartbeat, &list.to_string()),

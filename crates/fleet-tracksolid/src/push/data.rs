@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::{into_object, parse_json, PushError};
@@ -227,9 +228,16 @@ pub fn parse_data_items(
     kind: DataPushKind,
     data_list: &str,
 ) -> Result<Vec<ItemOutcome>, PushError> {
-    let items = match parse_json(data_list)? {
-        Value::Array(items) => items,
-        other => return Err(PushError::NotAnArray { found: json_kind(&other) }),
+    // each item's text as received, found by one scan of the list; a list that is no JSON
+    // array is parsed again to say what it is
+    let items: Vec<&RawValue> = match serde_json::from_str(data_list) {
+        Ok(items) => items,
+        Err(not_a_list) => {
+            return Err(match parse_json(data_list)? {
+                Value::Array(_) => PushError::NotJson { reason: not_a_list.to_string() },
+                other => PushError::NotAnArray { found: json_kind(&other) },
+            })
+        }
     };
     if items.len() > MAX_DATA_LIST_ITEMS {
         return Err(PushError::TooManyItems { count: items.len(), max: MAX_DATA_LIST_ITEMS });
@@ -237,11 +245,15 @@ pub fn parse_data_items(
     Ok(items
         .into_iter()
         .enumerate()
-        .map(|(index, item)| ItemOutcome {
-            index,
-            raw: item.to_string(),
-            imei: item_imei(&item),
-            parsed: parse_item(kind, item),
+        .map(|(index, raw)| {
+            // valid JSON already: this parse only builds the value
+            let item = parse_json(raw.get());
+            ItemOutcome {
+                index,
+                raw: raw.get().to_owned(),
+                imei: item.as_ref().ok().and_then(item_imei),
+                parsed: item.and_then(|item| parse_item(kind, item)),
+            }
         })
         .collect())
 }
