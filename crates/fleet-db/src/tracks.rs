@@ -105,39 +105,25 @@ pub async fn builder_fixes(
         .filter(|s| !s.inclusive)
         .filter_map(|s| Some((s.device_id, s.time?)))
         .collect();
-    let whole_history = since.iter().all(|s| s.time.is_none());
-    let rows: Vec<FixRow> = if whole_history {
-        // rebuilding devices from scratch: one sequential scan beats an index scan per device
-        // (rows of one device are scattered over the heap in arrival order); sorted below
-        sqlx::query!(
-            "select device_id, gps_time, lat, lon, speed_kmh, ignition from fleet.positions
-             where device_id = any($1) and fix_kind <> 'lbs'",
-            &ids
-        )
-        .map(|r| (r.device_id, r.gps_time, r.lat, r.lon, r.speed_kmh, r.ignition))
-        .fetch_all(&mut *conn)
-        .await?
-    } else {
-        sqlx::query!(
-            // one ordered index range scan per device: rows come grouped by device and in
-            // time order without a sort of the whole result
-            r#"select v.device_id as "device_id!", p.gps_time, p.lat, p.lon, p.speed_kmh,
-                      p.ignition
-               from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
-               cross join lateral (
-                   select gps_time, lat, lon, speed_kmh, ignition from fleet.positions p
-                   where p.device_id = v.device_id
-                     and p.gps_time >= coalesce(v.since, '-infinity')
-                     and p.fix_kind <> 'lbs'
-                   order by p.gps_time
-               ) p"#,
-            &ids,
-            &times as &[Option<DateTime<Utc>>]
-        )
-        .map(|r| (r.device_id, r.gps_time, r.lat, r.lon, r.speed_kmh, r.ignition))
-        .fetch_all(&mut *conn)
-        .await?
-    };
+    // one ordered index range scan per device: rows come grouped by device and in time order
+    // without a sort. Also for devices read from their first fix: a sequential scan would read
+    // the whole table for each chunk of them (a full rebuild has its own scan, `fix_scan`)
+    let rows: Vec<FixRow> = sqlx::query!(
+        r#"select v.device_id as "device_id!", p.gps_time, p.lat, p.lon, p.speed_kmh, p.ignition
+           from unnest($1::int[], $2::timestamptz[]) as v(device_id, since)
+           cross join lateral (
+               select gps_time, lat, lon, speed_kmh, ignition from fleet.positions p
+               where p.device_id = v.device_id
+                 and p.gps_time >= coalesce(v.since, '-infinity')
+                 and p.fix_kind <> 'lbs'
+               order by p.gps_time
+           ) p"#,
+        &ids,
+        &times as &[Option<DateTime<Utc>>]
+    )
+    .map(|r| (r.device_id, r.gps_time, r.lat, r.lon, r.speed_kmh, r.ignition))
+    .fetch_all(&mut *conn)
+    .await?;
     let mut out: HashMap<i32, Vec<TripPoint>> = HashMap::new();
     for (id, time, lat, lon, speed_kmh, ignition) in rows {
         if exclusive.get(&id) == Some(&time) {
@@ -146,11 +132,6 @@ pub async fn builder_fixes(
         // the table's checks guarantee a valid, non-null coordinate
         let Ok(location) = LatLon::new(lat, lon) else { continue };
         out.entry(id).or_default().push(TripPoint { time, location, speed_kmh, ignition });
-    }
-    if whole_history {
-        for points in out.values_mut() {
-            points.sort_by_key(|p| p.time);
-        }
     }
     Ok(out)
 }
