@@ -963,7 +963,8 @@ CREATE TABLE fleet.analytics_backlog (
     marked_at timestamp with time zone DEFAULT now() NOT NULL,
     version bigint DEFAULT 0 NOT NULL,
     CONSTRAINT analytics_backlog_check CHECK (((positions_from IS NOT NULL) OR (kpi_from IS NOT NULL)))
-);
+)
+WITH (fillfactor='50');
 
 --
 -- Name: TABLE analytics_backlog; Type: COMMENT; Schema: fleet; Owner: -
@@ -1329,7 +1330,8 @@ CREATE TABLE fleet.device_latest (
     state_since timestamp with time zone NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT device_latest_motion_state_check CHECK ((motion_state = ANY (ARRAY['moving'::text, 'idling'::text, 'parked'::text])))
-);
+)
+WITH (fillfactor='50');
 
 --
 -- Name: TABLE device_latest; Type: COMMENT; Schema: fleet; Owner: -
@@ -1739,7 +1741,8 @@ CREATE TABLE fleet.kpi_backlog (
     marked_at timestamp with time zone DEFAULT now() NOT NULL,
     version bigint DEFAULT 0 NOT NULL,
     fixes_from timestamp with time zone
-);
+)
+WITH (fillfactor='50');
 
 --
 -- Name: TABLE kpi_backlog; Type: COMMENT; Schema: fleet; Owner: -
