@@ -25,8 +25,8 @@ struct InFlight {
     task: JoinHandle<Finished>,
     /// Cancelled once the flush committed or failed: the next batch waits on it when it must.
     done: CancellationToken,
-    /// (IMEI, GPS time in µs) of every fix of the batch.
-    keys: HashSet<(Imei, i64)>,
+    /// [`fix_key`] of every fix of the batch.
+    keys: HashSet<(u64, i64)>,
     /// The closed log windows the flush is to store, kept to be stored later if its task
     /// panicked (a flush that failed returns them itself).
     windows: Vec<ClosedWindow>,
@@ -48,7 +48,17 @@ struct Plan {
     simple: bool,
     /// Every fix by IMEI, not device id: a fix of a device the running flush registers must
     /// count too, though its id was not known when that flush was planned.
-    keys: HashSet<(Imei, i64)>,
+    keys: HashSet<(u64, i64)>,
+}
+
+/// A fix's key for telling whether two batches share a fix: its IMEI as a number and its GPS
+/// time in µs. IMEIs are 14 to 17 digits, so the number is exact but for leading zeros; two
+/// IMEIs that differ only there share keys, which only makes a batch wait for the one before.
+fn fix_key(imei: &Imei, time: chrono::DateTime<chrono::Utc>) -> (u64, i64) {
+    let number = imei.as_str().bytes().fold(0u64, |n, digit| {
+        n.wrapping_mul(10).wrapping_add(u64::from(digit.wrapping_sub(b'0')))
+    });
+    (number, time.timestamp_micros())
 }
 
 impl Plan {
@@ -58,7 +68,7 @@ impl Plan {
         for r in batch.iter().flat_map(|s| s.records.iter()) {
             match r {
                 Record::Position(p) => {
-                    keys.insert((p.imei.clone(), p.gps_time.timestamp_micros()));
+                    keys.insert(fix_key(&p.imei, p.gps_time));
                     simple &= ids.contains_key(p.imei.as_str());
                 }
                 Record::Reject(_) => {}
