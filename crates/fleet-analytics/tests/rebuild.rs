@@ -51,20 +51,7 @@ fn fixes_of(n: u32) -> Vec<TripPoint> {
 #[tokio::test]
 async fn a_full_rebuild_in_many_windows_stores_what_the_passes_stored_as_fixes_came() {
     let db = TestDb::migrated().await;
-    // a depot around the start (every vehicle leaves it) and a customer where the first drive
-    // ends, so crossings are recorded too
-    let first_end = working_day().into_iter().rfind(|p| p.time < at(5, 36)).expect("fix").location;
-    sqlx::query(
-        "insert into fleet.geofences (name, kind, center_lat, center_lon, radius_m)
-         values ('Depot', 'circle', $1, $2, 150), ('Customer', 'circle', $3, $4, 150)",
-    )
-    .bind(support::HOME.0)
-    .bind(support::HOME.1)
-    .bind(first_end.lat())
-    .bind(first_end.lon())
-    .execute(&db.pool)
-    .await
-    .expect("geofences");
+    support::depot_and_customer(&db).await;
     let (w, _stop) = writer(&db);
     let devices: Vec<(u32, Vec<TripPoint>)> = (1..=5).map(|n| (n, fixes_of(n))).collect();
     let total: usize = devices.iter().map(|d| d.1.len()).sum();

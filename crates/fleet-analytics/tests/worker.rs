@@ -146,19 +146,7 @@ async fn changing_a_trip_rule_rebuilds_the_devices_it_applies_to() {
 #[tokio::test]
 async fn trips_are_named_after_the_geofences_they_start_and_end_in_and_crossings_are_recorded() {
     let db = TestDb::migrated().await;
-    // a 150 m circle around the start, and one around where the first drive ends (10 km east)
-    let first_end = working_day().into_iter().rfind(|p| p.time < at(5, 36)).expect("fix").location;
-    sqlx::query(
-        "insert into fleet.geofences (name, kind, center_lat, center_lon, radius_m)
-         values ('Depot', 'circle', $1, $2, 150), ('Customer', 'circle', $3, $4, 150)",
-    )
-    .bind(support::HOME.0)
-    .bind(support::HOME.1)
-    .bind(first_end.lat())
-    .bind(first_end.lon())
-    .execute(&db.pool)
-    .await
-    .expect("geofences");
+    support::depot_and_customer(&db).await;
     let (w, _stop) = writer(&db);
     deliver(&w, 1, &working_day()).await;
     worker(&db).pass(|_| {}).await.expect("pass");

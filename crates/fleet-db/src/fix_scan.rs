@@ -6,8 +6,9 @@
 //! order); reading it in windows of GPS time costs a third more than one scan (each window's
 //! index lookup takes whole page ranges, whose rows outside the window are read and dropped).
 //! One scan in heap order reads every row once: the heap is in arrival order, which for nearly
-//! every device is time order (the rebuild re-reads the few others in time order). The scan is one binary `COPY`, decoded here by
-//! hand: row decoding through the driver cost more than the scan itself.
+//! every device is time order (the rebuild re-reads the few others in time order). The scan is
+//! one binary `COPY`, decoded here by hand: row decoding through the driver cost more than the
+//! scan itself.
 
 use std::future::Future;
 

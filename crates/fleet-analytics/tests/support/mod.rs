@@ -161,3 +161,20 @@ pub fn expected(points: &[TripPoint], settings: &AnalyticsSettings) -> Vec<Row> 
         })
         .collect()
 }
+
+/// Two 150 m circles: "Depot" around the start of [`working_day`] (every vehicle leaves it) and
+/// "Customer" around where its first drive ends (10 km east), so crossings are recorded too.
+pub async fn depot_and_customer(db: &TestDb) {
+    let first_end = working_day().into_iter().rfind(|p| p.time < at(5, 36)).expect("fix").location;
+    sqlx::query(
+        "insert into fleet.geofences (name, kind, center_lat, center_lon, radius_m)
+         values ('Depot', 'circle', $1, $2, 150), ('Customer', 'circle', $3, $4, 150)",
+    )
+    .bind(HOME.0)
+    .bind(HOME.1)
+    .bind(first_end.lat())
+    .bind(first_end.lon())
+    .execute(&db.pool)
+    .await
+    .expect("geofences");
+}

@@ -126,10 +126,7 @@ async fn listen(
     let mut listener = PgListener::connect_with(pool).await?;
     listener.listen_all([CHANGES_CHANNEL, AUTH_CHANNEL]).await?;
     // listening first, then the snapshot: a change between the two is seen twice, not never
-    let mut known: HashMap<i32, Known> = HashMap::new();
-    for r in fleet_db::live::latest_all(pool).await? {
-        known.insert(r.device_id, Known { status: r.status });
-    }
+    let mut known = known_of(fleet_db::live::latest_all(pool).await?);
     if !first {
         hub.publish(
             "reset",
@@ -171,7 +168,7 @@ async fn listen(
                 // a failed sweep is simply done again at the next tick
                 match fleet_db::live::latest_all(pool).await {
                     Ok(rows) if stale => {
-                        known = rows.into_iter().map(|r| (r.device_id, Known { status: r.status })).collect();
+                        known = known_of(rows);
                         stale = false;
                     }
                     Ok(rows) => {
@@ -287,6 +284,11 @@ fn scope_of(device_id: i32, cost_centre: &Option<String>, city: &Option<String>)
     }
 }
 
+/// The status of every vehicle in `rows`, as the listener knows it.
+fn known_of(rows: Vec<LatestFix>) -> HashMap<i32, Known> {
+    rows.into_iter().map(|r| (r.device_id, Known { status: r.status })).collect()
+}
+
 /// Sends a `status` event when the row's status differs from the one known.
 fn status_change(hub: &StreamHub, known: &mut HashMap<i32, Known>, r: &LatestFix) {
     let previous = known.get(&r.device_id).map(|k| k.status.clone());
@@ -318,11 +320,7 @@ async fn changed(
         // statuses that changed while changes were skipped are not news to a client that
         // connected since (it loaded the fleet's state); what this batch's devices were before
         // it is not known any more, so their status goes out again, without a previous one
-        *known = fleet_db::live::latest_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| (r.device_id, Known { status: r.status }))
-            .collect();
+        *known = known_of(fleet_db::live::latest_all(pool).await?);
         for id in &p.latest {
             known.remove(id);
         }
