@@ -52,13 +52,11 @@ struct Plan {
 }
 
 /// A fix's key for telling whether two batches share a fix: its IMEI as a number and its GPS
-/// time in µs. IMEIs are 14 to 17 digits, so the number is exact but for leading zeros; two
-/// IMEIs that differ only there share keys, which only makes a batch wait for the one before.
+/// time in µs. An IMEI is 14 to 17 digits, so it always parses and the number is exact but for
+/// leading zeros; two IMEIs that differ only there share keys, which only makes a batch wait for
+/// the one before (as would the fallback, never taken).
 fn fix_key(imei: &Imei, time: chrono::DateTime<chrono::Utc>) -> (u64, i64) {
-    let number = imei.as_str().bytes().fold(0u64, |n, digit| {
-        n.wrapping_mul(10).wrapping_add(u64::from(digit.wrapping_sub(b'0')))
-    });
-    (number, time.timestamp_micros())
+    (imei.as_str().parse().unwrap_or(u64::MAX), time.timestamp_micros())
 }
 
 impl Plan {
